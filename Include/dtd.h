@@ -1,0 +1,864 @@
+/**
+ * @file dtd.h
+ * @brief libdtd — Deep Taylor Decomposition and Layer-wise Relevance Propagation for ReLU networks.
+ *
+ * libdtd explains the predictions of feed-forward ReLU networks (dense, conv2d, max/avg pooling,
+ * flatten, batch-norm). It computes the forward pass, the gradient, gradient x input and every
+ * LRP rule of Zennit (LRP-0, epsilon, gamma, z+, alpha-beta, w^2, flat, z^B) per layer or as named
+ * composites, with a per-layer conservation ledger. It also makes the Deep Taylor Decomposition
+ * (DTD) root points behind those rules explicit and audits them: does each root lie in the
+ * input's linear region, as Taylor's theorem requires? (Sixt & Landgraf, "A Rigorous Study of the
+ * Deep Taylor Decomposition", TMLR 2022.) Everything works on raw buffers; no framework is needed.
+ *
+ * ## Conventions (they hold for every function below and are not repeated)
+ * - Every fallible function returns a ::dtd_status; ::DTD_OK (0) is success. On failure no handle
+ *   changed (a failed `add` or `set` leaves the network or rule set exactly as it was), the
+ *   contents of output buffers are unspecified, and dtd_last_error_message() names the argument,
+ *   the layer and the shapes involved.
+ * - Layouts are PyTorch's, row-major and contiguous: dense weight (out, in); conv weight
+ *   (Cout, Cin, kH, kW); activations (N, D) or (N, C, H, W), batch first.
+ * - Element type: a network is float32 or float64 (::dtd_dtype, chosen at creation). Functions
+ *   that take or return elements come in `_f32` and `_f64` pairs; calling the pair member that
+ *   does not match the network's dtype returns ::DTD_ERROR_DTYPE. Scalars such as epsilon are
+ *   always `double`.
+ * - Every size and count is `int64_t`; a negative value is rejected, never wrapped. Every buffer
+ *   is passed with its element count, which must be at least the documented size (larger is
+ *   allowed; only the documented prefix is read or written). Products of sizes are overflow-checked
+ *   (::DTD_ERROR_OVERFLOW).
+ * - Ownership: weights are copied when a layer is added; libdtd never keeps a caller's pointer
+ *   after a call returns. Outputs go to caller-allocated buffers. Handles are freed with their
+ *   `_destroy` function, for which NULL is a harmless no-op.
+ * - Threads: a fully built network and a fully set rule set are immutable and may be used from
+ *   any number of threads at once. Building (`dtd_network_add_*`, `dtd_rules_set_*`) and
+ *   destroying must not overlap any other use of the same handle.
+ * - Non-finite values: weights, biases and rule parameters must be finite
+ *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
+ *   through the arithmetic to the outputs, and never traps.
+ * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
+ *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
+ *
+ * ## Example (float64; error checks elided)
+ * @code
+ *   int64_t shape[1] = {3};
+ *   double w1[9] = {2,2,2, 2,2,2, 2,2,2}, w2[3] = {3,3,3}, x[3] = {1,2,3};
+ *   double seed[1] = {108}, rel[3];                       // f(x) = 108: "explain the output"
+ *   dtd_network *net = NULL;  dtd_rules *rules = NULL;
+ *   dtd_network_create(DTD_DTYPE_FLOAT64, shape, 1, &net);
+ *   dtd_network_add_dense_f64(net, w1, 9, 3, 3, NULL, 0);
+ *   dtd_network_add_relu(net);
+ *   dtd_network_add_dense_f64(net, w2, 3, 1, 3, NULL, 0);
+ *   dtd_rules_create(net, &rules);
+ *   dtd_rules_set_epsilon(rules, 0, 0.0, DTD_BIAS_INCLUDE);
+ *   dtd_rules_set_epsilon(rules, 2, 0.0, DTD_BIAS_INCLUDE);
+ *   dtd_relevance_lrp_f64(net, rules, 1, x, 3, seed, 1, rel, 3, NULL, 0);   // rel = {18, 36, 54}
+ *   dtd_rules_destroy(rules);
+ *   dtd_network_destroy(net);
+ * @endcode
+ *
+ * ## Contents
+ *  1. Version
+ *  2. Status codes and errors
+ *  3. Network handle
+ *  4. Relevance: gradient, gradient x input, LRP
+ *  5. Rules and composites
+ *  6. DTD root points and the root audit
+ *  7. The study's theory as checks (T2, T3, rank-1 convergence)
+ */
+#ifndef DTD_H
+#define DTD_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#  define DTD_API __attribute__((visibility("default")))
+#else
+#  define DTD_API
+#endif
+
+/* =============================================================================================
+ * 1. Version
+ * ============================================================================================= */
+
+#define DTD_VERSION_MAJOR 1
+#define DTD_VERSION_MINOR 0
+#define DTD_VERSION_PATCH 0
+/** MAJOR*10000 + MINOR*100 + PATCH, as returned by dtd_version_number(). */
+#define DTD_VERSION_NUMBER (DTD_VERSION_MAJOR * 10000 + DTD_VERSION_MINOR * 100 + DTD_VERSION_PATCH)
+/** The ABI generation; it matches the soname libdtd.so.1 and changes only on a breaking change. */
+#define DTD_ABI_VERSION 1
+
+/** True (1) when the library loaded at run time implements the ABI this header describes. */
+#define DTD_CHECK_ABI() (dtd_abi_version() == DTD_ABI_VERSION)
+
+/**
+ * dtd_version_string() : the library version as static text, e.g. "1.0.0".
+ * Returns: a NUL-terminated string owned by the library, valid for the life of the process.
+ * Threads: safe.  Since: ABI 1
+ */
+DTD_API const char *dtd_version_string(void);
+
+/**
+ * dtd_version_number() : the library version as MAJOR*10000 + MINOR*100 + PATCH.
+ * Threads: safe.  Since: ABI 1
+ */
+DTD_API int32_t dtd_version_number(void);
+
+/**
+ * dtd_abi_version() : the ABI generation of the loaded library; compare with ::DTD_ABI_VERSION.
+ * Threads: safe.  Since: ABI 1
+ */
+DTD_API int32_t dtd_abi_version(void);
+
+/* =============================================================================================
+ * 2. Status codes and errors
+ * ============================================================================================= */
+
+/** Result of every fallible call. Codes are append-only and never renumbered. */
+typedef int32_t dtd_status;
+
+#define DTD_OK                      0  /**< success */
+#define DTD_ERROR_NULL_POINTER      1  /**< a required pointer argument is NULL */
+#define DTD_ERROR_INVALID_ARGUMENT  2  /**< a value is out of its documented domain (epsilon < 0, alpha - beta != 1, low > high, unknown enum, ...) */
+#define DTD_ERROR_SIZE              3  /**< a size or count is zero, negative or above the library's limit */
+#define DTD_ERROR_OVERFLOW          4  /**< a product of sizes does not fit in int64_t */
+#define DTD_ERROR_SHAPE_MISMATCH    5  /**< a buffer count or layer parameter does not fit the shapes involved */
+#define DTD_ERROR_BUFFER_TOO_SMALL  6  /**< an input or output buffer holds fewer elements than required */
+#define DTD_ERROR_LAYER_INDEX       7  /**< a layer index is outside [0, layer count) */
+#define DTD_ERROR_DTYPE             8  /**< the `_f32`/`_f64` entry point does not match the network's dtype */
+#define DTD_ERROR_EMPTY_NETWORK     9  /**< the network has no layers */
+#define DTD_ERROR_RULE             10  /**< a dense/conv layer has no rule, a rule targets a layer without weights, or the rule cannot be used here */
+#define DTD_ERROR_NON_FINITE       11  /**< a weight, bias or parameter is NaN or infinite */
+#define DTD_ERROR_LAYER_ORDER      12  /**< the layer cannot follow the previous one (e.g. batch-norm not after dense/conv) */
+#define DTD_ERROR_NETWORK_MISMATCH 13  /**< a rule set is used with a network other than the one it was made for, or that network changed */
+#define DTD_ERROR_OUT_OF_RANGE     14  /**< a target, neuron range or tolerance is outside its valid range */
+#define DTD_ERROR_OUT_OF_MEMORY    15  /**< scratch or layer memory could not be allocated */
+#define DTD_ERROR_UNSUPPORTED      16  /**< a valid request this version does not implement */
+#define DTD_ERROR_INTERNAL         17  /**< a broken internal invariant; please report it */
+
+/**
+ * dtd_status_string() : a short static description of a status code.
+ * @param status  in, any value; unknown codes give "unknown status".
+ * Returns: a NUL-terminated string owned by the library, valid for the life of the process.
+ * Threads: safe.  Since: ABI 1
+ */
+DTD_API const char *dtd_status_string(dtd_status status);
+
+/**
+ * dtd_last_error_message() : the detailed message of the most recent libdtd call on this thread.
+ * Every fallible call sets it: to the failure's message (naming the argument, layer index and
+ * shapes) or, on success, to the empty string. Other threads never see it.
+ * Returns: a NUL-terminated string owned by the library; its text is valid until the next libdtd
+ *          call on the same thread. Never NULL.
+ * Threads: safe; the message is thread-local.  Since: ABI 1
+ */
+DTD_API const char *dtd_last_error_message(void);
+
+/* =============================================================================================
+ * 3. Network handle
+ * ============================================================================================= */
+
+/** An opaque network: an input shape and a list of layers. */
+typedef struct dtd_network dtd_network;
+
+/** Element type of a network. */
+typedef int32_t dtd_dtype;
+#define DTD_DTYPE_FLOAT32 1
+#define DTD_DTYPE_FLOAT64 2
+
+/** Layer kinds, as reported by dtd_network_layer_kind(). */
+typedef int32_t dtd_layer_kind;
+#define DTD_LAYER_DENSE      1
+#define DTD_LAYER_CONV2D     2
+#define DTD_LAYER_RELU       3
+#define DTD_LAYER_MAXPOOL2D  4
+#define DTD_LAYER_AVGPOOL2D  5
+#define DTD_LAYER_FLATTEN    6
+#define DTD_LAYER_BATCHNORM  7  /**< folded into the preceding dense/conv layer; the identity at run time */
+
+/** Largest rank of a layer's activation shape ((D) or (C, H, W)). */
+#define DTD_MAX_RANK 3
+
+/**
+ * dtd_network_create() : a new, empty network for inputs of one shape.
+ * @param dtype        in, ::DTD_DTYPE_FLOAT32 or ::DTD_DTYPE_FLOAT64.
+ * @param input_shape  in, borrowed for the call: `input_rank` positive sizes, (D) or (C, H, W).
+ * @param input_rank   in, 1 or 3.
+ * @param out_network  out: receives the new handle; set to NULL on failure.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_INVALID_ARGUMENT (dtype, rank),
+ *          ::DTD_ERROR_SIZE, ::DTD_ERROR_OVERFLOW, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: safe.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_create(dtd_dtype dtype, const int64_t *input_shape, int64_t input_rank,
+                                      dtd_network **out_network);
+
+/**
+ * dtd_network_destroy() : frees a network. NULL is a harmless no-op. Rule sets made for it stay
+ * valid handles but return ::DTD_ERROR_NETWORK_MISMATCH when used with another network.
+ * Threads: must not overlap any other use of `network`.  Since: ABI 1
+ */
+DTD_API void dtd_network_destroy(dtd_network *network);
+
+/**
+ * dtd_network_add_dense_f32() / _f64() : appends z = W a + b.
+ * The current activation must be flat (D) with D == `in_features` (add flatten after conv/pool).
+ * @param weight        in, copied: (out_features, in_features), `weight_count` elements.
+ * @param bias          in, copied, may be NULL (no bias): `out_features` elements.
+ * @param bias_count    in, 0 when `bias` is NULL.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_SIZE, ::DTD_ERROR_OVERFLOW,
+ *          ::DTD_ERROR_SHAPE_MISMATCH (in_features vs the current shape, counts),
+ *          ::DTD_ERROR_BUFFER_TOO_SMALL, ::DTD_ERROR_NON_FINITE, ::DTD_ERROR_DTYPE,
+ *          ::DTD_ERROR_OUT_OF_MEMORY. On failure the network is unchanged.
+ * Threads: building; see the conventions.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_dense_f32(dtd_network *network, const float *weight, int64_t weight_count,
+                                             int64_t out_features, int64_t in_features,
+                                             const float *bias, int64_t bias_count);
+DTD_API dtd_status dtd_network_add_dense_f64(dtd_network *network, const double *weight, int64_t weight_count,
+                                             int64_t out_features, int64_t in_features,
+                                             const double *bias, int64_t bias_count);
+
+/**
+ * dtd_network_add_conv2d_f32() / _f64() : appends a 2-D convolution (cross-correlation, as
+ * PyTorch's Conv2d with groups = 1) with zero padding.
+ * The current activation must be (C, H, W) with C == `in_channels`. Output size per axis:
+ * floor((H + 2*padding - dilation*(kernel - 1) - 1) / stride) + 1, which must be >= 1.
+ * @param weight   in, copied: (out_channels, in_channels, kernel_h, kernel_w), `weight_count` elements.
+ * @param bias     in, copied, may be NULL: `out_channels` elements; `bias_count` 0 when NULL.
+ * @param stride_h, stride_w      >= 1.   @param padding_h, padding_w  >= 0.
+ * @param dilation_h, dilation_w  >= 1 (1 = ordinary convolution).
+ * Returns: as dtd_network_add_dense_f32(); a kernel larger than the padded input is
+ *          ::DTD_ERROR_SHAPE_MISMATCH. On failure the network is unchanged.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_conv2d_f32(dtd_network *network, const float *weight, int64_t weight_count,
+                                              int64_t out_channels, int64_t in_channels,
+                                              int64_t kernel_h, int64_t kernel_w,
+                                              const float *bias, int64_t bias_count,
+                                              int64_t stride_h, int64_t stride_w,
+                                              int64_t padding_h, int64_t padding_w,
+                                              int64_t dilation_h, int64_t dilation_w);
+DTD_API dtd_status dtd_network_add_conv2d_f64(dtd_network *network, const double *weight, int64_t weight_count,
+                                              int64_t out_channels, int64_t in_channels,
+                                              int64_t kernel_h, int64_t kernel_w,
+                                              const double *bias, int64_t bias_count,
+                                              int64_t stride_h, int64_t stride_w,
+                                              int64_t padding_h, int64_t padding_w,
+                                              int64_t dilation_h, int64_t dilation_w);
+
+/**
+ * dtd_network_add_relu() : appends max(0, z). Any current shape.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_relu(dtd_network *network);
+
+/**
+ * dtd_network_add_flatten() : appends a reshape of (C, H, W) to (C*H*W); on a flat activation it
+ * is the identity.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_flatten(dtd_network *network);
+
+/**
+ * dtd_network_add_maxpool2d() : appends PyTorch's MaxPool2d (dilation 1, floor mode).
+ * Padding cells count as -infinity; ties go to the first maximum in row-major window order.
+ * The current activation must be (C, H, W).
+ * @param kernel_h, kernel_w    >= 1.
+ * @param stride_h, stride_w    >= 1 (bindings default them to the kernel, as PyTorch does).
+ * @param padding_h, padding_w  0 <= padding <= kernel / 2 (PyTorch's limit).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_SIZE, ::DTD_ERROR_INVALID_ARGUMENT,
+ *          ::DTD_ERROR_SHAPE_MISMATCH (not (C, H, W), kernel larger than the padded input),
+ *          ::DTD_ERROR_OVERFLOW, ::DTD_ERROR_OUT_OF_MEMORY. On failure the network is unchanged.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_maxpool2d(dtd_network *network, int64_t kernel_h, int64_t kernel_w,
+                                             int64_t stride_h, int64_t stride_w,
+                                             int64_t padding_h, int64_t padding_w);
+
+/**
+ * dtd_network_add_avgpool2d() : appends PyTorch's AvgPool2d (floor mode). Padded cells are
+ * zeros; they count in the divisor when `count_include_pad` is nonzero (PyTorch's default).
+ * Parameters and returns as dtd_network_add_maxpool2d().
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_avgpool2d(dtd_network *network, int64_t kernel_h, int64_t kernel_w,
+                                             int64_t stride_h, int64_t stride_w,
+                                             int64_t padding_h, int64_t padding_w,
+                                             int32_t count_include_pad);
+
+/**
+ * dtd_network_add_batchnorm_f32() / _f64() : appends eval-mode batch normalisation
+ * y = gamma * (z - mean) / sqrt(var + eps) + beta, folded at once into the weights and bias of
+ * the immediately preceding dense or conv layer (canonization). The batch-norm keeps its place in
+ * the layer list (so indices match a PyTorch Sequential) and is the identity at run time; rules
+ * are set on the layer it was folded into.
+ * @param gamma, beta, running_mean, running_var  in, copied: `count` elements each (one per
+ *        feature of a dense layer, per channel of a conv layer).
+ * @param eps  in, >= 0; every running_var + eps must be > 0.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_SIZE, ::DTD_ERROR_SHAPE_MISMATCH (count),
+ *          ::DTD_ERROR_LAYER_ORDER (not right after dense/conv), ::DTD_ERROR_INVALID_ARGUMENT
+ *          (var + eps <= 0, eps < 0), ::DTD_ERROR_NON_FINITE, ::DTD_ERROR_DTYPE,
+ *          ::DTD_ERROR_OUT_OF_MEMORY. On failure the network is unchanged.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_batchnorm_f32(dtd_network *network, const float *gamma, const float *beta,
+                                                 const float *running_mean, const float *running_var,
+                                                 int64_t count, double eps);
+DTD_API dtd_status dtd_network_add_batchnorm_f64(dtd_network *network, const double *gamma, const double *beta,
+                                                 const double *running_mean, const double *running_var,
+                                                 int64_t count, double eps);
+
+/**
+ * dtd_network_dtype() : the network's element type.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER.  Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_dtype(const dtd_network *network, dtd_dtype *out_dtype);
+
+/**
+ * dtd_network_layer_count() : the number of layers added so far (batch-norm included).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER.  Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_layer_count(const dtd_network *network, int64_t *out_count);
+
+/**
+ * dtd_network_input_size() : elements per input sample (the product of the input shape).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER.  Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_input_size(const dtd_network *network, int64_t *out_size);
+
+/**
+ * dtd_network_output_size() : elements per output sample (the last layer's output, or the input
+ * size for an empty network).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER.  Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_output_size(const dtd_network *network, int64_t *out_size);
+
+/**
+ * dtd_network_layer_kind() : the ::dtd_layer_kind of layer `layer`.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX.
+ * Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_layer_kind(const dtd_network *network, int64_t layer, dtd_layer_kind *out_kind);
+
+/**
+ * dtd_network_layer_shape() : the activation shape at a layer boundary.
+ * @param layer      in, -1 for the network input, else the index of the layer whose output is meant.
+ * @param out_shape  out, caller-allocated, `capacity` >= ::DTD_MAX_RANK elements suffice.
+ * @param out_rank   out: 1 or 3.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_BUFFER_TOO_SMALL.
+ * Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_layer_shape(const dtd_network *network, int64_t layer,
+                                           int64_t *out_shape, int64_t capacity, int64_t *out_rank);
+
+/**
+ * dtd_network_forward_f32() / _f64() : outputs f(x) for a batch.
+ * @param batch         in, >= 1.
+ * @param input         in, borrowed: (batch, *input_shape), `input_count` >= batch * input size.
+ * @param output        out, caller-allocated: (batch, output size), `output_count` >= batch * output size.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_SIZE, ::DTD_ERROR_OVERFLOW,
+ *          ::DTD_ERROR_BUFFER_TOO_SMALL, ::DTD_ERROR_EMPTY_NETWORK, ::DTD_ERROR_DTYPE,
+ *          ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_forward_f32(const dtd_network *network, int64_t batch,
+                                           const float *input, int64_t input_count,
+                                           float *output, int64_t output_count);
+DTD_API dtd_status dtd_network_forward_f64(const dtd_network *network, int64_t batch,
+                                           const double *input, int64_t input_count,
+                                           double *output, int64_t output_count);
+
+/* =============================================================================================
+ * 4. Relevance: gradient, gradient x input, LRP
+ *
+ * Every method here is a backward pass seeded at the output with `output_relevance`
+ * (batch, output size): the gradient computes J^T r, LRP propagates r with a rule per layer.
+ * "Explain output k" is the seed r = f_k(x) e_k, which dtd_relevance_target_seed_f32() builds.
+ * ============================================================================================= */
+
+/** Rule set handle; see section 5. */
+typedef struct dtd_rules dtd_rules;
+
+/**
+ * One layer's relevance balance for one sample, reported by dtd_relevance_lrp_f32().
+ * relevance_out = relevance_in + absorbed_bias + absorbed_stabilizer + dropped, up to rounding.
+ */
+typedef struct dtd_ledger_entry {
+    int64_t layer;               /**< layer index */
+    double relevance_out;        /**< total relevance arriving at the layer's output */
+    double relevance_in;         /**< total relevance passed to the layer's input */
+    double absorbed_bias;        /**< part taken by the bias terms of the denominators */
+    double absorbed_stabilizer;  /**< part taken by the stabiliser (epsilon, or avg-pool's 1e-6) */
+    double dropped;              /**< relevance at zero denominators and at gamma's z = 0 gate */
+} dtd_ledger_entry;
+
+/**
+ * dtd_relevance_target_seed_f32() / _f64() : builds the LRP seed r = f_k(x) e_k ("explain k").
+ * @param targets        in: `batch` class indices, each in [0, output size).
+ * @param output_seed    out, caller-allocated: (batch, output size).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_SIZE, ::DTD_ERROR_OVERFLOW,
+ *          ::DTD_ERROR_BUFFER_TOO_SMALL, ::DTD_ERROR_OUT_OF_RANGE (target), ::DTD_ERROR_EMPTY_NETWORK,
+ *          ::DTD_ERROR_DTYPE, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_relevance_target_seed_f32(const dtd_network *network, int64_t batch,
+                                                 const float *input, int64_t input_count,
+                                                 const int64_t *targets, int64_t target_count,
+                                                 float *output_seed, int64_t output_seed_count);
+DTD_API dtd_status dtd_relevance_target_seed_f64(const dtd_network *network, int64_t batch,
+                                                 const double *input, int64_t input_count,
+                                                 const int64_t *targets, int64_t target_count,
+                                                 double *output_seed, int64_t output_seed_count);
+
+/**
+ * dtd_relevance_gradient_f32() / _f64() : J(x)^T r, the gradient of r . f(x) with respect to x.
+ * ReLU'(0) = 0; max-pool routes to the first maximum of each window (PyTorch's conventions).
+ * @param output_relevance  in: (batch, output size).
+ * @param relevance         out, caller-allocated: (batch, *input_shape).
+ * Returns: as dtd_network_forward_f32().
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_relevance_gradient_f32(const dtd_network *network, int64_t batch,
+                                              const float *input, int64_t input_count,
+                                              const float *output_relevance, int64_t output_relevance_count,
+                                              float *relevance, int64_t relevance_count);
+DTD_API dtd_status dtd_relevance_gradient_f64(const dtd_network *network, int64_t batch,
+                                              const double *input, int64_t input_count,
+                                              const double *output_relevance, int64_t output_relevance_count,
+                                              double *relevance, int64_t relevance_count);
+
+/**
+ * dtd_relevance_gradient_x_input_f32() / _f64() : x (.) J(x)^T r. Arguments and returns as
+ * dtd_relevance_gradient_f32().
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_relevance_gradient_x_input_f32(const dtd_network *network, int64_t batch,
+                                                      const float *input, int64_t input_count,
+                                                      const float *output_relevance, int64_t output_relevance_count,
+                                                      float *relevance, int64_t relevance_count);
+DTD_API dtd_status dtd_relevance_gradient_x_input_f64(const dtd_network *network, int64_t batch,
+                                                      const double *input, int64_t input_count,
+                                                      const double *output_relevance, int64_t output_relevance_count,
+                                                      double *relevance, int64_t relevance_count);
+
+/**
+ * dtd_relevance_lrp_f32() / _f64() : Layer-wise Relevance Propagation of `output_relevance`
+ * down to the input with the rule `rules` assigns to each dense/conv layer. ReLU, flatten and
+ * batch-norm pass relevance unchanged; max-pool routes it like the gradient; avg-pool uses the
+ * epsilon form with stabiliser 1e-6. The formulas are Zennit's (README, "Rules").
+ * @param rules             in: a rule set made for `network` with a rule on every dense/conv layer.
+ * @param output_relevance  in: (batch, output size).
+ * @param relevance         out, caller-allocated: (batch, *input_shape).
+ * @param ledger            out, caller-allocated, may be NULL: batch * layer count entries,
+ *                          entry [n * layer_count + l] for sample n and layer l.
+ * @param ledger_count      in, 0 when `ledger` is NULL.
+ * Returns: as dtd_network_forward_f32(), plus ::DTD_ERROR_RULE (a dense/conv layer has no rule,
+ *          naming it) and ::DTD_ERROR_NETWORK_MISMATCH.
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_relevance_lrp_f32(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                         const float *input, int64_t input_count,
+                                         const float *output_relevance, int64_t output_relevance_count,
+                                         float *relevance, int64_t relevance_count,
+                                         dtd_ledger_entry *ledger, int64_t ledger_count);
+DTD_API dtd_status dtd_relevance_lrp_f64(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                         const double *input, int64_t input_count,
+                                         const double *output_relevance, int64_t output_relevance_count,
+                                         double *relevance, int64_t relevance_count,
+                                         dtd_ledger_entry *ledger, int64_t ledger_count);
+
+/* =============================================================================================
+ * 5. Rules and composites
+ *
+ * A rule set assigns one rule to each dense/conv layer of one network and precomputes the
+ * rule-modified weights (W+, W-, W + gamma W+, W^2, ...) once, so LRP calls do no per-call weight
+ * work. Notation: z = W a + b; stab(d) = d + s * sign(d) with sign(0) = +1 and the rule's
+ * stabiliser s; W+ = max(W, 0), W- = min(W, 0), likewise a+, a-, b+, b-. A stabilised
+ * denominator that is exactly 0 gives a share of 0, never NaN.
+ *
+ *  rule       input relevance (per layer; R arrives at the output)
+ *  epsilon    a (.) W^T (R / stab(z)); epsilon = 0 is LRP-0, epsilon is its own stabiliser
+ *  zplus      s = R / stab(W+a+ + b+ + W-a-);  a+ (.) W+^T s + a- (.) W-^T s
+ *  alphabeta  alpha (z+ part) - beta (same with W+ and W- swapped, b- for b+); alpha - beta = 1
+ *  gamma      as z+ with W + gamma W+ / W + gamma W-, gated by the sign of the true z
+ *  wsquare    (W^2)^T (R / stab(W^2 1 + b^2))
+ *  flat       1^T (R / stab(1 1)): weights and inputs set to one, bias dropped
+ *  zbox       s = R / stab(z - (W+ l + b+) - (W- h + b-));  a (.) W^T s - l (.) W+^T s - h (.) W-^T s
+ *
+ * Bias mode: ::DTD_BIAS_INCLUDE (Zennit's default) or ::DTD_BIAS_EXCLUDE (bias set to zero in the
+ * rule; Zennit's zero_params=['bias']; the conservative DTD form). The gamma gate always uses the
+ * layer's true z = W a + b. zbox is the same in both modes.
+ * ============================================================================================= */
+
+/** Rule kinds, as reported by dtd_rules_kind(). */
+typedef int32_t dtd_rule_kind;
+#define DTD_RULE_NONE       0  /**< no rule set (or the layer has no weights) */
+#define DTD_RULE_EPSILON    1
+#define DTD_RULE_ZPLUS      2
+#define DTD_RULE_ALPHABETA  3
+#define DTD_RULE_GAMMA      4
+#define DTD_RULE_WSQUARE    5
+#define DTD_RULE_FLAT       6
+#define DTD_RULE_ZBOX       7
+
+/** Whether a rule's denominators include the layer bias. */
+typedef int32_t dtd_bias_mode;
+#define DTD_BIAS_INCLUDE 0
+#define DTD_BIAS_EXCLUDE 1
+
+/** Stabiliser of the z+, alpha-beta, gamma, w^2, flat and zbox rules unless one is given (Zennit's). */
+#define DTD_DEFAULT_STABILIZER 1e-6
+
+/** Named composites for dtd_rules_set_composite(). See that function for the layer mapping. */
+typedef int32_t dtd_composite;
+#define DTD_COMPOSITE_EPSILON_PLUS              1
+#define DTD_COMPOSITE_EPSILON_PLUS_FLAT         2
+#define DTD_COMPOSITE_EPSILON_GAMMA_BOX         3
+#define DTD_COMPOSITE_EPSILON_ALPHA2_BETA1      4
+#define DTD_COMPOSITE_EPSILON_ALPHA2_BETA1_FLAT 5
+
+/**
+ * dtd_rules_create() : an empty rule set for `network` (no layer has a rule yet).
+ * The set belongs to the network's current layer list: adding layers to the network afterwards
+ * makes the set unusable (::DTD_ERROR_NETWORK_MISMATCH); create a new one.
+ * @param out_rules  out: receives the new handle; NULL on failure.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_EMPTY_NETWORK, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_rules_create(const dtd_network *network, dtd_rules **out_rules);
+
+/**
+ * dtd_rules_destroy() : frees a rule set. NULL is a harmless no-op.
+ * Threads: must not overlap any other use of `rules`.  Since: ABI 1
+ */
+DTD_API void dtd_rules_destroy(dtd_rules *rules);
+
+/*
+ * The dtd_rules_set_* functions assign a rule to layer `layer`, replacing any earlier one, and
+ * precompute its modified weights. Common returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER,
+ * ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_RULE (the layer is not dense/conv), ::DTD_ERROR_NON_FINITE,
+ * ::DTD_ERROR_INVALID_ARGUMENT (a parameter out of its domain, an unknown bias mode),
+ * ::DTD_ERROR_OUT_OF_MEMORY. On failure the layer keeps its previous rule.
+ * Threads: building; must not overlap any use of `rules`.  Since: ABI 1
+ */
+
+/** epsilon(epsilon): epsilon >= 0 and finite; 0 is LRP-0. */
+DTD_API dtd_status dtd_rules_set_epsilon(dtd_rules *rules, int64_t layer, double epsilon, dtd_bias_mode bias);
+/** z+ ; stabilizer >= 0 and finite (use ::DTD_DEFAULT_STABILIZER). */
+DTD_API dtd_status dtd_rules_set_zplus(dtd_rules *rules, int64_t layer, double stabilizer, dtd_bias_mode bias);
+/** alpha-beta: alpha >= 0, beta >= 0, alpha - beta == 1 (exactly, as Zennit requires). */
+DTD_API dtd_status dtd_rules_set_alphabeta(dtd_rules *rules, int64_t layer, double alpha, double beta,
+                                           double stabilizer, dtd_bias_mode bias);
+/** gamma(gamma): gamma >= 0 (0 is LRP-0 with the given stabiliser; large gamma tends to z+). */
+DTD_API dtd_status dtd_rules_set_gamma(dtd_rules *rules, int64_t layer, double gamma, double stabilizer,
+                                       dtd_bias_mode bias);
+/** w^2 (input values ignored). */
+DTD_API dtd_status dtd_rules_set_wsquare(dtd_rules *rules, int64_t layer, double stabilizer, dtd_bias_mode bias);
+/** flat (weights and inputs ignored; the bias is always dropped). */
+DTD_API dtd_status dtd_rules_set_flat(dtd_rules *rules, int64_t layer, double stabilizer);
+/** z^B with scalar bounds: low <= high. */
+DTD_API dtd_status dtd_rules_set_zbox(dtd_rules *rules, int64_t layer, double low, double high,
+                                      double stabilizer, dtd_bias_mode bias);
+
+/**
+ * dtd_rules_set_zbox_bounds_f32() / _f64() : z^B with bounds per channel or per element.
+ * @param low, high  in, copied: each 1 value, one per channel of the layer input (conv), or one
+ *                   per element of the layer input (its full shape); low <= high elementwise.
+ * Returns: the common returns, plus ::DTD_ERROR_SHAPE_MISMATCH (a count that is none of those)
+ *          and ::DTD_ERROR_DTYPE.
+ */
+DTD_API dtd_status dtd_rules_set_zbox_bounds_f32(dtd_rules *rules, int64_t layer,
+                                                 const float *low, int64_t low_count,
+                                                 const float *high, int64_t high_count,
+                                                 double stabilizer, dtd_bias_mode bias);
+DTD_API dtd_status dtd_rules_set_zbox_bounds_f64(dtd_rules *rules, int64_t layer,
+                                                 const double *low, int64_t low_count,
+                                                 const double *high, int64_t high_count,
+                                                 double stabilizer, dtd_bias_mode bias);
+
+/**
+ * dtd_rules_set_composite() : sets a rule on every dense/conv layer from a named preset,
+ * replacing all earlier rules; override single layers afterwards with dtd_rules_set_*().
+ * Mapping by layer index (query it with dtd_rules_kind()):
+ *  - "feature" layers are the conv layers if the network has any (Zennit's mapping), otherwise
+ *    every dense layer but the last (so a pure MLP gets the layered LRP its users expect);
+ *    the remaining dense layers are "classifier" layers and get epsilon(`epsilon`).
+ *  - EPSILON_PLUS: z+ on feature layers.  EPSILON_PLUS_FLAT: as EPSILON_PLUS, but flat on the
+ *    first dense/conv layer.  EPSILON_GAMMA_BOX: zbox(`low`, `high`) on the first dense/conv
+ *    layer, gamma(`gamma`) on the other feature layers.  EPSILON_ALPHA2_BETA1: alphabeta(2, 1) on
+ *    feature layers.  EPSILON_ALPHA2_BETA1_FLAT: as the previous, flat on the first layer.
+ *  - Lower rules use ::DTD_DEFAULT_STABILIZER; all use ::DTD_BIAS_INCLUDE.
+ * @param epsilon  >= 0 (Zennit's default 1e-6).  @param gamma >= 0 (Zennit's default 0.25),
+ *                 read by EPSILON_GAMMA_BOX only.  @param low, high  low <= high, read by
+ *                 EPSILON_GAMMA_BOX only. Parameters a preset does not read are ignored.
+ * Returns: the common returns (::DTD_ERROR_INVALID_ARGUMENT also for an unknown composite).
+ *          On failure no layer's rule changes.
+ */
+DTD_API dtd_status dtd_rules_set_composite(dtd_rules *rules, dtd_composite composite, double epsilon,
+                                           double gamma, double low, double high);
+
+/**
+ * dtd_rules_kind() : the ::dtd_rule_kind assigned to layer `layer` (::DTD_RULE_NONE when unset
+ * or when the layer has no weights).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX.
+ * Threads: safe on a fully set rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_rules_kind(const dtd_rules *rules, int64_t layer, dtd_rule_kind *out_kind);
+
+/* =============================================================================================
+ * 6. DTD root points and the root audit
+ *
+ * For a dense/conv layer l with input a, neuron j (weights w_j, z_j = w_j^T a + b_j), incoming
+ * relevance R_j and the direction v_j of the layer's rule, the DTD root is
+ *   root_j = a - t_j v_j,  t_j = z_j / (w_j^T v_j)  (hyperplane placement: w_j^T root + b_j = 0)
+ *                     or   t_j = R_j / (w_j^T v_j)  (relevance placement, the study's code).
+ * Directions: LRP-0 (epsilon with epsilon = 0) v = a; z+ v_i = a_i [a_i w_ij > 0]; gamma
+ * v_i = a_i (1 + gamma [a_i w_ij > 0]) for z_j > 0 and a_i (1 + gamma [a_i w_ij < 0]) for
+ * z_j < 0 (no root at z_j = 0); w^2 v = w_j; zbox v_i = a_i - l_i [w_ij > 0] - h_i [w_ij < 0];
+ * alpha-beta gives two partial roots, along a_i [a_i w_ij > 0] carrying alpha R_j and along
+ * a_i [a_i w_ij < 0] carrying -beta R_j. Epsilon with epsilon > 0 and flat are not root rules
+ * (epsilon's reference point is not a zero; the flat point does not give flat's shares): asking
+ * for their roots is ::DTD_ERROR_RULE.
+ *
+ * R_j comes from the study's top-down pass at the actual activations: the seed f_k(x) e_k is
+ * propagated from the output to layer l with each upper layer's rule in root form (bias
+ * excluded, no stabiliser), whatever bias mode or stabiliser the rule set holds.
+ * A neuron with |w_j^T v_j| <= tol has no root (::DTD_ROOT_NO_ROOT; its relevance is dropped); a
+ * neuron with R_j = 0 has root_j = a (::DTD_ROOT_AT_INPUT).
+ * ============================================================================================= */
+
+/** Root placements. */
+typedef int32_t dtd_placement;
+#define DTD_PLACEMENT_HYPERPLANE 1
+#define DTD_PLACEMENT_RELEVANCE  2
+
+/** Bits of ::dtd_root_info.flags. */
+#define DTD_ROOT_NO_ROOT    1  /**< |w_j^T v_j| <= tol (or gamma with z_j = 0): no root; point = a */
+#define DTD_ROOT_AT_INPUT   2  /**< R_j = 0: the root is the input a itself */
+#define DTD_ROOT_CLIPPED    4  /**< region-constrained query: the root was clipped to the region */
+
+/** Bits of ::dtd_root_query.flags. */
+#define DTD_QUERY_CONSTRAIN_TO_REGION 1 /**< region-constrained DTD: t_j clipped to admissible_t */
+
+/** Which roots to compute: one layer, one explained output, a range of the layer's neurons. */
+typedef struct dtd_root_query {
+    int64_t layer;          /**< index of a dense or conv layer */
+    int64_t target;         /**< explained output k, in [0, output size) */
+    dtd_placement placement;/**< ::DTD_PLACEMENT_HYPERPLANE or ::DTD_PLACEMENT_RELEVANCE */
+    int32_t flags;          /**< 0 or ::DTD_QUERY_CONSTRAIN_TO_REGION */
+    double tol;             /**< > 0; |w_j^T v_j| <= tol means no root (default 1e-5) */
+    int64_t neuron_begin;   /**< first neuron, a flat index into the layer's output */
+    int64_t neuron_end;     /**< one past the last; 0 <= begin < end <= layer output size */
+} dtd_root_query;
+
+/** One root (or alpha-beta partial root) of one neuron for one sample. */
+typedef struct dtd_root_info {
+    int64_t neuron;     /**< j, flat index into the layer output */
+    int32_t partial;    /**< 0; for alpha-beta 0 = the alpha root, 1 = the beta root */
+    int32_t flags;      /**< ::DTD_ROOT_NO_ROOT, ::DTD_ROOT_AT_INPUT, ::DTD_ROOT_CLIPPED bits */
+    double relevance;   /**< relevance the root carries: R_j, alpha R_j or -beta R_j */
+    double z;           /**< z_j at the input a */
+    double wv;          /**< w_j^T v_j */
+    double t;           /**< step along -v_j (after clipping, for constrained queries) */
+} dtd_root_info;
+
+/** The audit of one root: the study's checks and the exact region checks. */
+typedef struct dtd_audit_record {
+    dtd_root_info root;
+    int32_t same_gradient;   /**< 1 when max_i |grad g(root) - grad g(a)|_i <= 1e-5 */
+    int32_t same_pattern;    /**< 1 when every ReLU (and max-pool winner) of g matches at the root (hinge units match either state) */
+    double output_change;    /**< g(root) - g(a) */
+    double taylor_residual;  /**< g(a) - g(root) - grad g(root)^T (a - root) */
+    double segment_inside;   /**< largest s in [0, 1] with the segment a -> a + s (root - a) inside a's region (closure) */
+    double admissible_t;     /**< largest step along -v_j inside the region (infinity if unbounded; 0 with no direction) */
+    double unexplained;      /**< relevance a region-constrained root leaves unexplained: relevance * (1 - min(t, admissible_t) / t) */
+} dtd_audit_record;
+
+/** The study's table row for one audit call. */
+typedef struct dtd_audit_summary {
+    int64_t samples;               /**< batch */
+    int64_t pairs;                 /**< (sample, root) pairs that have a root, alpha-beta partials counted apart */
+    double outside_by_gradient;    /**< fraction of samples with >= 1 root failing same_gradient */
+    double outside_by_pattern;     /**< fraction of samples with >= 1 root failing same_pattern */
+    double unchanged_output;       /**< fraction of pairs with |output_change| < 1e-6 */
+    double mean_segment_inside;    /**< mean segment_inside over pairs */
+    double max_conservation_error; /**< max over samples of |sum_i R_i - f_k(x)|, R_i the root-form relevance at the layer input (full neuron range only; else NaN) */
+    double unexplained_fraction;   /**< sum of unexplained / sum of |relevance| over pairs (region-constrained DTD) */
+} dtd_audit_summary;
+
+/**
+ * dtd_roots_count() : roots per sample for a query: (neuron_end - neuron_begin), twice that for
+ * an alpha-beta layer. Sizes the buffers of the calls below.
+ * @param rules  in: supplies the rule of layer query->layer.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_RULE,
+ *          ::DTD_ERROR_OUT_OF_RANGE (neuron range, tol, target, placement, flags),
+ *          ::DTD_ERROR_NETWORK_MISMATCH.
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_roots_count(const dtd_network *network, const dtd_rules *rules,
+                                   const dtd_root_query *query, int64_t *out_roots_per_sample);
+
+/**
+ * dtd_roots_compute_f32() / _f64() : the root points of a layer for a batch.
+ * @param rules   in: the rule of query->layer gives the direction; every dense/conv layer above
+ *                it needs a root rule (its root form carries R down).
+ * @param points  out, caller-allocated, may be NULL: (batch, roots per sample, layer input size).
+ * @param info    out, caller-allocated: (batch, roots per sample) records.
+ * Returns: as dtd_roots_count(), plus ::DTD_ERROR_SIZE, ::DTD_ERROR_OVERFLOW,
+ *          ::DTD_ERROR_BUFFER_TOO_SMALL, ::DTD_ERROR_DTYPE, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_roots_compute_f32(const dtd_network *network, const dtd_rules *rules,
+                                         const dtd_root_query *query, int64_t batch,
+                                         const float *input, int64_t input_count,
+                                         float *points, int64_t points_count,
+                                         dtd_root_info *info, int64_t info_count);
+DTD_API dtd_status dtd_roots_compute_f64(const dtd_network *network, const dtd_rules *rules,
+                                         const dtd_root_query *query, int64_t batch,
+                                         const double *input, int64_t input_count,
+                                         double *points, int64_t points_count,
+                                         dtd_root_info *info, int64_t info_count);
+
+/**
+ * dtd_audit_roots_f32() / _f64() : computes the roots of a layer (as dtd_roots_compute_f32())
+ * and audits each against g, the network from the layer's input to output `query->target`.
+ * All roots of all samples go through g as batched matrix products.
+ * @param records  out, caller-allocated: (batch, roots per sample) records.
+ * @param summary  out, may be NULL: the study's aggregates.
+ * Returns: as dtd_roots_compute_f32().
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_audit_roots_f32(const dtd_network *network, const dtd_rules *rules,
+                                       const dtd_root_query *query, int64_t batch,
+                                       const float *input, int64_t input_count,
+                                       dtd_audit_record *records, int64_t records_count,
+                                       dtd_audit_summary *summary);
+DTD_API dtd_status dtd_audit_roots_f64(const dtd_network *network, const dtd_rules *rules,
+                                       const dtd_root_query *query, int64_t batch,
+                                       const double *input, int64_t input_count,
+                                       dtd_audit_record *records, int64_t records_count,
+                                       dtd_audit_summary *summary);
+
+/**
+ * dtd_audit_points_f32() / _f64() : audits arbitrary points (e.g. constructed roots) of the
+ * input of layer `layer` against g, the network from that layer's input to output `target`.
+ * Per record: root.neuron = the point's index, root.t = root.wv = NaN, admissible_t = NaN,
+ * unexplained = 0; the other fields as in dtd_audit_roots_f32(). The summary's
+ * max_conservation_error is NaN.
+ * @param points            in: (batch, points_per_sample, layer input size).
+ * @param records           out: (batch, points_per_sample).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_OUT_OF_RANGE
+ *          (target), ::DTD_ERROR_SIZE, ::DTD_ERROR_OVERFLOW, ::DTD_ERROR_BUFFER_TOO_SMALL,
+ *          ::DTD_ERROR_EMPTY_NETWORK, ::DTD_ERROR_DTYPE, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_audit_points_f32(const dtd_network *network, int64_t layer, int64_t target, int64_t batch,
+                                        const float *input, int64_t input_count,
+                                        int64_t points_per_sample, const float *points, int64_t points_count,
+                                        dtd_audit_record *records, int64_t records_count,
+                                        dtd_audit_summary *summary);
+DTD_API dtd_status dtd_audit_points_f64(const dtd_network *network, int64_t layer, int64_t target, int64_t batch,
+                                        const double *input, int64_t input_count,
+                                        int64_t points_per_sample, const double *points, int64_t points_count,
+                                        dtd_audit_record *records, int64_t records_count,
+                                        dtd_audit_summary *summary);
+
+/* =============================================================================================
+ * 7. The study's theory as checks
+ * ============================================================================================= */
+
+/**
+ * dtd_theory_gxi_distance_f32() / _f64() : T2. Per sample, ||LRP(x) - x (.) grad f(x)^T r||_2 /
+ * ||x (.) grad f(x)^T r||_2 (the plain norm of the difference when the denominator is 0), for the
+ * rule set `rules` and seed r. LRP-0 with bias included gives 0 on any ReLU network.
+ * @param distances  out, caller-allocated: `batch` doubles.
+ * Returns: as dtd_relevance_lrp_f32().
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_theory_gxi_distance_f32(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                               const float *input, int64_t input_count,
+                                               const float *output_relevance, int64_t output_relevance_count,
+                                               double *distances, int64_t distances_count);
+DTD_API dtd_status dtd_theory_gxi_distance_f64(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                               const double *input, int64_t input_count,
+                                               const double *output_relevance, int64_t output_relevance_count,
+                                               double *distances, int64_t distances_count);
+
+/**
+ * dtd_theory_constant_root_f32() / _f64() : T2. The explanation a constant first-layer root x~
+ * gives: grad f(x)^T r (.) (x - x~).
+ * @param root   in: one point of the input shape (`root_count` = input size, shared by the
+ *               batch) or one per sample (`root_count` = batch * input size).
+ * @param relevance  out, caller-allocated: (batch, *input_shape).
+ * Returns: as dtd_relevance_gradient_f32(); ::DTD_ERROR_SHAPE_MISMATCH for another `root_count`.
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_theory_constant_root_f32(const dtd_network *network, int64_t batch,
+                                                const float *input, int64_t input_count,
+                                                const float *root, int64_t root_count,
+                                                const float *output_relevance, int64_t output_relevance_count,
+                                                float *relevance, int64_t relevance_count);
+DTD_API dtd_status dtd_theory_constant_root_f64(const dtd_network *network, int64_t batch,
+                                                const double *input, int64_t input_count,
+                                                const double *root, int64_t root_count,
+                                                const double *output_relevance, int64_t output_relevance_count,
+                                                double *relevance, int64_t relevance_count);
+
+/**
+ * dtd_theory_construct_roots_f32() / _f64() : T3. Roots of layer query->layer that reproduce a
+ * given explanation e of that layer's input exactly. With R_j from the top-down pass (as for
+ * dtd_roots_compute_f32()) and R = sum_j R_j, the shares R_{i<-j} = e_i R_j / R and
+ * c_j = R_j / z_j (1 when z_j = 0 or R_j = 0) give root_ij = a_i - R_{i<-j} / (c_j w_ij), so
+ * that sum_j c_j w_ij (a_i - root_ij) = e_i; with c_j = R_j / z_j every root also lies on its
+ * hyperplane. Components with w_ij = 0 keep root_ij = a_i (flag ::DTD_ROOT_NO_ROOT on the neuron
+ * when that loses a nonzero share). Placement and flags of the query are ignored.
+ * @param explanation  in: (batch, layer input size); each sample's sum must equal R to 1e-6
+ *                     relative, else ::DTD_ERROR_INVALID_ARGUMENT.
+ * @param points       out: (batch, neurons in the range, layer input size).
+ * @param info         out, may be NULL: (batch, neurons in the range); t = 1/c_j, wv = NaN.
+ * Returns: as dtd_roots_compute_f32().
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_theory_construct_roots_f32(const dtd_network *network, const dtd_rules *rules,
+                                                  const dtd_root_query *query, int64_t batch,
+                                                  const float *input, int64_t input_count,
+                                                  const float *explanation, int64_t explanation_count,
+                                                  float *points, int64_t points_count,
+                                                  dtd_root_info *info, int64_t info_count);
+DTD_API dtd_status dtd_theory_construct_roots_f64(const dtd_network *network, const dtd_rules *rules,
+                                                  const dtd_root_query *query, int64_t batch,
+                                                  const double *input, int64_t input_count,
+                                                  const double *explanation, int64_t explanation_count,
+                                                  double *points, int64_t points_count,
+                                                  dtd_root_info *info, int64_t info_count);
+
+/**
+ * dtd_theory_rank1_csc_f32() / _f64() : rank-1 convergence (Sixt, Granz & Landgraf, ICML 2020).
+ * Propagates `seeds_per_sample` output relevance vectors per sample with `rules` (LRP) and reports,
+ * for every layer boundary, the mean pairwise cosine similarity of the relevance vectors,
+ * averaged over the batch.
+ * @param seeds  in: (batch, seeds_per_sample, output size); seeds_per_sample >= 2.
+ * @param csc    out: layer count + 1 doubles; csc[l] at the input of layer l (csc[0] the network
+ *               input), csc[layer count] the seeds themselves. Zero vectors count as similarity 0.
+ * Returns: as dtd_relevance_lrp_f32().
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_theory_rank1_csc_f32(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                            const float *input, int64_t input_count,
+                                            int64_t seeds_per_sample, const float *seeds, int64_t seeds_count,
+                                            double *csc, int64_t csc_count);
+DTD_API dtd_status dtd_theory_rank1_csc_f64(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                            const double *input, int64_t input_count,
+                                            int64_t seeds_per_sample, const double *seeds, int64_t seeds_count,
+                                            double *csc, int64_t csc_count);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DTD_H */

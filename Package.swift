@@ -1,0 +1,58 @@
+// swift-tools-version: 6.2
+//
+// libdtd: Deep Taylor Decomposition and LRP for ReLU networks, as libdtd.so behind Include/dtd.h.
+//
+// The BLAS is a link-time choice: DTD_BLAS=openblas swift build ... links OpenBLAS (or any
+// library with the standard CBLAS symbols) instead of the default BLIS.
+import PackageDescription
+
+let blas = Context.environment["DTD_BLAS"] ?? "blis"
+let root = Context.packageDirectory
+
+let package = Package(
+    name: "libdtd",
+    products: [
+        .library(name: "dtd", type: .dynamic, targets: ["DTD"]),
+        .executable(name: "dtd-ffi-harness", targets: ["dtd-ffi-harness"]),
+        .executable(name: "dtd-bench", targets: ["dtd-bench"]),
+    ],
+    targets: [
+        // The public C header, imported by the boundary so that every @c @implementation
+        // function is checked against its declaration.
+        .systemLibrary(name: "CDTD", path: "Include"),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi"),
+
+        .target(
+            name: "DTDCore",
+            dependencies: ["CBLAS"],
+            linkerSettings: [.linkedLibrary(blas)]
+        ),
+        .target(
+            name: "DTD",
+            dependencies: ["DTDCore", "CDTD"],
+            exclude: ["dtd.map"],
+            linkerSettings: [
+                .unsafeFlags([
+                    "-Xlinker", "-soname=libdtd.so.1",
+                    "-Xlinker", "--version-script=\(root)/Sources/DTD/dtd.map",
+                    "-Xlinker", "-z", "-Xlinker", "nodelete",
+                ])
+            ]
+        ),
+        .executableTarget(
+            name: "dtd-ffi-harness",
+            dependencies: ["CFFI"],
+            linkerSettings: [.linkedLibrary("dl")]
+        ),
+        .executableTarget(
+            name: "dtd-bench",
+            dependencies: ["DTDCore"]
+        ),
+        .testTarget(
+            name: "DTDCoreTests",
+            dependencies: ["DTDCore"],
+            exclude: ["Fixtures"]
+        ),
+    ]
+)

@@ -1,0 +1,142 @@
+import CDTD
+import DTDCore
+
+// MARK: - 4. Relevance: gradient, gradient x input, LRP
+
+/// The (network, batch, input, seed, result) arguments shared by the backward methods.
+struct BackwardArguments<T: BoundaryScalar> {
+    let network: Network<T>
+    let batch: Int
+    let input: UnsafeBufferPointer<T>
+    let seed: UnsafeBufferPointer<T>
+    let result: UnsafeMutableBufferPointer<T>
+
+    init(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<T>?, _ inputCount: Int64,
+         _ seed: UnsafePointer<T>?, _ seedCount: Int64, _ result: UnsafeMutablePointer<T>?, _ resultCount: Int64,
+         seedName: String = "output_relevance", resultName: String = "relevance") throws(DTDError) {
+        self.network = try T.network(try Argument.network(network))
+        self.batch = try Argument.size(batch, "batch")
+        self.input = try inputView(input, inputCount, "input")
+        self.seed = try inputView(seed, seedCount, seedName)
+        self.result = try outputView(result, resultCount, resultName)
+    }
+}
+
+func targetSeed<T: BoundaryScalar>(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<T>?, _ inputCount: Int64,
+                                   _ targets: UnsafePointer<Int64>?, _ targetCount: Int64,
+                                   _ seed: UnsafeMutablePointer<T>?, _ seedCount: Int64) throws(DTDError) {
+    let net = try T.network(try Argument.network(network))
+    let n = try Argument.size(batch, "batch")
+    let x = try inputView(input, inputCount, "input")
+    let k = try inputView(targets, targetCount, "targets")
+    let out = try outputView(seed, seedCount, "output_seed")
+    try net.targetSeed(input: x, batch: n, targets: k, seed: out)
+}
+
+/// The seed f_k(x) e_k. The corresponding Swift API is `Network.targetSeed(input:batch:targets:seed:)`.
+@c @implementation
+public func dtd_relevance_target_seed_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
+                                          _ targets: UnsafePointer<Int64>?, _ target_count: Int64,
+                                          _ output_seed: UnsafeMutablePointer<Float>?, _ output_seed_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in try targetSeed(network, batch, input, input_count, targets, target_count, output_seed, output_seed_count) }
+}
+
+@c @implementation
+public func dtd_relevance_target_seed_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
+                                          _ targets: UnsafePointer<Int64>?, _ target_count: Int64,
+                                          _ output_seed: UnsafeMutablePointer<Double>?, _ output_seed_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in try targetSeed(network, batch, input, input_count, targets, target_count, output_seed, output_seed_count) }
+}
+
+/// J(x)^T r. The corresponding Swift API is `Network.gradient(input:batch:outputRelevance:result:)`.
+@c @implementation
+public func dtd_relevance_gradient_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
+                                       _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
+                                       _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
+        try a.network.gradient(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+    }
+}
+
+@c @implementation
+public func dtd_relevance_gradient_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
+                                       _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
+                                       _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
+        try a.network.gradient(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+    }
+}
+
+/// x (.) J(x)^T r. The corresponding Swift API is `Network.gradientTimesInput(input:batch:outputRelevance:result:)`.
+@c @implementation
+public func dtd_relevance_gradient_x_input_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
+                                               _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
+                                               _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
+        try a.network.gradientTimesInput(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+    }
+}
+
+@c @implementation
+public func dtd_relevance_gradient_x_input_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
+                                               _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
+                                               _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
+        try a.network.gradientTimesInput(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+    }
+}
+
+/// LRP with a rule set and an optional ledger. The corresponding Swift API is
+/// `Network.lrp(input:batch:outputRelevance:rules:result:ledger:)`.
+func lrp<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: OpaquePointer?, _ batch: Int64,
+                            _ input: UnsafePointer<T>?, _ inputCount: Int64, _ seed: UnsafePointer<T>?, _ seedCount: Int64,
+                            _ relevance: UnsafeMutablePointer<T>?, _ relevanceCount: Int64,
+                            _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledgerCount: Int64) throws(DTDError) {
+    let a = try BackwardArguments(network, batch, input, inputCount, seed, seedCount, relevance, relevanceCount)
+    let set = try rules(rulesPointer, for: a.network)
+    let entries = try optionalOutputView(ledger, ledgerCount, "ledger")
+    try withLedgerView(entries) { (view: UnsafeMutableBufferPointer<LedgerEntry>?) throws(DTDError) in
+        try a.network.lrp(input: a.input, batch: a.batch, outputRelevance: a.seed, rules: set, result: a.result, ledger: view)
+    }
+}
+
+/// The caller's `dtd_ledger_entry` array seen as `LedgerEntry` values: the two structs have the
+/// same layout (checked here), so the engine writes the caller's memory directly.
+func withLedgerView(_ entries: UnsafeMutableBufferPointer<dtd_ledger_entry>?,
+                    _ body: (UnsafeMutableBufferPointer<LedgerEntry>?) throws(DTDError) -> Void) throws(DTDError) {
+    guard let entries, let base = entries.baseAddress else { return try body(nil) }
+    guard MemoryLayout<LedgerEntry>.stride == MemoryLayout<dtd_ledger_entry>.stride,
+          MemoryLayout<LedgerEntry>.offset(of: \.relevanceOut) == MemoryLayout<dtd_ledger_entry>.offset(of: \.relevance_out),
+          MemoryLayout<LedgerEntry>.offset(of: \.dropped) == MemoryLayout<dtd_ledger_entry>.offset(of: \.dropped) else {
+        throw DTDError(.internal, "dtd_ledger_entry and LedgerEntry layouts differ")
+    }
+    let view = UnsafeMutableRawPointer(base).bindMemory(to: LedgerEntry.self, capacity: entries.count)
+    defer { UnsafeMutableRawPointer(view).bindMemory(to: dtd_ledger_entry.self, capacity: entries.count) }
+    try body(UnsafeMutableBufferPointer(start: view, count: entries.count))
+}
+
+@c @implementation
+public func dtd_relevance_lrp_f32(_ network: OpaquePointer?, _ rules: OpaquePointer?, _ batch: Int64,
+                                  _ input: UnsafePointer<Float>?, _ input_count: Int64,
+                                  _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
+                                  _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64,
+                                  _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledger_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        try lrp(network, rules, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count, ledger, ledger_count)
+    }
+}
+
+@c @implementation
+public func dtd_relevance_lrp_f64(_ network: OpaquePointer?, _ rules: OpaquePointer?, _ batch: Int64,
+                                  _ input: UnsafePointer<Double>?, _ input_count: Int64,
+                                  _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
+                                  _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64,
+                                  _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledger_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        try lrp(network, rules, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count, ledger, ledger_count)
+    }
+}

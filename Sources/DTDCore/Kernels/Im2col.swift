@@ -1,0 +1,75 @@
+/// im2col and col2im: the lowering of a convolution to a matrix product.
+///
+/// For one sample, `im2col` writes the `(Cin * kH * kW, Hout * Wout)` matrix whose column p holds
+/// the input patch seen by output position p (zeros where the patch covers padding), so that the
+/// convolution is `W (Cout, K) x columns (K, P)`. `col2im` is its transpose: it scatters such a
+/// matrix back onto the input, adding overlapping contributions and dropping padding.
+enum Im2col {
+    static func im2col<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>) {
+        let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
+        let positions = outH * outW
+        var row = 0
+        for c in 0..<g.inChannels {
+            let plane = input + c * height * width
+            for ky in 0..<g.kernelHeight {
+                let yOffset = ky * g.dilationHeight - g.paddingHeight
+                for kx in 0..<g.kernelWidth {
+                    let xOffset = kx * g.dilationWidth - g.paddingWidth
+                    let out = columns + row * positions
+                    for oy in 0..<outH {
+                        let iy = oy * g.strideHeight + yOffset
+                        let dst = out + oy * outW
+                        guard iy >= 0, iy < height else {
+                            dst.update(repeating: 0, count: outW)
+                            continue
+                        }
+                        let src = plane + iy * width
+                        if g.strideWidth == 1, xOffset >= 0, xOffset + outW <= width {
+                            dst.update(from: src + xOffset, count: outW)
+                        } else {
+                            for ox in 0..<outW {
+                                let ix = ox * g.strideWidth + xOffset
+                                dst[ox] = (ix >= 0 && ix < width) ? src[ix] : 0
+                            }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+
+    /// Adds the transpose of `im2col` applied to `columns` into `output` (which the caller zeroes
+    /// or pre-fills).
+    static func col2imAdd<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>) {
+        let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
+        let positions = outH * outW
+        var row = 0
+        for c in 0..<g.inChannels {
+            let plane = output + c * height * width
+            for ky in 0..<g.kernelHeight {
+                let yOffset = ky * g.dilationHeight - g.paddingHeight
+                for kx in 0..<g.kernelWidth {
+                    let xOffset = kx * g.dilationWidth - g.paddingWidth
+                    let source = columns + row * positions
+                    for oy in 0..<outH {
+                        let iy = oy * g.strideHeight + yOffset
+                        guard iy >= 0, iy < height else { continue }
+                        let src = source + oy * outW
+                        let dst = plane + iy * width
+                        if g.strideWidth == 1, xOffset >= 0, xOffset + outW <= width {
+                            let d = dst + xOffset
+                            for ox in 0..<outW { d[ox] += src[ox] }
+                        } else {
+                            for ox in 0..<outW {
+                                let ix = ox * g.strideWidth + xOffset
+                                if ix >= 0, ix < width { dst[ix] += src[ox] }
+                            }
+                        }
+                    }
+                    row += 1
+                }
+            }
+        }
+    }
+}

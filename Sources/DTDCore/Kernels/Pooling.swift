@@ -1,0 +1,94 @@
+/// Max- and average-pooling kernels for one sample at a time, PyTorch semantics (floor mode).
+enum Pooling {
+    /// Max over each window; padding counts as -infinity. Records, per output, the flat input
+    /// index of the first maximum in row-major window order (PyTorch's tie rule). A NaN input
+    /// wins its window, so it propagates as in PyTorch.
+    static func maxForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
+                                         winners: UnsafeMutablePointer<Int>) {
+        let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+        for c in 0..<g.channels {
+            let src = input + c * planeIn
+            for oy in 0..<g.outHeight {
+                let y0 = oy * g.strideHeight - g.paddingHeight
+                let yBegin = max(y0, 0), yEnd = min(y0 + g.kernelHeight, g.height)
+                for ox in 0..<g.outWidth {
+                    let x0 = ox * g.strideWidth - g.paddingWidth
+                    let xBegin = max(x0, 0), xEnd = min(x0 + g.kernelWidth, g.width)
+                    var best = -T.infinity
+                    var bestIndex = -1
+                    for y in yBegin..<yEnd {
+                        for x in xBegin..<xEnd {
+                            let v = src[y * g.width + x]
+                            if bestIndex < 0 || v > best || (v.isNaN && !best.isNaN) {
+                                best = v
+                                bestIndex = y * g.width + x
+                            }
+                        }
+                    }
+                    let o = c * planeOut + oy * g.outWidth + ox
+                    output[o] = best
+                    winners[o] = c * planeIn + max(bestIndex, 0)
+                }
+            }
+        }
+    }
+
+    /// Routes each output value to its window's winner: `input[winner] += output` (input zeroed by the caller).
+    static func maxRoute<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, winners: UnsafePointer<Int>,
+                                       input: UnsafeMutablePointer<T>) {
+        let count = g.channels * g.outHeight * g.outWidth
+        for o in 0..<count { input[winners[o]] += output[o] }
+    }
+
+    /// The number of cells averaged by window (oy, ox).
+    @inline(__always)
+    static func divisor(_ g: PoolGeometry, y0: Int, x0: Int) -> Int {
+        if g.countIncludePad {
+            // PyTorch counts padded cells, but not the part of a window beyond input + padding.
+            let yEnd = min(y0 + g.kernelHeight, g.height + g.paddingHeight)
+            let xEnd = min(x0 + g.kernelWidth, g.width + g.paddingWidth)
+            return (yEnd - y0) * (xEnd - x0)
+        }
+        let yCount = min(y0 + g.kernelHeight, g.height) - max(y0, 0)
+        let xCount = min(x0 + g.kernelWidth, g.width) - max(x0, 0)
+        return yCount * xCount
+    }
+
+    /// Average over each window.
+    static func avgForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>) {
+        let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+        for c in 0..<g.channels {
+            let src = input + c * planeIn
+            for oy in 0..<g.outHeight {
+                let y0 = oy * g.strideHeight - g.paddingHeight
+                let yBegin = max(y0, 0), yEnd = min(y0 + g.kernelHeight, g.height)
+                for ox in 0..<g.outWidth {
+                    let x0 = ox * g.strideWidth - g.paddingWidth
+                    let xBegin = max(x0, 0), xEnd = min(x0 + g.kernelWidth, g.width)
+                    var sum: T = 0
+                    for y in yBegin..<yEnd { for x in xBegin..<xEnd { sum += src[y * g.width + x] } }
+                    output[c * planeOut + oy * g.outWidth + ox] = sum / T(divisor(g, y0: y0, x0: x0))
+                }
+            }
+        }
+    }
+
+    /// The transpose of `avgForward`: `input[i] += output[o] / divisor(o)` over every window o
+    /// containing i (input zeroed by the caller).
+    static func avgTransposedAdd<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, input: UnsafeMutablePointer<T>) {
+        let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+        for c in 0..<g.channels {
+            let dst = input + c * planeIn
+            for oy in 0..<g.outHeight {
+                let y0 = oy * g.strideHeight - g.paddingHeight
+                let yBegin = max(y0, 0), yEnd = min(y0 + g.kernelHeight, g.height)
+                for ox in 0..<g.outWidth {
+                    let x0 = ox * g.strideWidth - g.paddingWidth
+                    let xBegin = max(x0, 0), xEnd = min(x0 + g.kernelWidth, g.width)
+                    let share = output[c * planeOut + oy * g.outWidth + ox] / T(divisor(g, y0: y0, x0: x0))
+                    for y in yBegin..<yEnd { for x in xBegin..<xEnd { dst[y * g.width + x] += share } }
+                }
+            }
+        }
+    }
+}

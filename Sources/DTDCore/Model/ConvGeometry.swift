@@ -1,0 +1,66 @@
+/// Everything a 2-D convolution's index arithmetic needs: input and output sizes, kernel,
+/// stride, zero padding and dilation, per axis.
+public struct ConvGeometry: Equatable, Sendable {
+    public let inChannels: Int, height: Int, width: Int
+    public let outChannels: Int
+    public let kernelHeight: Int, kernelWidth: Int
+    public let strideHeight: Int, strideWidth: Int
+    public let paddingHeight: Int, paddingWidth: Int
+    public let dilationHeight: Int, dilationWidth: Int
+    public let outHeight: Int, outWidth: Int
+
+    /// Rows of the im2col matrix: Cin * kH * kW.
+    public var patchSize: Int { inChannels * kernelHeight * kernelWidth }
+    /// Columns of the im2col matrix: Hout * Wout.
+    public var positions: Int { outHeight * outWidth }
+    public var inputShape: Shape { .image(channels: inChannels, height: height, width: width) }
+    public var outputShape: Shape { .image(channels: outChannels, height: outHeight, width: outWidth) }
+
+    /// Validates the parameters against `input` and derives the output size (PyTorch's formula).
+    public init(input: Shape, outChannels: Int, kernel: (Int, Int), stride: (Int, Int),
+                padding: (Int, Int), dilation: (Int, Int), layer: Int) throws(DTDError) {
+        guard input.isImage else {
+            throw DTDError(.shapeMismatch, "layer \(layer) (conv2d): needs a (C, H, W) input, the current shape is \(input)")
+        }
+        try Limits.checkSize(outChannels, "layer \(layer) (conv2d): out_channels")
+        try Limits.checkSize(kernel.0, "layer \(layer) (conv2d): kernel_h")
+        try Limits.checkSize(kernel.1, "layer \(layer) (conv2d): kernel_w")
+        try Limits.checkSize(stride.0, "layer \(layer) (conv2d): stride_h")
+        try Limits.checkSize(stride.1, "layer \(layer) (conv2d): stride_w")
+        try Limits.checkSize(dilation.0, "layer \(layer) (conv2d): dilation_h")
+        try Limits.checkSize(dilation.1, "layer \(layer) (conv2d): dilation_w")
+        guard padding.0 >= 0, padding.1 >= 0, padding.0 <= Limits.maxDimension, padding.1 <= Limits.maxDimension else {
+            throw DTDError(.size, "layer \(layer) (conv2d): padding must be in [0, \(Limits.maxDimension)], got (\(padding.0), \(padding.1))")
+        }
+        let outH = try ConvGeometry.outputSize(input.height, kernel.0, stride.0, padding.0, dilation.0)
+        let outW = try ConvGeometry.outputSize(input.width, kernel.1, stride.1, padding.1, dilation.1)
+        guard let outH, let outW else {
+            throw DTDError(.shapeMismatch,
+                "layer \(layer) (conv2d): kernel (\(kernel.0), \(kernel.1)) with dilation (\(dilation.0), \(dilation.1)) is larger than the padded input \(input) + padding (\(padding.0), \(padding.1))")
+        }
+        let patch = try Limits.product([input.channels, kernel.0, kernel.1], "layer \(layer) (conv2d): patch size")
+        let positions = try Limits.product(outH, outW, "layer \(layer) (conv2d): output positions")
+        let outputCount = try Limits.product(outChannels, positions, "layer \(layer) (conv2d): output size")
+        _ = try Limits.product(patch, positions, "layer \(layer) (conv2d): im2col size")
+        _ = try Limits.product(patch, outChannels, "layer \(layer) (conv2d): weight size")
+        guard patch <= Limits.maxDimension, outputCount <= Limits.maxDimension else {
+            throw DTDError(.size, "layer \(layer) (conv2d): patch size \(patch) or output size \(outputCount) exceeds the limit \(Limits.maxDimension)")
+        }
+        inChannels = input.channels; height = input.height; width = input.width
+        self.outChannels = outChannels
+        kernelHeight = kernel.0; kernelWidth = kernel.1
+        strideHeight = stride.0; strideWidth = stride.1
+        paddingHeight = padding.0; paddingWidth = padding.1
+        dilationHeight = dilation.0; dilationWidth = dilation.1
+        outHeight = outH; outWidth = outW
+    }
+
+    /// floor((size + 2 pad - dil (k - 1) - 1) / stride) + 1, or nil when the kernel does not fit.
+    static func outputSize(_ size: Int, _ kernel: Int, _ stride: Int, _ pad: Int, _ dilation: Int) throws(DTDError) -> Int? {
+        // All operands are <= Int32.max, so these products and sums fit in Int64.
+        let padded = size + 2 * pad
+        let span = dilation * (kernel - 1) + 1
+        guard span <= padded else { return nil }
+        return (padded - span) / stride + 1
+    }
+}

@@ -1,0 +1,63 @@
+/// A dense or conv2d layer: an affine map z = W a + b whose weights the LRP rules modify.
+///
+/// Both kinds store W as a matrix with one row per output channel: dense `(out, in)`, conv
+/// `(Cout, Cin * kH * kW)` (PyTorch's layout, flattened). Per sample, a dense layer has one
+/// output position and a conv layer `Hout * Wout`, so "row c at position p" names one neuron.
+public struct LinearLayer<T: DTDScalar>: Sendable {
+    /// The layer's index arithmetic.
+    public enum Geometry: Equatable, Sendable {
+        case dense(inFeatures: Int, outFeatures: Int)
+        case conv(ConvGeometry)
+    }
+
+    public let geometry: Geometry
+    /// Weights, `outChannels * fanIn` elements.
+    public let weight: Storage<T>
+    /// Bias, `outChannels` elements, or nil.
+    public let bias: Storage<T>?
+
+    public init(geometry: Geometry, weight: Storage<T>, bias: Storage<T>?) {
+        self.geometry = geometry
+        self.weight = weight
+        self.bias = bias
+    }
+
+    public var isConv: Bool { if case .conv = geometry { true } else { false } }
+    /// Rows of W: output features or channels.
+    public var outChannels: Int {
+        switch geometry {
+        case .dense(_, let out): out
+        case .conv(let g): g.outChannels
+        }
+    }
+    /// Columns of W: input features, or the patch size Cin * kH * kW.
+    public var fanIn: Int {
+        switch geometry {
+        case .dense(let input, _): input
+        case .conv(let g): g.patchSize
+        }
+    }
+    /// Output positions per channel: 1 for dense, Hout * Wout for conv.
+    public var positions: Int {
+        switch geometry {
+        case .dense: 1
+        case .conv(let g): g.positions
+        }
+    }
+    public var inputShape: Shape {
+        switch geometry {
+        case .dense(let input, _): .flat(input)
+        case .conv(let g): g.inputShape
+        }
+    }
+    public var outputShape: Shape {
+        switch geometry {
+        case .dense(_, let out): .flat(out)
+        case .conv(let g): g.outputShape
+        }
+    }
+    /// Elements per input sample.
+    public var inputCount: Int { inputShape.count }
+    /// Elements per output sample (neurons).
+    public var outputCount: Int { outChannels * positions }
+}

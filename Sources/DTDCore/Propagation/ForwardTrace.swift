@@ -1,0 +1,93 @@
+/// The activations of one forward pass over a batch, kept for the backward passes.
+///
+/// `input(of: l)` is layer l's input and `output(of: l)` its output, `(batch, size)` each.
+/// ReLU inputs are the preceding layer's outputs, so the ReLU masks and the gamma rule's gate
+/// need nothing extra; max-pool layers also record their winners. Flatten and batch-norm alias
+/// their input instead of copying it.
+final class ForwardTrace<T: DTDScalar> {
+    let batch: Int
+    /// First layer run; the trace covers layers `start..<end`.
+    let start: Int, end: Int
+    private var activations: [UnsafePointer<T>]
+    private var owned: [Storage<T>] = []
+    private var winners: [Int: IndexStorage] = [:]
+
+    init(batch: Int, start: Int, end: Int, input: UnsafePointer<T>) {
+        self.batch = batch
+        self.start = start
+        self.end = end
+        self.activations = [input]
+        activations.reserveCapacity(end - start + 1)
+    }
+
+    func input(of layer: Int) -> UnsafePointer<T> { activations[layer - start] }
+    func output(of layer: Int) -> UnsafePointer<T> { activations[layer - start + 1] }
+    /// The final output, `(batch, output size of layer end - 1)`.
+    var output: UnsafePointer<T> { activations[activations.count - 1] }
+    func winners(of layer: Int) -> UnsafePointer<Int> { UnsafePointer(winners[layer]!.base) }
+
+    fileprivate func push(_ pointer: UnsafePointer<T>) { activations.append(pointer) }
+    fileprivate func push(_ storage: Storage<T>) {
+        owned.append(storage)
+        activations.append(storage.pointer)
+    }
+    fileprivate func setWinners(_ storage: IndexStorage, for layer: Int) { winners[layer] = storage }
+}
+
+extension Network {
+    /// Runs layers `start..<end` on `(batch, layer start's input size)` values at `input` and
+    /// keeps every activation. `input` must outlive the trace.
+    func trace(input: UnsafePointer<T>, batch: Int, from start: Int = 0, to end: Int? = nil,
+               scratch: Scratch<T>) throws(DTDError) -> ForwardTrace<T> {
+        let end = end ?? layers.count
+        let trace = ForwardTrace<T>(batch: batch, start: start, end: end, input: input)
+        for index in start..<end {
+            let a = trace.input(of: index)
+            switch layers[index] {
+            case .linear(let layer):
+                let z = try Storage<T>(count: try Limits.product(batch, layer.outputCount, "layer \(index) output"))
+                try layer.apply(weight: layer.weight.pointer, input: a, batch: batch, output: z.mutablePointer, scratch: scratch)
+                if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
+                trace.push(z)
+            case .relu(let shape):
+                let count = try Limits.product(batch, shape.count, "layer \(index) output")
+                let out = try Storage<T>(count: count)
+                let o = out.mutablePointer
+                // NaN stays NaN, as in PyTorch.
+                for i in 0..<count {
+                    let x = a[i]
+                    o[i] = x > 0 ? x : (x.isNaN ? x : 0)
+                }
+                trace.push(out)
+            case .maxPool2d(let g):
+                let outCount = g.outputShape.count, inCount = g.inputShape.count
+                let out = try Storage<T>(count: try Limits.product(batch, outCount, "layer \(index) output"))
+                let winners = try IndexStorage(count: batch * outCount)
+                for n in 0..<batch {
+                    Pooling.maxForward(g, input: a + n * inCount, output: out.mutablePointer + n * outCount,
+                                       winners: winners.base + n * outCount)
+                }
+                trace.push(out)
+                trace.setWinners(winners, for: index)
+            case .avgPool2d(let g):
+                let outCount = g.outputShape.count, inCount = g.inputShape.count
+                let out = try Storage<T>(count: try Limits.product(batch, outCount, "layer \(index) output"))
+                for n in 0..<batch {
+                    Pooling.avgForward(g, input: a + n * inCount, output: out.mutablePointer + n * outCount)
+                }
+                trace.push(out)
+            case .flatten, .batchNorm:
+                trace.push(a)
+            }
+        }
+        return trace
+    }
+
+    /// The largest per-sample activation size over layers `start..<end` (inputs and outputs).
+    func largestActivation(from start: Int = 0, to end: Int? = nil) -> Int {
+        let end = end ?? layers.count
+        var largest = start == 0 ? inputCount : layers[start].inputShape.count
+        for index in start..<end { largest = max(largest, layers[index].outputShape.count) }
+        return largest
+    }
+}

@@ -1,0 +1,65 @@
+// MARK: - The linear map of a dense or conv layer
+//
+// The only code that depends on the layer kind. Rules call `apply` (forward, possibly with
+// modified weights and inputs) and `applyTransposed` (the backward product); everything else in
+// the propagation is elementwise and shared.
+
+extension LinearLayer {
+    /// output (batch, outputCount) = scale * W' input (+ output when `accumulate`), no bias.
+    /// - Parameters:
+    ///   - weight: `outChannels * fanIn` elements: W or a rule-modified copy.
+    ///   - input: `(batch, inputCount)`.
+    func apply(weight: UnsafePointer<T>, input: UnsafePointer<T>, batch: Int, output: UnsafeMutablePointer<T>,
+               scale: T = 1, accumulate: Bool = false, scratch: Scratch<T>) throws(DTDError) {
+        let beta: T = accumulate ? 1 : 0
+        switch geometry {
+        case .dense(let inFeatures, let outFeatures):
+            T.gemm(transposeA: false, transposeB: true, m: batch, n: outFeatures, k: inFeatures,
+                   alpha: scale, a: input, lda: inFeatures, b: weight, ldb: inFeatures,
+                   beta: beta, c: output, ldc: outFeatures)
+        case .conv(let g):
+            let k = g.patchSize, p = g.positions
+            let columns = try scratch.buffer(.columns, count: k * p)
+            for n in 0..<batch {
+                Im2col.im2col(g, input: input + n * inputCount, columns: columns)
+                T.gemm(transposeA: false, transposeB: false, m: g.outChannels, n: p, k: k,
+                       alpha: scale, a: weight, lda: k, b: columns, ldb: p,
+                       beta: beta, c: output + n * outputCount, ldc: p)
+            }
+        }
+    }
+
+    /// gradInput (batch, inputCount) = W'^T gradOutput, overwriting gradInput.
+    func applyTransposed(weight: UnsafePointer<T>, gradOutput: UnsafePointer<T>, batch: Int,
+                         gradInput: UnsafeMutablePointer<T>, scratch: Scratch<T>) throws(DTDError) {
+        switch geometry {
+        case .dense(let inFeatures, let outFeatures):
+            T.gemm(transposeA: false, transposeB: false, m: batch, n: inFeatures, k: outFeatures,
+                   alpha: 1, a: gradOutput, lda: outFeatures, b: weight, ldb: inFeatures,
+                   beta: 0, c: gradInput, ldc: inFeatures)
+        case .conv(let g):
+            let k = g.patchSize, p = g.positions
+            let columns = try scratch.buffer(.columnsGradient, count: k * p)
+            gradInput.update(repeating: 0, count: batch * inputCount)
+            for n in 0..<batch {
+                T.gemm(transposeA: true, transposeB: false, m: k, n: p, k: g.outChannels,
+                       alpha: 1, a: weight, lda: k, b: gradOutput + n * outputCount, ldb: p,
+                       beta: 0, c: columns, ldc: p)
+                Im2col.col2imAdd(g, columns: columns, output: gradInput + n * inputCount)
+            }
+        }
+    }
+
+    /// output[n, c, p] += scale * bias[c] for every sample n and position p.
+    func addBias(_ bias: UnsafePointer<T>, to output: UnsafeMutablePointer<T>, batch: Int, scale: T = 1) {
+        let channels = outChannels, p = positions
+        for n in 0..<batch {
+            let row = output + n * outputCount
+            for c in 0..<channels {
+                let b = scale * bias[c]
+                let dst = row + c * p
+                for q in 0..<p { dst[q] += b }
+            }
+        }
+    }
+}

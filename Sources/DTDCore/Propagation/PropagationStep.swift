@@ -1,0 +1,153 @@
+// MARK: - The propagation step shared by every rule
+//
+// For one dense/conv layer and a batch, in four steps (RelevancePropagation.jl's `lrp!`):
+//   1. forward      D_g = sum_t sign_t W_t in_t + bias_g           (per group g)
+//   2. divide       s_g = gate_g R / stab(D_g), 0 where stab(D_g) = 0
+//   3. transpose    c_t = W_t^T s_g                                 (per term t of g)
+//   4. multiply     R_in += coef_g sign_t in_t (.) c_t
+// Locals: `a` the layer input, `z` its true output, `r` the relevance at the output.
+
+extension PreparedRule {
+    func propagate(layer: LinearLayer<T>, input a: UnsafePointer<T>, output z: UnsafePointer<T>,
+                   relevance r: UnsafePointer<T>, batch: Int, result: UnsafeMutablePointer<T>,
+                   ledger: LedgerSink?, scratch: Scratch<T>) throws(DTDError) {
+        let inCount = layer.inputCount, outCount = layer.outputCount
+        let totalIn = batch * inCount, totalOut = batch * outCount
+        // Branches over a+ or a- vanish when the input has no such part (a- after a ReLU).
+        var hasPositive = false, hasNegative = false
+        for i in 0..<totalIn {
+            if a[i] > 0 { hasPositive = true } else if a[i] < 0 { hasNegative = true }
+            if hasPositive && hasNegative { break }
+        }
+        func present(_ input: InputChoice) -> Bool {
+            switch input {
+            case .positive: hasPositive
+            case .negative: hasNegative
+            default: true
+            }
+        }
+
+        let d = try scratch.buffer(.denominator0, count: totalOut)
+        let s = try scratch.buffer(.share0, count: totalOut)
+        let contribution = try scratch.buffer(.contribution, count: totalIn)
+        result.update(repeating: 0, count: totalIn)
+        let eps = stabilizer
+
+        if let ledger {
+            for n in 0..<batch {
+                var total = 0.0
+                for j in 0..<outCount { total += Double(r[n * outCount + j]) }
+                let entry = ledger.entry(n, layerIndex)
+                entry.pointee = LedgerEntry(layer: layerIndex)
+                entry.pointee.relevanceOut = total
+                entry.pointee.dropped = total
+            }
+        }
+
+        for group in groups {
+            // 1. forward
+            if group.isPlainProduct {
+                d.update(from: z, count: totalOut)
+                if group.bias == nil, let bias = layer.bias { layer.addBias(bias.pointer, to: d, batch: batch, scale: -1) }
+            } else {
+                var accumulate = false
+                for term in group.terms where present(term.input) {
+                    let x = try materialize(term.input, a, count: totalIn, scratch: scratch)
+                    try layer.apply(weight: term.weight.pointer, input: x, batch: batch, output: d,
+                                    scale: term.sign, accumulate: accumulate, scratch: scratch)
+                    accumulate = true
+                }
+                if !accumulate { d.update(repeating: 0, count: totalOut) }
+                for part in [group.constantPart, group.bias].compactMap({ $0 }) {
+                    let p = part.pointer
+                    for n in 0..<batch {
+                        let row = d + n * outCount
+                        for j in 0..<outCount { row[j] += p[j] }
+                    }
+                }
+            }
+
+            // 2. divide
+            let coefficient = group.coefficient
+            let bias = group.bias?.pointer
+            for n in 0..<batch {
+                var kept = 0.0, biasPart = 0.0, stabilizerPart = 0.0
+                for j in 0..<outCount {
+                    let i = n * outCount + j
+                    let open: Bool
+                    switch group.gate {
+                    case .all: open = true
+                    case .positiveOutput: open = z[i] > 0
+                    case .negativeOutput: open = z[i] < 0
+                    }
+                    guard open else { s[i] = 0; continue }
+                    let denominator = stabilize(d[i], eps)
+                    let value = share(r[i], denominator)
+                    s[i] = value
+                    if ledger != nil, denominator != 0 {
+                        kept += Double(r[i])
+                        stabilizerPart += Double(value) * Double(denominator - d[i])
+                        if let bias { biasPart += Double(value) * Double(bias[j]) }
+                    }
+                }
+                if let ledger {
+                    let entry = ledger.entry(n, layerIndex)
+                    let c = Double(coefficient)
+                    entry.pointee.dropped -= c * kept
+                    entry.pointee.absorbedBias += c * biasPart
+                    entry.pointee.absorbedStabilizer += c * stabilizerPart
+                }
+            }
+
+            // 3. transpose and 4. multiply
+            for term in group.terms + group.constantTerms where present(term.input) {
+                try layer.applyTransposed(weight: term.weight.pointer, gradOutput: s, batch: batch,
+                                          gradInput: contribution, scratch: scratch)
+                let c = coefficient * term.sign
+                switch term.input {
+                case .activation:
+                    for i in 0..<totalIn { result[i] += c * a[i] * contribution[i] }
+                case .positive:
+                    for i in 0..<totalIn where a[i] > 0 { result[i] += c * a[i] * contribution[i] }
+                case .negative:
+                    for i in 0..<totalIn where a[i] < 0 { result[i] += c * a[i] * contribution[i] }
+                case .low, .high, .ones:
+                    guard let image = constantImage(term.input)?.pointer else {
+                        throw DTDError(.internal, "layer \(layerIndex): no image for \(term.input)")
+                    }
+                    for n in 0..<batch {
+                        let row = result + n * inCount, from = contribution + n * inCount
+                        for i in 0..<inCount { row[i] += c * image[i] * from[i] }
+                    }
+                }
+            }
+        }
+
+        if let ledger {
+            for n in 0..<batch {
+                var total = 0.0
+                for i in 0..<inCount { total += Double(result[n * inCount + i]) }
+                ledger.entry(n, layerIndex).pointee.relevanceIn = total
+            }
+        }
+    }
+
+    /// The term input for the whole batch: `a` itself, or its positive or negative part.
+    private func materialize(_ input: InputChoice, _ a: UnsafePointer<T>, count: Int,
+                             scratch: Scratch<T>) throws(DTDError) -> UnsafePointer<T> {
+        switch input {
+        case .activation:
+            return a
+        case .positive, .negative:
+            let x = try scratch.buffer(.termInput, count: count)
+            if input == .positive {
+                for i in 0..<count { x[i] = a[i] > 0 ? a[i] : 0 }
+            } else {
+                for i in 0..<count { x[i] = a[i] < 0 ? a[i] : 0 }
+            }
+            return UnsafePointer(x)
+        case .low, .high, .ones:
+            throw DTDError(.internal, "layer \(layerIndex): constant input \(input) is not materialised per call")
+        }
+    }
+}

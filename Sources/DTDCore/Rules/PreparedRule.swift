@@ -1,0 +1,156 @@
+/// A rule bound to one layer, with everything that does not depend on the input computed once:
+/// the modified weights (W+, W-, W^2, W + gamma W+, ...), the modified bias expanded to the
+/// layer's output, the bound images of z^B and the forward products of constant inputs (the
+/// whole denominator of w^2 and flat, the l/h part of z^B).
+struct PreparedRule<T: DTDScalar>: Sendable {
+    struct Term: Sendable {
+        let input: InputChoice
+        let weight: Storage<T>
+        let sign: T
+    }
+
+    struct Group: Sendable {
+        let coefficient: T
+        let gate: Gate
+        /// Terms whose input depends on the sample.
+        let terms: [Term]
+        /// Terms whose input is constant (ones, l, h); their products are in `constantPart`.
+        let constantTerms: [Term]
+        /// Sum of sign W_t in_t over the constant terms, one sample's output, or nil.
+        let constantPart: Storage<T>?
+        /// The group's bias, expanded to one sample's output, or nil.
+        let bias: Storage<T>?
+        /// The denominator is W a (+ bias): derivable from the forward pass's z without a product.
+        let isPlainProduct: Bool
+    }
+
+    let rule: Rule
+    let layerIndex: Int
+    let stabilizer: T
+    let groups: [Group]
+    /// z^B's bounds as images of the layer input, and the all-ones image.
+    let low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?
+
+    /// Prepares `rule` for `layer` (at index `layerIndex`).
+    init(rule: Rule, layer: LinearLayer<T>, layerIndex: Int, scratch: Scratch<T> = Scratch()) throws(DTDError) {
+        try rule.validate(layer: layerIndex)
+        self.rule = rule
+        self.layerIndex = layerIndex
+        self.stabilizer = T(rule.stabilizer)
+        let specs = rule.groups
+        let gamma = rule.gammaValue
+
+        var weights: [WeightChoice: Storage<T>] = [.plain: layer.weight]
+        func weight(_ choice: WeightChoice) throws(DTDError) -> Storage<T> {
+            if let w = weights[choice] { return w }
+            let source = layer.weight
+            let w = try Storage<T>(count: source.count)
+            for i in 0..<source.count { w.mutablePointer[i] = T(choice.modify(Double(source[i]), gamma: gamma)) }
+            weights[choice] = w
+            return w
+        }
+
+        let inputs = Set(specs.flatMap { $0.terms.map(\.input) })
+        let onesImage = inputs.contains(.ones) ? try Storage<T>(count: layer.inputCount) { _ in 1 } : nil
+        var lowImage: Storage<T>?, highImage: Storage<T>?
+        if case .zBox(let l, let h, _, _) = rule {
+            lowImage = try Self.image(l, layer: layer, layerIndex: layerIndex, name: "low")
+            highImage = try Self.image(h, layer: layer, layerIndex: layerIndex, name: "high")
+        }
+        self.ones = onesImage
+        self.low = lowImage
+        self.high = highImage
+
+        var groups: [Group] = []
+        for spec in specs {
+            var terms: [Term] = [], constants: [Term] = []
+            for t in spec.terms {
+                let term = Term(input: t.input, weight: try weight(t.weight), sign: T(t.sign))
+                if t.input.isConstant { constants.append(term) } else { terms.append(term) }
+            }
+            var constantPart: Storage<T>?
+            if !constants.isEmpty {
+                let part = try Storage<T>(count: layer.outputCount)
+                for (i, term) in constants.enumerated() {
+                    guard let image = Self.constantImage(term.input, low: lowImage, high: highImage, ones: onesImage) else {
+                        throw DTDError(.internal, "layer \(layerIndex): no image for constant input \(term.input)")
+                    }
+                    try layer.apply(weight: term.weight.pointer, input: image.pointer, batch: 1, output: part.mutablePointer,
+                                    scale: term.sign, accumulate: i > 0, scratch: scratch)
+                }
+                constantPart = part
+            }
+            var bias: Storage<T>?
+            if let choice = spec.bias, let layerBias = layer.bias {
+                let expanded = try Storage<T>(count: layer.outputCount)
+                let p = layer.positions
+                for c in 0..<layer.outChannels {
+                    let value = T(choice.modify(Double(layerBias[c]), gamma: gamma))
+                    for q in 0..<p { expanded.mutablePointer[c * p + q] = value }
+                }
+                bias = expanded
+            }
+            let plain = constants.isEmpty && terms.count == 1 && terms[0].input == .activation
+                && spec.terms[0].weight == .plain && spec.terms[0].sign == 1 && spec.gate == .all
+            groups.append(Group(coefficient: T(spec.coefficient), gate: spec.gate, terms: terms, constantTerms: constants,
+                                constantPart: constantPart, bias: bias, isPlainProduct: plain))
+        }
+        self.groups = groups
+    }
+
+    private init(rule: Rule, layerIndex: Int, stabilizer: T, groups: [Group], low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?) {
+        self.rule = rule
+        self.layerIndex = layerIndex
+        self.stabilizer = stabilizer
+        self.groups = groups
+        self.low = low
+        self.high = high
+        self.ones = ones
+    }
+
+    /// The image a constant-input term multiplies.
+    func constantImage(_ input: InputChoice) -> Storage<T>? {
+        Self.constantImage(input, low: low, high: high, ones: ones)
+    }
+
+    private static func constantImage(_ input: InputChoice, low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?) -> Storage<T>? {
+        switch input {
+        case .low: low
+        case .high: high
+        case .ones: ones
+        case .activation, .positive, .negative: nil
+        }
+    }
+
+    /// The root form: bias excluded and no stabiliser, sharing the prepared weights.
+    /// - Throws: `.rule` when the rule has no roots (epsilon > 0, flat).
+    func rootForm() throws(DTDError) -> PreparedRule<T> {
+        let form = try rule.rootForm(layer: layerIndex)
+        let groups = groups.map {
+            Group(coefficient: $0.coefficient, gate: $0.gate, terms: $0.terms, constantTerms: $0.constantTerms,
+                  constantPart: $0.constantPart, bias: nil, isPlainProduct: $0.isPlainProduct)
+        }
+        return PreparedRule(rule: form, layerIndex: layerIndex, stabilizer: 0, groups: groups, low: low, high: high, ones: ones)
+    }
+
+    /// z^B bounds as one sample's layer-input image.
+    private static func image(_ bounds: Bounds, layer: LinearLayer<T>, layerIndex: Int, name: String) throws(DTDError) -> Storage<T> {
+        let shape = layer.inputShape
+        let count = shape.count
+        switch bounds {
+        case .scalar(let v):
+            return try Storage<T>(count: count) { _ in T(v) }
+        case .perChannel(let values):
+            guard values.count == shape.channels else {
+                throw DTDError(.shapeMismatch, "layer \(layerIndex) (zbox): \(name) has \(values.count) values; the layer input \(shape) has \(shape.channels) channels")
+            }
+            let plane = count / shape.channels
+            return try Storage<T>(count: count) { T(values[$0 / plane]) }
+        case .perElement(let values):
+            guard values.count == count else {
+                throw DTDError(.shapeMismatch, "layer \(layerIndex) (zbox): \(name) has \(values.count) values; the layer input \(shape) has \(count) elements")
+            }
+            return try Storage<T>(count: count) { T(values[$0]) }
+        }
+    }
+}
