@@ -51,8 +51,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DTDCoreTests",
-            dependencies: ["DTDCore"],
-            exclude: ["Fixtures"]
+            dependencies: ["DTDCore"]
         ),
     ]
 )
