@@ -79,3 +79,20 @@ public final class IndexStorage: @unchecked Sendable {
 
     deinit { free(base) }
 }
+
+/// A run of flags saying which taps of a patch are inside the input (not padding).
+final class ValidityMask: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Bool>
+    let count: Int
+
+    init(count: Int) throws(DTDError) {
+        guard let raw = calloc(max(count, 1), 1) else { throw DTDError(.outOfMemory, "could not allocate \(count) bytes") }
+        self.pointer = raw.bindMemory(to: Bool.self, capacity: max(count, 1))
+        self.count = count
+    }
+
+    func setAll(_ value: Bool) { pointer.update(repeating: value, count: count) }
+
+    deinit { free(pointer) }
+}
+

@@ -31,6 +31,8 @@ final class ForwardTrace<T: DTDScalar> {
         owned.append(storage)
         activations.append(storage.pointer)
     }
+    func pushAlias(_ pointer: UnsafePointer<T>) { push(pointer) }
+    func pushOwned(_ storage: Storage<T>) { push(storage) }
     fileprivate func setWinners(_ storage: IndexStorage, for layer: Int) { winners[layer] = storage }
 }
 

@@ -2,16 +2,17 @@
 
 extension Network {
     /// Backpropagates `seed` (the gradient at the output of layer `trace.end - 1`) down to the
-    /// input of layer `trace.start`, writing it to `result`. ReLU'(0) = 0; max-pool routes to the
-    /// recorded winner.
+    /// input of layer `stop` (default `trace.start`), writing it to `result`. ReLU'(0) = 0;
+    /// max-pool routes to the recorded winner.
     func backpropagate(_ trace: ForwardTrace<T>, seed: UnsafePointer<T>, into result: UnsafeMutablePointer<T>,
-                       scratch: Scratch<T>) throws(DTDError) {
+                       stop: Int? = nil, scratch: Scratch<T>) throws(DTDError) {
         let batch = trace.batch
-        let capacity = try Limits.product(batch, largestActivation(from: trace.start, to: trace.end), "batch x activation size")
+        let stop = stop ?? trace.start
+        let capacity = try Limits.product(batch, largestActivation(from: stop, to: trace.end), "batch x activation size")
         let buffers = [try scratch.buffer(.gradientA, count: capacity), try scratch.buffer(.gradientB, count: capacity)]
         var current = seed
         var free = 0
-        for index in stride(from: trace.end - 1, through: trace.start, by: -1) {
+        for index in stride(from: trace.end - 1, through: stop, by: -1) {
             let layer = layers[index]
             let next = buffers[free]
             let inCount = batch * layer.inputShape.count
@@ -41,8 +42,7 @@ extension Network {
             current = UnsafePointer(next)
             free = 1 - free
         }
-        let count = batch * (trace.start == 0 ? inputCount : layers[trace.start].inputShape.count)
-        result.update(from: current, count: count)
+        result.update(from: current, count: batch * layers[stop].inputShape.count)
     }
 
     /// J(x)^T r: the gradient of r . f(x) with respect to x.

@@ -5,13 +5,16 @@ extension Network {
     /// `from..<trace.end` with `rules[l]` on each dense/conv layer l, writing the relevance at the
     /// input of layer `from` to `result`. ReLU, flatten and batch-norm pass relevance; max-pool
     /// routes it to the winners; avg-pool uses the epsilon form with stabiliser 1e-6.
+    /// `observe`, if given, sees the relevance at the input of every layer passed (and first the seed).
     func relevancePass(_ trace: ForwardTrace<T>, seed: UnsafePointer<T>, rules: [PreparedRule<T>?], from: Int,
-                       into result: UnsafeMutablePointer<T>, ledger: LedgerSink?, scratch: Scratch<T>) throws(DTDError) {
+                       into result: UnsafeMutablePointer<T>, ledger: LedgerSink?, scratch: Scratch<T>,
+                       observe: ((_ inputOfLayer: Int, _ relevance: UnsafePointer<T>) throws(DTDError) -> Void)? = nil) throws(DTDError) {
         let batch = trace.batch
         let capacity = try Limits.product(batch, largestActivation(from: from, to: trace.end), "batch x activation size")
         let buffers = [try scratch.buffer(.relevanceA, count: capacity), try scratch.buffer(.relevanceB, count: capacity)]
         var current = seed
         var free = 0
+        try observe?(trace.end, seed)
         for index in stride(from: trace.end - 1, through: from, by: -1) {
             let layer = layers[index]
             let next = buffers[free]
@@ -35,13 +38,14 @@ extension Network {
                                          ledger: ledger, scratch: scratch)
             case .relu, .flatten, .batchNorm:
                 recordPassThrough(ledger, index, batch: batch, current: current, count: outCount)
+                try observe?(index, current)
                 continue
             }
             current = UnsafePointer(next)
             free = 1 - free
+            try observe?(index, current)
         }
-        let count = batch * (from == 0 ? inputCount : layers[from].inputShape.count)
-        result.update(from: current, count: count)
+        result.update(from: current, count: batch * layers[from].inputShape.count)
     }
 
     /// Avg-pool's "norm" rule: a (.) P^T (R / stab(z)) with stabiliser 1e-6.

@@ -1,0 +1,74 @@
+// MARK: - Rank-1 convergence (Sixt, Granz & Landgraf, ICML 2020)
+//
+// Propagating different output relevance vectors through a network with z+ (and similar
+// positive rules) yields ever more similar relevance vectors as depth grows: the explanation
+// stops depending on the explained class. The mean pairwise cosine similarity (CSC) per layer
+// makes this visible; gradient x input does not converge this way.
+
+extension Network {
+    /// For every layer boundary, the mean pairwise cosine similarity of the relevance vectors that
+    /// `seedsPerSample` seeds produce, averaged over the batch.
+    /// - Parameters:
+    ///   - seeds: `(batch, seedsPerSample, output size)`.
+    ///   - csc: receives `layers.count + 1` values: csc[l] at the input of layer l, the last for the seeds.
+    public func rankOneSimilarity(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, seedsPerSample: Int,
+                                  seeds: UnsafeBufferPointer<T>, csc: UnsafeMutableBufferPointer<Double>) throws(DTDError) {
+        try checkNotEmpty()
+        try rules.checkUsable(with: self)
+        try checkBatch(batch, input: input.count, inputName: "input")
+        guard seedsPerSample >= 2, seedsPerSample <= Limits.maxDimension else {
+            throw DTDError(.size, "seeds_per_sample must be >= 2 to compare relevance vectors, got \(seedsPerSample)")
+        }
+        let total = try Limits.product(batch, seedsPerSample, "batch x seeds_per_sample")
+        let needed = try Limits.product(total, outputCount, "batch x seeds x output size")
+        guard seeds.count >= needed else {
+            throw DTDError(.bufferTooSmall, "seeds holds \(seeds.count) values, batch \(batch) x \(seedsPerSample) seeds x output \(outputShape) needs \(needed)")
+        }
+        guard csc.count >= layers.count + 1 else {
+            throw DTDError(.bufferTooSmall, "csc holds \(csc.count) values, the network needs layer count + 1 = \(layers.count + 1)")
+        }
+        for index in layers.indices where layers[index].linear != nil { _ = try rules.preparedRule(at: index) }
+        guard let x = input.baseAddress, let r = seeds.baseAddress, let out = csc.baseAddress else { return }
+
+        // Every sample repeated once per seed, so all seeds go through the network as one batch.
+        let repeated = try Storage<T>(count: try Limits.product(total, inputCount, "batch x seeds x input size"))
+        for n in 0..<batch {
+            for s in 0..<seedsPerSample {
+                (repeated.mutablePointer + (n * seedsPerSample + s) * inputCount).update(from: x + n * inputCount, count: inputCount)
+            }
+        }
+        let scratch = Scratch<T>()
+        let trace = try trace(input: repeated.pointer, batch: total, scratch: scratch)
+        let result = try Storage<T>(count: total * inputCount)
+        try relevancePass(trace, seed: r, rules: rules.prepared, from: 0, into: result.mutablePointer, ledger: nil,
+                          scratch: scratch) { (layer: Int, relevance: UnsafePointer<T>) throws(DTDError) in
+            let size = layer == self.layers.count ? self.outputCount : self.layers[layer].inputShape.count
+            out[layer] = Self.meanPairwiseCosine(relevance, batch: batch, vectors: seedsPerSample, size: size)
+        }
+    }
+
+    /// Mean over samples of the mean pairwise cosine similarity of `vectors` vectors of `size`.
+    static func meanPairwiseCosine(_ values: UnsafePointer<T>, batch: Int, vectors: Int, size: Int) -> Double {
+        var sum = 0.0
+        for n in 0..<batch {
+            var pairs = 0.0, count = 0.0
+            for i in 0..<vectors {
+                let u = values + (n * vectors + i) * size
+                for j in (i + 1)..<vectors {
+                    let v = values + (n * vectors + j) * size
+                    var dot = 0.0, uu = 0.0, vv = 0.0
+                    for k in 0..<size {
+                        let a = Double(u[k]), b = Double(v[k])
+                        dot += a * b
+                        uu += a * a
+                        vv += b * b
+                    }
+                    pairs += (uu > 0 && vv > 0) ? dot / (uu.squareRoot() * vv.squareRoot()) : 0
+                    count += 1
+                }
+            }
+            sum += count > 0 ? pairs / count : 0
+        }
+        return sum / Double(batch)
+    }
+}

@@ -1,0 +1,311 @@
+// MARK: - The root audit (Sixt & Landgraf 2022, and the exact region checks)
+//
+// For each root of layer l, g is the network from layer l's input to output k. The study asks
+// whether the root lies in the input's linear region, as Taylor's theorem requires for DTD:
+// same gradient (atol 1e-5), same ReLU pattern, the output change g(root) - g(a) and the Taylor
+// residual. libdtd adds the exact fraction of the segment a -> root inside the region, the
+// admissible step along the root's direction, and region-constrained DTD's unexplained relevance.
+// All roots of all samples of a chunk go through g as one batch.
+
+/// The audit of one root; the layout matches the header's `dtd_audit_record`.
+public struct AuditRecord: Equatable, Sendable {
+    public var root: RootInfo
+    /// 1 when max_i |grad g(root) - grad g(a)|_i <= 1e-5.
+    public var sameGradientFlag: Int32 = 0
+    /// 1 when every ReLU and max-pool winner of g matches (hinge units match either state).
+    public var samePatternFlag: Int32 = 0
+    /// g(root) - g(a).
+    public var outputChange: Double = 0
+    /// g(a) - g(root) - grad g(root)^T (a - root): 0 for a valid Taylor root.
+    public var taylorResidual: Double = 0
+    /// Largest s in [0, 1] with the segment a -> a + s (root - a) inside the closure of a's region.
+    public var segmentInside: Double = 1
+    /// Largest step along the root's direction inside the region, signed like t (infinity if unbounded).
+    public var admissibleT: Double = .infinity
+    /// Relevance region-constrained DTD leaves unexplained: relevance * (1 - segmentInside).
+    public var unexplained: Double = 0
+
+    public init(root: RootInfo) { self.root = root }
+
+    public var sameGradient: Bool { sameGradientFlag != 0 }
+    public var samePattern: Bool { samePatternFlag != 0 }
+}
+
+/// The study's table row for one audit call.
+public struct AuditSummary: Equatable, Sendable {
+    public var samples = 0
+    /// (sample, root) pairs that have a root; alpha-beta partials count apart.
+    public var pairs = 0
+    /// Fraction of samples with at least one root failing `sameGradient`.
+    public var outsideByGradient = 0.0
+    /// Fraction of samples with at least one root failing `samePattern`.
+    public var outsideByPattern = 0.0
+    /// Fraction of pairs with |output change| < 1e-6.
+    public var unchangedOutput = 0.0
+    /// Mean `segmentInside` over pairs.
+    public var meanSegmentInside = 0.0
+    /// Max over samples of |sum of root-form relevance at the layer input - f_k(x)| (NaN unless all neurons).
+    public var maxConservationError = Double.nan
+    /// Sum of |unexplained| / sum of |relevance| over pairs.
+    public var unexplainedFraction = 0.0
+
+    public init() {}
+}
+
+/// The results for one chunk of samples (chunks are bounded in size, so plain arrays suffice).
+struct RootChunk<T: DTDScalar> {
+    let firstSample: Int
+    let samples: Int
+    let roots: Int
+    let info: [RootInfo]
+    let points: Storage<T>
+    var records: [AuditRecord] = []
+    /// f_k(x) per sample of the chunk.
+    var outputs: [Double] = []
+}
+
+extension Network {
+    /// Runs the root computation (and, with `audit`, the audit) chunk by chunk.
+    func forEachRootChunk(_ session: RootSession<T>, input x: UnsafePointer<T>, batch: Int, audit: Bool,
+                          _ body: (RootChunk<T>) throws(DTDError) -> Void) throws(DTDError) {
+        let perSample = session.rootsPerSample, inCount = session.inputCount
+        let chunk = session.chunkSize(batch: batch)
+        let scratch = Scratch<T>()
+        var first = 0
+        while first < batch {
+            let m = min(chunk, batch - first)
+            let trace = try trace(input: x + first * inputCount, batch: m, scratch: scratch)
+            let relevance = try topDownRelevance(trace, forms: session.forms, layer: session.layerIndex,
+                                                 target: session.query.target, scratch: scratch)
+            let roots = m * perSample
+            var info = [RootInfo](repeating: RootInfo(neuron: 0), count: roots)
+            let directions = try Storage<Double>(count: roots * inCount)
+            try info.withUnsafeMutableBufferPointer { (buffer) throws(DTDError) in
+                guard let base = buffer.baseAddress else { return }
+                try session.computeRoots(trace: trace, relevance: relevance, info: base,
+                                         directions: directions.mutablePointer, scratch: scratch)
+            }
+            let a = trace.input(of: session.layerIndex)
+
+            // The region along each root's line, from the local model at a - v.
+            var exit = [Double](repeating: .infinity, count: roots)
+            if audit || session.query.constrainToRegion {
+                let q = try Storage<T>(count: roots * inCount)
+                for i in 0..<roots {
+                    let n = i / perSample, v = directions.pointer + i * inCount, dst = q.mutablePointer + i * inCount
+                    for e in 0..<inCount { dst[e] = T(Double(a[n * inCount + e]) - v[e]) }
+                }
+                let frozen = try frozenTrace(input: q.pointer, batch: roots, from: session.layerIndex, reference: trace,
+                                             pointsPerSample: perSample, scratch: scratch)
+                let steps = info.map(\.t)
+                exit.withUnsafeMutableBufferPointer { e in
+                    guard let base = e.baseAddress else { return }
+                    regionExit(reference: trace, frozen: frozen, from: session.layerIndex, pointsPerSample: perSample,
+                               direction: { steps[$0] < 0 ? -1 : 1 }, into: base)
+                }
+                if session.query.constrainToRegion {
+                    for i in 0..<roots where info[i].hasRoot && abs(info[i].t) > exit[i] {
+                        info[i].t = (info[i].t < 0 ? -1 : 1) * exit[i]
+                        info[i].flags.insert(.clipped)
+                    }
+                }
+            }
+
+            // The points a - t v.
+            let points = try Storage<T>(count: roots * inCount)
+            for i in 0..<roots {
+                let n = i / perSample, t = info[i].t, v = directions.pointer + i * inCount, dst = points.mutablePointer + i * inCount
+                for e in 0..<inCount { dst[e] = T(Double(a[n * inCount + e]) - t * v[e]) }
+            }
+
+            var result = RootChunk<T>(firstSample: first, samples: m, roots: roots, info: info, points: points)
+            if audit {
+                result.records = try auditChunk(reference: trace, layer: session.layerIndex, target: session.query.target,
+                                                points: points.pointer, pointsPerSample: perSample, infos: info,
+                                                scratch: scratch)
+                for i in 0..<roots {
+                    let t = info[i].t
+                    let segment = info[i].hasRoot && t != 0 ? min(1, exit[i] / abs(t)) : 1
+                    result.records[i].segmentInside = segment
+                    result.records[i].admissibleT = (t < 0 ? -1 : 1) * exit[i]
+                    result.records[i].unexplained = info[i].hasRoot ? info[i].relevance * (1 - segment) : 0
+                }
+            }
+            result.outputs = (0..<m).map { Double(trace.output[$0 * outputCount + session.query.target]) }
+            try body(result)
+            first += m
+        }
+    }
+
+    /// The study's checks for `points` (pointsPerSample per sample of `reference`), at layer
+    /// `layer`'s input, for output `target`. Fills everything but segment/admissible/unexplained.
+    func auditChunk(reference: ForwardTrace<T>, layer: Int, target: Int, points: UnsafePointer<T>, pointsPerSample: Int,
+                    infos: [RootInfo], scratch: Scratch<T>) throws(DTDError) -> [AuditRecord] {
+        let m = reference.batch, count = m * pointsPerSample
+        let inCount = layers[layer].inputShape.count, outCount = outputCount
+
+        // g(a) and its gradient, per sample.
+        let seedA = try Storage<T>(count: m * outCount)
+        for n in 0..<m { seedA.mutablePointer[n * outCount + target] = 1 }
+        let gradientA = try Storage<T>(count: m * inCount)
+        try backpropagate(reference, seed: seedA.pointer, into: gradientA.mutablePointer, stop: layer, scratch: scratch)
+
+        // g and its gradient at every point, as one batch.
+        let traced = try trace(input: points, batch: count, from: layer, scratch: scratch)
+        let seed = try Storage<T>(count: count * outCount)
+        for p in 0..<count { seed.mutablePointer[p * outCount + target] = 1 }
+        let gradient = try Storage<T>(count: count * inCount)
+        try backpropagate(traced, seed: seed.pointer, into: gradient.mutablePointer, scratch: scratch)
+        let same = try ValidityMask(count: count)
+        samePattern(reference: reference, points: traced, from: layer, pointsPerSample: pointsPerSample, into: same.pointer)
+
+        let a = reference.input(of: layer)
+        var records: [AuditRecord] = []
+        records.reserveCapacity(count)
+        for p in 0..<count {
+            let n = p / pointsPerSample
+            var record = AuditRecord(root: infos[p])
+            let gA = Double(reference.output[n * outCount + target]), gRoot = Double(traced.output[p * outCount + target])
+            var largest = 0.0, taylor = 0.0
+            for i in 0..<inCount {
+                let g0 = Double(gradientA[n * inCount + i]), g1 = Double(gradient[p * inCount + i])
+                largest = max(largest, abs(g1 - g0))
+                taylor += g1 * (Double(a[n * inCount + i]) - Double(points[p * inCount + i]))
+            }
+            record.sameGradientFlag = largest <= 1e-5 ? 1 : 0
+            record.samePatternFlag = same.pointer[p] ? 1 : 0
+            record.outputChange = gRoot - gA
+            record.taylorResidual = gA - gRoot - taylor
+            records.append(record)
+        }
+        return records
+    }
+}
+
+/// Accumulates the study's aggregates over chunks.
+struct AuditTally {
+    var summary = AuditSummary()
+    private var gradientOutside = 0, patternOutside = 0, unchanged = 0
+    private var segmentSum = 0.0, unexplainedSum = 0.0, relevanceSum = 0.0
+    private var conservation = 0.0
+    let fullRange: Bool
+
+    init(fullRange: Bool) { self.fullRange = fullRange }
+
+    /// Adds one sample's records; `output` is f_k(x).
+    mutating func add(_ records: ArraySlice<AuditRecord>, output: Double) {
+        summary.samples += 1
+        var gradientFails = false, patternFails = false, explained = 0.0
+        for r in records where r.root.hasRoot {
+            summary.pairs += 1
+            if !r.sameGradient { gradientFails = true }
+            if !r.samePattern { patternFails = true }
+            if abs(r.outputChange) < 1e-6 { unchanged += 1 }
+            segmentSum += r.segmentInside
+            unexplainedSum += abs(r.unexplained)
+            relevanceSum += abs(r.root.relevance)
+            explained += r.root.relevance
+        }
+        if gradientFails { gradientOutside += 1 }
+        if patternFails { patternOutside += 1 }
+        conservation = max(conservation, abs(explained - output))
+    }
+
+    func finished() -> AuditSummary {
+        var s = summary
+        let samples = Double(max(s.samples, 1)), pairs = Double(max(s.pairs, 1))
+        s.outsideByGradient = Double(gradientOutside) / samples
+        s.outsideByPattern = Double(patternOutside) / samples
+        s.unchangedOutput = s.pairs > 0 ? Double(unchanged) / pairs : 0
+        s.meanSegmentInside = s.pairs > 0 ? segmentSum / pairs : 1
+        s.maxConservationError = fullRange ? conservation : .nan
+        s.unexplainedFraction = relevanceSum > 0 ? unexplainedSum / relevanceSum : 0
+        return s
+    }
+}
+
+extension Network {
+    /// Computes the roots of a layer and audits each against g, the network from the layer's
+    /// input to output `query.target`.
+    /// - Parameter records: receives `(batch, roots per sample)` records.
+    /// - Returns: the study's aggregates.
+    @discardableResult
+    public func auditRoots(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
+                           records: UnsafeMutableBufferPointer<AuditRecord>) throws(DTDError) -> AuditSummary {
+        let session = try RootSession(network: self, rules: rules, query: query)
+        try checkBatch(batch, input: input.count, inputName: "input")
+        let perSample = session.rootsPerSample
+        let needed = try Limits.product(batch, perSample, "batch x roots per sample")
+        guard records.count >= needed else {
+            throw DTDError(.bufferTooSmall, "records holds \(records.count) records, batch \(batch) x \(perSample) roots needs \(needed)")
+        }
+        guard let x = input.baseAddress, let out = records.baseAddress else { return AuditSummary() }
+        var tally = AuditTally(fullRange: session.neurons.count == session.layer.outputCount)
+        try forEachRootChunk(session, input: x, batch: batch, audit: true) { (chunk: RootChunk<T>) throws(DTDError) in
+            let offset = chunk.firstSample * perSample
+            for i in 0..<chunk.roots { out[offset + i] = chunk.records[i] }
+            for n in 0..<chunk.samples {
+                tally.add(chunk.records[(n * perSample)..<((n + 1) * perSample)], output: chunk.outputs[n])
+            }
+        }
+        return tally.finished()
+    }
+
+    /// Audits arbitrary points (e.g. constructed roots) of layer `layer`'s input against g, the
+    /// network from there to output `target`: record i of sample n describes point i of sample n.
+    @discardableResult
+    public func auditPoints(input: UnsafeBufferPointer<T>, batch: Int, layer: Int, target: Int, pointsPerSample: Int,
+                            points: UnsafeBufferPointer<T>, records: UnsafeMutableBufferPointer<AuditRecord>) throws(DTDError) -> AuditSummary {
+        try checkNotEmpty()
+        try checkLayerIndex(layer)
+        guard target >= 0, target < outputCount else {
+            throw DTDError(.outOfRange, "target = \(target) is outside [0, \(outputCount)) for output \(outputShape)")
+        }
+        try checkBatch(batch, input: input.count, inputName: "input")
+        try Limits.checkSize(pointsPerSample, "points_per_sample")
+        let inCount = layers[layer].inputShape.count
+        let pointCount = try Limits.product(batch, pointsPerSample, "batch x points_per_sample")
+        let needed = try Limits.product(pointCount, inCount, "batch x points x layer input size")
+        guard points.count >= needed else {
+            throw DTDError(.bufferTooSmall, "points holds \(points.count) values, batch \(batch) x \(pointsPerSample) points x layer input \(layers[layer].inputShape) needs \(needed)")
+        }
+        guard records.count >= pointCount else {
+            throw DTDError(.bufferTooSmall, "records holds \(records.count) records, batch \(batch) x \(pointsPerSample) points needs \(pointCount)")
+        }
+        guard let x = input.baseAddress, let p = points.baseAddress, let out = records.baseAddress else { return AuditSummary() }
+        let chunk = max(1, min(batch, (1 << 22) / max(1, pointsPerSample * largestActivation(from: layer))))
+        let scratch = Scratch<T>()
+        var tally = AuditTally(fullRange: false)
+        var first = 0
+        while first < batch {
+            let m = min(chunk, batch - first)
+            let reference = try trace(input: x + first * inputCount, batch: m, scratch: scratch)
+            let chunkPoints = p + first * pointsPerSample * inCount
+            let infos = (0..<(m * pointsPerSample)).map {
+                RootInfo(neuron: $0 % pointsPerSample, z: .nan, wv: .nan, t: .nan)
+            }
+            var records = try auditChunk(reference: reference, layer: layer, target: target, points: chunkPoints,
+                                         pointsPerSample: pointsPerSample, infos: infos, scratch: scratch)
+            let frozen = try frozenTrace(input: chunkPoints, batch: m * pointsPerSample, from: layer, reference: reference,
+                                         pointsPerSample: pointsPerSample, scratch: scratch)
+            var exit = [Double](repeating: .infinity, count: m * pointsPerSample)
+            exit.withUnsafeMutableBufferPointer { e in
+                guard let base = e.baseAddress else { return }
+                regionExit(reference: reference, frozen: frozen, from: layer, pointsPerSample: pointsPerSample,
+                           direction: { _ in 1 }, into: base)
+            }
+            for i in records.indices {
+                records[i].segmentInside = min(1, exit[i])
+                records[i].admissibleT = .nan
+                records[i].unexplained = 0
+                out[first * pointsPerSample + i] = records[i]
+            }
+            for n in 0..<m {
+                tally.add(records[(n * pointsPerSample)..<((n + 1) * pointsPerSample)],
+                          output: Double(reference.output[n * outputCount + target]))
+            }
+            first += m
+        }
+        return tally.finished()
+    }
+}

@@ -1,0 +1,72 @@
+// MARK: - T3: input-dependent roots can reproduce any explanation
+//
+// Sixt & Landgraf (2022), Theorem 3: if roots may depend on the input, then for any target
+// explanation e of a dense layer's input with the right total, roots exist that reproduce it.
+// With R_j from the top-down pass, R = sum_j R_j, shares R_{i<-j} = e_i R_j / R and
+// c_j = R_j / z_j (1 when z_j = 0 or R_j = 0), root_ij = a_i - R_{i<-j} / (c_j w_ij) gives
+// sum_j c_j w_ij (a_i - root_ij) = e_i, and (with c_j = R_j / z_j) every root lies on its
+// hyperplane: w_j^T root_j + b_j = z_j - sum_i R_{i<-j} / c_j = z_j - R_j z_j / R_j = 0.
+
+extension Network {
+    /// Roots of dense layer `query.layer` that reproduce `explanation` (per sample, of the layer
+    /// input) for the neurons of `query.neurons`.
+    /// - Parameters:
+    ///   - points: receives `(batch, neurons, layer input size)` values.
+    ///   - info: if given, receives `(batch, neurons)` records (t = 1 / c_j, wv = NaN).
+    public func constructRoots(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
+                               explanation: UnsafeBufferPointer<T>, points: UnsafeMutableBufferPointer<T>,
+                               info: UnsafeMutableBufferPointer<RootInfo>?) throws(DTDError) {
+        let session = try RootSession(network: self, rules: rules, query: query, needsRootRule: false)
+        guard case .dense = session.layer.geometry else {
+            throw DTDError(.unsupported, "layer \(query.layer) is conv2d; root construction (T3) needs a dense layer, whose every input reaches every neuron")
+        }
+        try checkBatch(batch, input: input.count, inputName: "input")
+        let inCount = session.inputCount, outCount = session.layer.outputCount, neurons = session.neurons
+        let eCount = try Limits.product(batch, inCount, "batch x layer input size")
+        guard explanation.count >= eCount else {
+            throw DTDError(.bufferTooSmall, "explanation holds \(explanation.count) values, batch \(batch) x layer input \(session.layer.inputShape) needs \(eCount)")
+        }
+        let pCount = try Limits.product([batch, neurons.count, inCount], "batch x neurons x layer input size")
+        guard points.count >= pCount else {
+            throw DTDError(.bufferTooSmall, "points holds \(points.count) values, batch \(batch) x \(neurons.count) neurons x layer input \(session.layer.inputShape) needs \(pCount)")
+        }
+        if let info, info.count < batch * neurons.count {
+            throw DTDError(.bufferTooSmall, "info holds \(info.count) records, batch \(batch) x \(neurons.count) neurons needs \(batch * neurons.count)")
+        }
+        guard let x = input.baseAddress, let e = explanation.baseAddress, let out = points.baseAddress else { return }
+        let scratch = Scratch<T>()
+        let trace = try trace(input: x, batch: batch, scratch: scratch)
+        let relevance = try topDownRelevance(trace, forms: session.forms, layer: query.layer, target: query.target, scratch: scratch)
+        let a = trace.input(of: query.layer), z = trace.output(of: query.layer), w = session.weights.pointer
+
+        for n in 0..<batch {
+            var total = 0.0, target = 0.0, scale = 0.0
+            for j in 0..<outCount { total += Double(relevance[n * outCount + j]) }
+            for i in 0..<inCount {
+                target += Double(e[n * inCount + i])
+                scale = max(scale, abs(Double(e[n * inCount + i])))
+            }
+            guard abs(target - total) <= 1e-6 * max(abs(total), scale, 1e-300) else {
+                throw DTDError(.invalidArgument, "explanation of sample \(n) sums to \(target), but the relevance reaching layer \(query.layer) is \(total); rescale it to that total")
+            }
+            for (slot, j) in neurons.enumerated() {
+                let rj = Double(relevance[n * outCount + j]), zj = Double(z[n * outCount + j])
+                let c = (zj == 0 || rj == 0) ? 1 : rj / zj
+                var record = RootInfo(neuron: j, relevance: rj, z: zj, wv: .nan, t: 1 / c)
+                let row = w + j * inCount, dst = out + (n * neurons.count + slot) * inCount
+                for i in 0..<inCount {
+                    let ai = Double(a[n * inCount + i])
+                    let share = total != 0 ? Double(e[n * inCount + i]) * rj / total : 0
+                    if row[i] != 0 {
+                        dst[i] = T(ai - share / (c * row[i]))
+                    } else {
+                        dst[i] = T(ai)
+                        if share != 0 { record.flags.insert(.noRoot) }
+                    }
+                }
+                if rj == 0 { record.flags.insert(.atInput) }
+                info?[n * neurons.count + slot] = record
+            }
+        }
+    }
+}
