@@ -26,6 +26,9 @@ let package = Package(
         .target(
             name: "DTDCore",
             dependencies: ["CBLAS"],
+            // Full cross-module optimisation lets the boundary specialise the generic engine
+            // for Float and Double instead of calling it through witness tables.
+            swiftSettings: [.unsafeFlags(["-cross-module-optimization"])],
             linkerSettings: [.linkedLibrary(blas)]
         ),
         .target(
@@ -37,6 +40,7 @@ let package = Package(
                     "-Xlinker", "-soname=libdtd.so.1",
                     "-Xlinker", "--version-script=\(root)/Sources/DTD/dtd.map",
                     "-Xlinker", "-z", "-Xlinker", "nodelete",
+                    "-use-ld=lld",
                 ])
             ]
         ),

@@ -14,7 +14,7 @@ extension LinearLayer {
         let beta: T = accumulate ? 1 : 0
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
-            T.gemm(transposeA: false, transposeB: true, m: batch, n: outFeatures, k: inFeatures,
+            Gemm.multiply(transposeA: false, transposeB: true, m: batch, n: outFeatures, k: inFeatures,
                    alpha: scale, a: input, lda: inFeatures, b: weight, ldb: inFeatures,
                    beta: beta, c: output, ldc: outFeatures)
         case .conv(let g):
@@ -22,7 +22,7 @@ extension LinearLayer {
             let columns = try scratch.buffer(.columns, count: k * p)
             for n in 0..<batch {
                 Im2col.im2col(g, input: input + n * inputCount, columns: columns)
-                T.gemm(transposeA: false, transposeB: false, m: g.outChannels, n: p, k: k,
+                Gemm.multiply(transposeA: false, transposeB: false, m: g.outChannels, n: p, k: k,
                        alpha: scale, a: weight, lda: k, b: columns, ldb: p,
                        beta: beta, c: output + n * outputCount, ldc: p)
             }
@@ -34,7 +34,7 @@ extension LinearLayer {
                          gradInput: UnsafeMutablePointer<T>, scratch: Scratch<T>) throws(DTDError) {
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
-            T.gemm(transposeA: false, transposeB: false, m: batch, n: inFeatures, k: outFeatures,
+            Gemm.multiply(transposeA: false, transposeB: false, m: batch, n: inFeatures, k: outFeatures,
                    alpha: 1, a: gradOutput, lda: outFeatures, b: weight, ldb: inFeatures,
                    beta: 0, c: gradInput, ldc: inFeatures)
         case .conv(let g):
@@ -42,7 +42,7 @@ extension LinearLayer {
             let columns = try scratch.buffer(.columnsGradient, count: k * p)
             gradInput.update(repeating: 0, count: batch * inputCount)
             for n in 0..<batch {
-                T.gemm(transposeA: true, transposeB: false, m: k, n: p, k: g.outChannels,
+                Gemm.multiply(transposeA: true, transposeB: false, m: k, n: p, k: g.outChannels,
                        alpha: 1, a: weight, lda: k, b: gradOutput + n * outputCount, ldb: p,
                        beta: 0, c: columns, ldc: p)
                 Im2col.col2imAdd(g, columns: columns, output: gradInput + n * inputCount)

@@ -1,0 +1,58 @@
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Matrix products for the engine: one CBLAS call for small products; large ones are split into
+/// column blocks of C computed on all cores at once.
+///
+/// Splitting by columns keeps every block an ordinary GEMM on sub-matrices (same leading
+/// dimensions), so any single-threaded CBLAS provider gains the machine's cores without its own
+/// threading, and concurrent callers never oversubscribe a BLAS thread pool.
+enum Gemm {
+    /// Worker threads: `DTD_NUM_THREADS` if set (1 disables threading), else the online cores (at most 16).
+    static let threads: Int = {
+        if let text = getenv("DTD_NUM_THREADS"), let value = Int(String(cString: text)), value >= 1 {
+            return min(value, 64)
+        }
+        return max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 16))
+    }()
+
+    /// Products smaller than this many multiply-adds run on the calling thread.
+    static let parallelThreshold = 1 << 18
+    /// Columns per block at least, so each block stays a well-shaped GEMM.
+    static let minimumColumns = 32
+
+    /// C (m x n) = alpha op(A) op(B) + beta C, row-major.
+    static func multiply<T: DTDScalar>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+                                       alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
+                                       beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
+        let parts = min(threads, n / minimumColumns)
+        guard parts > 1, m * n * k >= parallelThreshold else {
+            T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        // Blocks of a multiple of 16 columns, the last taking the rest.
+        let width = ((n + parts - 1) / parts + 15) / 16 * 16
+        let blocks = (n + width - 1) / width
+        let shared = SharedPointers(a: a, b: b, c: c)
+        DispatchQueue.concurrentPerform(iterations: blocks) { block in
+            let first = block * width
+            let columns = min(width, n - first)
+            guard columns > 0 else { return }
+            // Column j of op(B) starts at B + j*ldb when B is stored transposed (n x k), else at B + j.
+            let bBlock = shared.b + (transposeB ? first * ldb : first)
+            T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: columns, k: k, alpha: alpha, a: shared.a,
+                   lda: lda, b: bBlock, ldb: ldb, beta: beta, c: shared.c + first, ldc: ldc)
+        }
+    }
+
+    /// The operands, handed to worker threads that write disjoint column blocks of C.
+    private struct SharedPointers<T>: @unchecked Sendable {
+        let a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>
+    }
+}
