@@ -161,6 +161,13 @@ struct RootSession<T: DTDScalar> {
         }
     }
 
+    /// Neuron j's weights laid onto the layer input: w_ij for every input element i (0 outside
+    /// a conv neuron's receptive field).
+    func weightsOnInput(neuron j: Int, into out: UnsafeMutablePointer<Double>) {
+        out.update(repeating: 0, count: inputCount)
+        scatter(weights.pointer + (j / layer.positions) * layer.fanIn, position: j % layer.positions, into: out)
+    }
+
     /// Writes a patch-space vector onto the layer input (padding taps dropped).
     private func scatter(_ v: UnsafePointer<Double>, position: Int, into out: UnsafeMutablePointer<Double>) {
         switch layer.geometry {
@@ -218,5 +225,76 @@ extension Network {
                 (base + offset * session.inputCount).update(from: chunk.points.pointer, count: chunk.roots * session.inputCount)
             }
         }
+    }
+}
+
+extension Network {
+    /// The root form of the relevance at layer `query.layer`'s input,
+    /// R_i = sum_j c_j w_ij (a_i - root_ij) with c_j = R_j / (t_j w_j^T v_j), from the roots
+    /// themselves. By the equivalence lemma it equals the layer rule's propagation with the bias
+    /// excluded and no stabiliser, for either placement. Returns `(batch, layer input size)` values.
+    public func rootFormRelevance(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> [Double] {
+        let session = try RootSession(network: self, rules: rules, query: query)
+        try checkBatch(batch, input: input.count, inputName: "input")
+        let inCount = session.inputCount, perSample = session.rootsPerSample
+        var result = [Double](repeating: 0, count: batch * inCount)
+        let row = try Storage<Double>(count: inCount)
+        try input.withUnsafeBufferPointer { (x) throws(DTDError) in
+            guard let base = x.baseAddress else { return }
+            try forEachRootChunk(session, input: base, batch: batch, audit: false) { (chunk: RootChunk<T>) throws(DTDError) in
+                let a = try Storage<T>(count: chunk.samples * inputCount)
+                a.mutablePointer.update(from: base + chunk.firstSample * inputCount, count: chunk.samples * inputCount)
+                let trace = try trace(input: a.pointer, batch: chunk.samples, to: query.layer + 1, scratch: Scratch())
+                let layerInput = trace.input(of: query.layer)
+                for i in 0..<chunk.roots {
+                    let info = chunk.info[i]
+                    guard info.hasRoot, info.t != 0, info.wv != 0 else { continue }
+                    let n = i / perSample
+                    let c = info.relevance / (info.t * info.wv)
+                    session.weightsOnInput(neuron: info.neuron, into: row.mutablePointer)
+                    let point = chunk.points.pointer + i * inCount
+                    for e in 0..<inCount where row[e] != 0 {
+                        let ai = Double(layerInput[n * inCount + e])
+                        result[(chunk.firstSample + n) * inCount + e] += c * row[e] * (ai - Double(point[e]))
+                    }
+                }
+            }
+        }
+        return result
+    }
+
+    /// The roots of a batch as arrays: `points` is `(batch, roots per sample, layer input size)`.
+    public func roots(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> (points: [T], info: [RootInfo]) {
+        let perSample = try rootCount(rules: rules, query: query)
+        let inCount = layers[query.layer].inputShape.count
+        var points = [T](repeating: 0, count: batch * perSample * inCount)
+        var info = [RootInfo](repeating: RootInfo(neuron: 0), count: batch * perSample)
+        var failure: DTDError?
+        input.withUnsafeBufferPointer { x in
+            points.withUnsafeMutableBufferPointer { p in
+                info.withUnsafeMutableBufferPointer { r in
+                    do throws(DTDError) { try roots(input: x, batch: batch, rules: rules, query: query, points: p, info: r) }
+                    catch { failure = error }
+                }
+            }
+        }
+        if let failure { throw failure }
+        return (points, info)
+    }
+
+    /// Audits the roots of a batch given as an array.
+    public func auditRoots(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> (records: [AuditRecord], summary: AuditSummary) {
+        let perSample = try rootCount(rules: rules, query: query)
+        var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: batch * perSample)
+        var summary = AuditSummary()
+        var failure: DTDError?
+        input.withUnsafeBufferPointer { x in
+            records.withUnsafeMutableBufferPointer { r in
+                do throws(DTDError) { summary = try auditRoots(input: x, batch: batch, rules: rules, query: query, records: r) }
+                catch { failure = error }
+            }
+        }
+        if let failure { throw failure }
+        return (records, summary)
     }
 }
