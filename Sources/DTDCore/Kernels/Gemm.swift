@@ -27,10 +27,11 @@ enum Gemm {
     static let minimumColumns = 32
 
     /// C (m x n) = alpha op(A) op(B) + beta C, row-major.
+    /// With `split` false the product runs on the calling thread (it is already one of several workers).
     static func multiply<T: DTDScalar>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                                        alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
-                                       beta: T, c: UnsafeMutablePointer<T>, ldc: Int) {
-        let parts = min(threads, n / minimumColumns)
+                                       beta: T, c: UnsafeMutablePointer<T>, ldc: Int, split: Bool = true) {
+        let parts = split ? min(threads, n / minimumColumns) : 1
         guard parts > 1, m * n * k >= parallelThreshold else {
             T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
@@ -49,6 +50,34 @@ enum Gemm {
             T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: columns, k: k, alpha: alpha, a: shared.a,
                    lda: lda, b: bBlock, ldb: ldb, beta: beta, c: shared.c + first, ldc: ldc)
         }
+    }
+
+    /// Workers for a per-sample loop over `batch` samples: one per core, at most one per sample.
+    static func workers(forSamples batch: Int) -> Int { max(1, min(threads, batch)) }
+
+    /// Runs `body(sample, worker)` for every sample, samples dealt round-robin to `workers`
+    /// threads; worker w owns scratch slice w. With one worker it runs on the calling thread.
+    static func forEachSample(_ batch: Int, workers: Int, _ body: (Int, Int) -> Void) {
+        guard workers > 1 else {
+            for n in 0..<batch { body(n, 0) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var n = worker
+                while n < batch {
+                    shared.value(n, worker)
+                    n += workers
+                }
+            }
+        }
+    }
+
+    /// A value handed to worker threads that only touch disjoint parts of shared memory.
+    private struct UncheckedBox<Value>: @unchecked Sendable {
+        let value: Value
+        init(_ value: Value) { self.value = value }
     }
 
     /// The operands, handed to worker threads that write disjoint column blocks of C.

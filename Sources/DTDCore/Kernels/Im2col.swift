@@ -24,14 +24,14 @@ enum Im2col {
                             continue
                         }
                         let src = plane + iy * width
-                        if g.strideWidth == 1, xOffset >= 0, xOffset + outW <= width {
-                            dst.update(from: src + xOffset, count: outW)
+                        let (first, end) = validColumns(g, xOffset: xOffset)
+                        if first > 0 { dst.update(repeating: 0, count: first) }
+                        if g.strideWidth == 1 {
+                            if end > first { (dst + first).update(from: src + first + xOffset, count: end - first) }
                         } else {
-                            for ox in 0..<outW {
-                                let ix = ox * g.strideWidth + xOffset
-                                dst[ox] = (ix >= 0 && ix < width) ? src[ix] : 0
-                            }
+                            for ox in first..<end { dst[ox] = src[ox * g.strideWidth + xOffset] }
                         }
+                        if end < outW { (dst + max(end, first)).update(repeating: 0, count: outW - max(end, first)) }
                     }
                     row += 1
                 }
@@ -57,19 +57,29 @@ enum Im2col {
                         guard iy >= 0, iy < height else { continue }
                         let src = source + oy * outW
                         let dst = plane + iy * width
-                        if g.strideWidth == 1, xOffset >= 0, xOffset + outW <= width {
+                        let (first, end) = validColumns(g, xOffset: xOffset)
+                        if g.strideWidth == 1 {
                             let d = dst + xOffset
-                            for ox in 0..<outW { d[ox] += src[ox] }
+                            for ox in first..<max(first, end) { d[ox] += src[ox] }
                         } else {
-                            for ox in 0..<outW {
-                                let ix = ox * g.strideWidth + xOffset
-                                if ix >= 0, ix < width { dst[ix] += src[ox] }
-                            }
+                            for ox in first..<max(first, end) { dst[ox * g.strideWidth + xOffset] += src[ox] }
                         }
                     }
                     row += 1
                 }
             }
         }
+    }
+
+    /// The output columns [first, end) whose input column ox * stride + xOffset lies inside the input.
+    @inline(__always)
+    static func validColumns(_ g: ConvGeometry, xOffset: Int) -> (Int, Int) {
+        let stride = g.strideWidth
+        // ox * stride + xOffset >= 0  <=>  ox >= ceil(-xOffset / stride)
+        let first = xOffset >= 0 ? 0 : min(g.outWidth, (-xOffset + stride - 1) / stride)
+        // ox * stride + xOffset < width  <=>  ox < ceil((width - xOffset) / stride)
+        let limit = g.width - xOffset
+        let end = limit <= 0 ? 0 : min(g.outWidth, (limit + stride - 1) / stride)
+        return (first, end)
     }
 }

@@ -14,18 +14,26 @@ public final class Storage<Element: DTDScalar>: @unchecked Sendable {
     /// Number of elements.
     public let count: Int
     @usableFromInline let base: UnsafeMutablePointer<Element>
+    private let block: BufferPool.Block
 
     /// Allocates `count` zeroed elements.
     /// - Throws: `.outOfMemory` when the allocation fails, `.overflow` when the byte size does not fit.
-    public init(count: Int) throws(DTDError) {
+    public convenience init(count: Int) throws(DTDError) {
+        try self.init(uninitializedCount: count)
+        base.update(repeating: 0, count: count)
+    }
+
+    /// Allocates `count` elements whose contents the caller will overwrite.
+    public init(uninitializedCount count: Int) throws(DTDError) {
         guard count >= 0 else { throw DTDError(.size, "internal: negative storage size \(count)") }
         let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
         guard !overflow else { throw DTDError(.overflow, "\(count) elements do not fit in memory addresses") }
-        guard let raw = calloc(1, bytes) else {
+        guard let block = BufferPool.acquire(bytes) else {
             throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes")
         }
         self.count = count
-        self.base = raw.bindMemory(to: Element.self, capacity: max(count, 1))
+        self.block = block
+        self.base = block.pointer.bindMemory(to: Element.self, capacity: max(count, 1))
     }
 
     /// A copy of `source`.
@@ -46,7 +54,7 @@ public final class Storage<Element: DTDScalar>: @unchecked Sendable {
         for i in 0..<count { base[i] = f(i) }
     }
 
-    deinit { free(base) }
+    deinit { BufferPool.release(block) }
 
     /// Read-only pointer to the elements.
     @inlinable public var pointer: UnsafePointer<Element> { UnsafePointer(base) }

@@ -47,13 +47,13 @@ extension Network {
             let a = trace.input(of: index)
             switch layers[index] {
             case .linear(let layer):
-                let z = try Storage<T>(count: try Limits.product(batch, layer.outputCount, "layer \(index) output"))
+                let z = try Storage<T>(uninitializedCount: try Limits.product(batch, layer.outputCount, "layer \(index) output"))
                 try layer.apply(weight: layer.weight.pointer, input: a, batch: batch, output: z.mutablePointer, scratch: scratch)
                 if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
                 trace.push(z)
             case .relu(let shape):
                 let count = try Limits.product(batch, shape.count, "layer \(index) output")
-                let out = try Storage<T>(count: count)
+                let out = try Storage<T>(uninitializedCount: count)
                 let o = out.mutablePointer
                 // NaN stays NaN, as in PyTorch.
                 for i in 0..<count {
@@ -63,7 +63,7 @@ extension Network {
                 trace.push(out)
             case .maxPool2d(let g):
                 let outCount = g.outputShape.count, inCount = g.inputShape.count
-                let out = try Storage<T>(count: try Limits.product(batch, outCount, "layer \(index) output"))
+                let out = try Storage<T>(uninitializedCount: try Limits.product(batch, outCount, "layer \(index) output"))
                 let winners = try IndexStorage(count: batch * outCount)
                 for n in 0..<batch {
                     Pooling.maxForward(g, input: a + n * inCount, output: out.mutablePointer + n * outCount,
@@ -73,7 +73,7 @@ extension Network {
                 trace.setWinners(winners, for: index)
             case .avgPool2d(let g):
                 let outCount = g.outputShape.count, inCount = g.inputShape.count
-                let out = try Storage<T>(count: try Limits.product(batch, outCount, "layer \(index) output"))
+                let out = try Storage<T>(uninitializedCount: try Limits.product(batch, outCount, "layer \(index) output"))
                 for n in 0..<batch {
                     Pooling.avgForward(g, input: a + n * inCount, output: out.mutablePointer + n * outCount)
                 }

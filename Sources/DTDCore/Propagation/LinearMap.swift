@@ -18,13 +18,15 @@ extension LinearLayer {
                    alpha: scale, a: input, lda: inFeatures, b: weight, ldb: inFeatures,
                    beta: beta, c: output, ldc: outFeatures)
         case .conv(let g):
-            let k = g.patchSize, p = g.positions
-            let columns = try scratch.buffer(.columns, count: k * p)
-            for n in 0..<batch {
-                Im2col.im2col(g, input: input + n * inputCount, columns: columns)
+            let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
+            let workers = Gemm.workers(forSamples: batch)
+            let columns = try scratch.buffer(.columns, count: k * p * workers)
+            Gemm.forEachSample(batch, workers: workers) { n, worker in
+                let cols = columns + worker * k * p
+                Im2col.im2col(g, input: input + n * inCount, columns: cols)
                 Gemm.multiply(transposeA: false, transposeB: false, m: g.outChannels, n: p, k: k,
-                       alpha: scale, a: weight, lda: k, b: columns, ldb: p,
-                       beta: beta, c: output + n * outputCount, ldc: p)
+                              alpha: scale, a: weight, lda: k, b: cols, ldb: p,
+                              beta: beta, c: output + n * outCount, ldc: p, split: workers == 1)
             }
         }
     }
@@ -38,14 +40,17 @@ extension LinearLayer {
                    alpha: 1, a: gradOutput, lda: outFeatures, b: weight, ldb: inFeatures,
                    beta: 0, c: gradInput, ldc: inFeatures)
         case .conv(let g):
-            let k = g.patchSize, p = g.positions
-            let columns = try scratch.buffer(.columnsGradient, count: k * p)
-            gradInput.update(repeating: 0, count: batch * inputCount)
-            for n in 0..<batch {
+            let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
+            let workers = Gemm.workers(forSamples: batch)
+            let columns = try scratch.buffer(.columnsGradient, count: k * p * workers)
+            Gemm.forEachSample(batch, workers: workers) { n, worker in
+                let cols = columns + worker * k * p
                 Gemm.multiply(transposeA: true, transposeB: false, m: k, n: p, k: g.outChannels,
-                       alpha: 1, a: weight, lda: k, b: gradOutput + n * outputCount, ldb: p,
-                       beta: 0, c: columns, ldc: p)
-                Im2col.col2imAdd(g, columns: columns, output: gradInput + n * inputCount)
+                              alpha: 1, a: weight, lda: k, b: gradOutput + n * outCount, ldb: p,
+                              beta: 0, c: cols, ldc: p, split: workers == 1)
+                let out = gradInput + n * inCount
+                out.update(repeating: 0, count: inCount)
+                Im2col.col2imAdd(g, columns: cols, output: out)
             }
         }
     }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing libdtd needs on a fresh Debian machine, skipping whatever is
+# already there (so it is quick on a prepared machine). The Swift 6.3 toolchain must be on PATH.
+set -euo pipefail
+
+packages=(libblis-dev libffi-dev pkg-config valgrind gcc g++ make)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import numpy, pytest' 2>/dev/null; then
+    echo "setup: installing numpy and pytest"
+    python3 -m pip install -q numpy pytest
+fi
+
+command -v swift >/dev/null || { echo "setup: the Swift 6.3 toolchain is required (swift not on PATH)" >&2; exit 1; }
