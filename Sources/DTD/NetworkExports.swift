@@ -255,6 +255,7 @@ public func dtd_network_layer_shape(_ network: OpaquePointer?, _ layer: Int64, _
                                     _ capacity: Int64, _ out_rank: UnsafeMutablePointer<Int64>?) -> dtd_status {
     guarded { () throws(DTDError) in
         let handle = try Argument.network(network)
+        guard capacity >= 0 else { throw DTDError(.size, "capacity must be >= 0, got \(capacity)") }
         let shapeOut = try outputView(out_shape, capacity, "out_shape")
         let rankOut = try Argument.output(out_rank, "out_rank")
         let index = layer == -1 ? -1 : try Argument.layer(layer, of: handle, "layer (or -1 for the input)")

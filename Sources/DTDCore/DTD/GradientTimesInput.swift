@@ -5,8 +5,10 @@
 // functions measure how far any rule is from that.
 
 extension Network {
-    /// Per sample, ||LRP(x) - x (.) grad f(x)^T r|| / ||x (.) grad f(x)^T r|| (the plain norm of the
-    /// difference when the denominator is 0).
+    /// Per sample, ||LRP(x; r) - G|| / ||G|| (the plain norm of the difference when ||G|| = 0),
+    /// where G = x (.) grad f(x)^T (r / f(x)) is gradient x input for the seed normalised by the
+    /// output (entries with f_k(x) = 0 get 0). LRP-0 seeded with r is exactly G on a ReLU
+    /// network with biases included; for the usual seed r = f_k(x) e_k, G = x (.) grad f_k(x).
     public func gradientTimesInputDistance(input: UnsafeBufferPointer<T>, batch: Int, outputRelevance: UnsafeBufferPointer<T>,
                                            rules: RuleSet<T>, distances: UnsafeMutableBufferPointer<Double>) throws(DTDError) {
         try checkNotEmpty()
@@ -18,7 +20,12 @@ extension Network {
         let lrpResult = try Storage<T>(count: count), gxi = try Storage<T>(count: count)
         try lrp(input: input, batch: batch, outputRelevance: outputRelevance, rules: rules,
                 result: UnsafeMutableBufferPointer(start: lrpResult.mutablePointer, count: count))
-        try gradientTimesInput(input: input, batch: batch, outputRelevance: outputRelevance,
+        let outputs = try Storage<T>(count: batch * outputCount), normalised = try Storage<T>(count: batch * outputCount)
+        try forward(input: input, batch: batch, output: UnsafeMutableBufferPointer(start: outputs.mutablePointer, count: batch * outputCount))
+        for i in 0..<(batch * outputCount) {
+            normalised.mutablePointer[i] = outputs[i] == 0 ? 0 : outputRelevance[i] / outputs[i]
+        }
+        try gradientTimesInput(input: input, batch: batch, outputRelevance: normalised.buffer,
                                result: UnsafeMutableBufferPointer(start: gxi.mutablePointer, count: count))
         for n in 0..<batch {
             var difference = 0.0, norm = 0.0

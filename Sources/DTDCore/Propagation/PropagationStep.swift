@@ -48,7 +48,6 @@ extension PreparedRule {
             // 1. forward
             if group.isPlainProduct {
                 d.update(from: z, count: totalOut)
-                if group.bias == nil, let bias = layer.bias { layer.addBias(bias.pointer, to: d, batch: batch, scale: -1) }
             } else {
                 var accumulate = false
                 for term in group.terms where present(term.input) {

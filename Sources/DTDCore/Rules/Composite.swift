@@ -41,6 +41,21 @@ public enum Composite: Int32, Sendable, CaseIterable, CustomStringConvertible {
             self.low = low
             self.high = high
         }
+
+        /// Checks the parameters the preset reads, whether or not this network uses them.
+        public func validate(for composite: Composite) throws(DTDError) {
+            func check(_ value: Double, _ name: String) throws(DTDError) {
+                guard value.isFinite else { throw DTDError(.nonFinite, "composite \(composite): \(name) is \(value)") }
+            }
+            try check(epsilon, "epsilon")
+            guard epsilon >= 0 else { throw DTDError(.invalidArgument, "composite \(composite): epsilon must be >= 0, got \(epsilon)") }
+            guard composite == .epsilonGammaBox else { return }
+            try check(gamma, "gamma")
+            try check(low, "low")
+            try check(high, "high")
+            guard gamma >= 0 else { throw DTDError(.invalidArgument, "composite \(composite): gamma must be >= 0, got \(gamma)") }
+            guard low <= high else { throw DTDError(.invalidArgument, "composite \(composite): low must be <= high, got low = \(low) > high = \(high)") }
+        }
     }
 
     /// The rule for every dense/conv layer of a network whose layer kinds are `kinds`.

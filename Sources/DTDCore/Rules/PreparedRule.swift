@@ -20,7 +20,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         let constantPart: Storage<T>?
         /// The group's bias, expanded to one sample's output, or nil.
         let bias: Storage<T>?
-        /// The denominator is W a (+ bias): derivable from the forward pass's z without a product.
+        /// The denominator is the forward pass's z itself, so no product is needed.
         let isPlainProduct: Bool
     }
 
@@ -28,6 +28,8 @@ struct PreparedRule<T: DTDScalar>: Sendable {
     let layerIndex: Int
     let stabilizer: T
     let groups: [Group]
+    /// Whether the layer has a bias (the root form must then compute W a itself).
+    let hasBias: Bool
     /// z^B's bounds as images of the layer input, and the all-ones image.
     let low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?
 
@@ -37,6 +39,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         self.rule = rule
         self.layerIndex = layerIndex
         self.stabilizer = T(rule.stabilizer)
+        self.hasBias = layer.bias != nil
         let specs = rule.groups
         let gamma = rule.gammaValue
 
@@ -90,15 +93,20 @@ struct PreparedRule<T: DTDScalar>: Sendable {
                 }
                 bias = expanded
             }
+            // The denominator is the forward pass's z when it is exactly W a + b (or W a with no
+            // bias to drop); z - b would cancel badly in float32 when |b| >> |W a|.
             let plain = constants.isEmpty && terms.count == 1 && terms[0].input == .activation
                 && spec.terms[0].weight == .plain && spec.terms[0].sign == 1 && spec.gate == .all
+                && (spec.bias == .plain || layer.bias == nil)
             groups.append(Group(coefficient: T(spec.coefficient), gate: spec.gate, terms: terms, constantTerms: constants,
                                 constantPart: constantPart, bias: bias, isPlainProduct: plain))
         }
         self.groups = groups
     }
 
-    private init(rule: Rule, layerIndex: Int, stabilizer: T, groups: [Group], low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?) {
+    private init(rule: Rule, layerIndex: Int, stabilizer: T, groups: [Group], hasBias: Bool,
+                 low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?) {
+        self.hasBias = hasBias
         self.rule = rule
         self.layerIndex = layerIndex
         self.stabilizer = stabilizer
@@ -128,9 +136,10 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         let form = try rule.rootForm(layer: layerIndex)
         let groups = groups.map {
             Group(coefficient: $0.coefficient, gate: $0.gate, terms: $0.terms, constantTerms: $0.constantTerms,
-                  constantPart: $0.constantPart, bias: nil, isPlainProduct: $0.isPlainProduct)
+                  constantPart: $0.constantPart, bias: nil, isPlainProduct: $0.isPlainProduct && !hasBias)
         }
-        return PreparedRule(rule: form, layerIndex: layerIndex, stabilizer: 0, groups: groups, low: low, high: high, ones: ones)
+        return PreparedRule(rule: form, layerIndex: layerIndex, stabilizer: 0, groups: groups, hasBias: hasBias,
+                            low: low, high: high, ones: ones)
     }
 
     /// z^B bounds as one sample's layer-input image.

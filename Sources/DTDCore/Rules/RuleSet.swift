@@ -41,6 +41,7 @@ public struct RuleSet<T: DTDScalar>: Sendable {
     /// Assigns a named preset to every dense/conv layer. On failure no rule changes.
     public mutating func set(_ composite: Composite, parameters: Composite.Parameters = .init(),
                              in network: Network<T>) throws(DTDError) {
+        try parameters.validate(for: composite)
         var copy = self
         for (layer, rule) in composite.assignment(layerKinds: layerKinds, parameters: parameters) {
             try copy.set(rule, layer: layer, in: network)
@@ -57,7 +58,7 @@ public struct RuleSet<T: DTDScalar>: Sendable {
     /// Throws `.networkMismatch` unless this set was made for exactly `network`'s layer list.
     public func checkUsable(with network: Network<T>) throws(DTDError) {
         guard fingerprint == network.fingerprint else {
-            throw DTDError(.networkMismatch, "the rule set was made for another network, or for this one before layers were added (it knows \(layerKinds.count) layers, the network has \(network.layers.count)); create a new rule set")
+            throw DTDError(.networkMismatch, "the rule set was made for another network, or for this one before it changed (the set covers \(layerKinds.count) layer(s), the network now has \(network.layers.count)); create a new rule set")
         }
     }
 
