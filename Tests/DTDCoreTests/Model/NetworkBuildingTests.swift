@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import DTDCore
 
@@ -188,6 +189,31 @@ struct NetworkBuildingTests {
         #expect(try network.forward(x, batch: 1) == output)
         #expect(throws: Never.self) {
             _ = try network.lrp(x, batch: 1, outputRelevance: output, rules: rules)
+        }
+    }
+
+    /// True if adding a pooling layer with padding `padding` to a (1, 4, 4) network throws
+    /// `.invalidArgument` naming the padding (it exceeds half the 2×2 kernel).
+    static func poolRejectsPadding(_ padding: Int, max isMax: Bool) -> Bool {
+        do {
+            var network = try Network<Double>(inputShape: .image(channels: 1, height: 4, width: 4))
+            if isMax {
+                try network.addMaxPool2d(kernel: (2, 2), stride: (1, 1), padding: (padding, 0))
+            } else {
+                try network.addAvgPool2d(kernel: (2, 2), stride: (1, 1), padding: (0, padding))
+            }
+            return false
+        } catch {
+            return error.kind == .invalidArgument && error.message.contains("padding")
+        }
+    }
+
+    /// A huge pooling padding is an argument error, not an arithmetic-overflow trap (DESIGN §2.4:
+    /// every product of sizes is overflow-checked; §2.9). Run in a child process (exit test).
+    @Test(arguments: [Int.max, Int.max / 2 + 1, Int(Int32.max) + 1], [true, false])
+    func poolingRejectsAHugePaddingWithoutTrapping(_ padding: Int, _ isMax: Bool) async {
+        await #expect(processExitsWith: .success) { [padding, isMax] in
+            if !NetworkBuildingTests.poolRejectsPadding(padding, max: isMax) { exit(1) }
         }
     }
 

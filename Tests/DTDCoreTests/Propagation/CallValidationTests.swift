@@ -41,9 +41,9 @@ struct CallValidationTests {
         let rules = try RuleSet(for: network, everyLinearLayer: .zPlus())
         let x = [Double](repeating: 1, count: 8), r = [Double](repeating: 1, count: 4)
         var out = [Double](repeating: 0, count: 8)
-        try x.withUnsafeBufferPointer { input in
-            try r.withUnsafeBufferPointer { seed in
-                try out.withUnsafeMutableBufferPointer { result in
+        x.withUnsafeBufferPointer { input in
+            r.withUnsafeBufferPointer { seed in
+                out.withUnsafeMutableBufferPointer { result in
                     expectDTDError(.size, mentioning: ["batch"]) { try network.forward(input: input, batch: batch, output: result) }
                     expectDTDError(.size, mentioning: ["batch"]) {
                         try network.gradient(input: input, batch: batch, outputRelevance: seed, result: result)
@@ -87,10 +87,8 @@ struct CallValidationTests {
                 }
             }
             return false
-        } catch let error as DTDError {
-            return error.kind == .size && error.message.contains("batch")
         } catch {
-            return false
+            return error.kind == .size && error.message.contains("batch")
         }
     }
 
@@ -134,9 +132,9 @@ struct CallValidationTests {
         let x = [Double](repeating: 1, count: 8), r = [Double](repeating: 1, count: 4)
         var small = [Double](repeating: 0, count: 7)
         var entries = [LedgerEntry](repeating: LedgerEntry(layer: 0), count: 5)
-        try x.withUnsafeBufferPointer { input in
-            try r.withUnsafeBufferPointer { seed in
-                try small.withUnsafeMutableBufferPointer { out in
+        x.withUnsafeBufferPointer { input in
+            r.withUnsafeBufferPointer { seed in
+                small.withUnsafeMutableBufferPointer { out in
                     expectDTDError(.bufferTooSmall, mentioning: ["output holds 3 elements", "needs 4"]) {
                         try network.forward(input: input, batch: 2, output: UnsafeMutableBufferPointer(rebasing: out[0..<3]))
                     }
@@ -146,9 +144,9 @@ struct CallValidationTests {
                     expectDTDError(.bufferTooSmall, mentioning: ["relevance holds 7 elements", "needs 8"]) {
                         try network.lrp(input: input, batch: 2, outputRelevance: seed, rules: rules, result: out)
                     }
-                    try entries.withUnsafeMutableBufferPointer { ledger in
+                    entries.withUnsafeMutableBufferPointer { ledger in
                         var result = [Double](repeating: 0, count: 8)
-                        try result.withUnsafeMutableBufferPointer { full in
+                        result.withUnsafeMutableBufferPointer { full in
                             expectDTDError(.bufferTooSmall, mentioning: ["ledger holds 5 entries", "3 layers", "needs 6"]) {
                                 try network.lrp(input: input, batch: 2, outputRelevance: seed, rules: rules, result: full, ledger: ledger)
                             }

@@ -17,7 +17,7 @@ struct LedgerTests {
     /// pooling included — every entry balances to 1e-10, names its own layer, and the entries
     /// chain: each layer's relevance_in is the next lower layer's relevance_out, the top layer
     /// receives the seed and layer 0 hands out the returned relevance.
-    @Test(arguments: RuleOracleTests.rules)
+    @Test(arguments: Rule.allTestCases)
     func balancesEveryLayerAndSample(_ rule: Rule) throws {
         for (k, spec) in RandomNetworks.all.enumerated() {
             let network = try spec.build(Double.self)

@@ -46,7 +46,7 @@ struct PropagationStepTests {
 
     /// float32 agrees with float64 on the same random networks (DESIGN §4: "float32 within
     /// ~1e-4 relative"), for every rule.
-    @Test(arguments: RuleOracleTests.rules)
+    @Test(arguments: Rule.allTestCases)
     func float32AgreesWithFloat64(_ rule: Rule) throws {
         for (k, spec) in RandomNetworks.all.enumerated() {
             let x = RandomNetworks.inputs(spec, batch: 3, seed: 1000 + UInt64(k))
@@ -61,7 +61,7 @@ struct PropagationStepTests {
     /// A batch of N gives, sample by sample, what N single calls give: for LRP with every rule
     /// (the batch mixes samples with and without negative inputs, so branches over a⁻ that one
     /// sample needs and another does not are exercised).
-    @Test(arguments: RuleOracleTests.rules)
+    @Test(arguments: Rule.allTestCases)
     func batchOfNEqualsNSingleCalls(_ rule: Rule) throws {
         for (k, spec) in RandomNetworks.all.enumerated() {
             let network = try spec.build(Double.self)

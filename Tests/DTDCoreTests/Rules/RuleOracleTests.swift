@@ -10,22 +10,7 @@ import Testing
 /// and dilated convolutions and max/average pooling. Inputs and output relevances have both signs.
 @Suite("Rules against the naive oracle")
 struct RuleOracleTests {
-    /// Every rule kind, in both bias modes where the rule has one, with zero and non-zero stabilisers.
-    static let rules: [Rule] = [
-        .epsilon(0, bias: .include), .epsilon(0, bias: .exclude), .epsilon(1e-6, bias: .include),
-        .epsilon(0.25, bias: .include), .epsilon(0.25, bias: .exclude),
-        .zPlus(stabilizer: 0, bias: .include), .zPlus(stabilizer: 1e-6, bias: .exclude), .zPlus(stabilizer: 0.1, bias: .include),
-        .alphaBeta(alpha: 2, beta: 1, stabilizer: 1e-6, bias: .include), .alphaBeta(alpha: 1, beta: 0, stabilizer: 0, bias: .exclude),
-        .alphaBeta(alpha: 3, beta: 2, stabilizer: 0.1, bias: .exclude),
-        .gamma(0.25, stabilizer: 1e-6, bias: .include), .gamma(1, stabilizer: 0, bias: .exclude),
-        .gamma(0.5, stabilizer: 0.1, bias: .include),
-        .wSquare(stabilizer: 1e-6, bias: .include), .wSquare(stabilizer: 0, bias: .exclude), .wSquare(stabilizer: 0.1, bias: .include),
-        .flat(stabilizer: 1e-6), .flat(stabilizer: 0),
-        .zBox(low: .scalar(-1), high: .scalar(1), stabilizer: 1e-6, bias: .include),
-        .zBox(low: .scalar(-2), high: .scalar(0.5), stabilizer: 0, bias: .exclude),
-    ]
-
-    @Test(arguments: rules)
+    @Test(arguments: Rule.allTestCases)
     func matchesTheOracleOnEveryLayer(_ rule: Rule) throws {
         for (k, spec) in RandomNetworks.all.enumerated() {
             let network = try spec.build(Double.self)
@@ -46,7 +31,7 @@ struct RuleOracleTests {
             let network = try spec.build(Double.self)
             let linear = spec.linearLayerIndices
             var rules: [Int: Rule] = [:]
-            for (position, layer) in linear.enumerated() { rules[layer] = Self.rules[(position * 7 + k) % Self.rules.count] }
+            for (position, layer) in linear.enumerated() { rules[layer] = Rule.allTestCases[(position * 7 + k) % Rule.allTestCases.count] }
             let x = RandomNetworks.inputs(spec, batch: 2, seed: 300 + UInt64(k))
             let seed = RandomNetworks.seeds(2 * network.outputCount, seed: 400 + UInt64(k))
             let expected = NaiveNetwork(spec).lrp(batch: x, seed: seed, rules: rules, inputCount: spec.inputCount)

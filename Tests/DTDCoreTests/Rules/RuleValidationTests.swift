@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import DTDCore
 
@@ -63,6 +64,63 @@ struct RuleValidationTests {
                      .zPlus(stabilizer: 0), .zBox(low: .perChannel([Double](repeating: 0, count: 8)), high: .scalar(1))] {
             try set.set(rule, layer: 2, in: network)
             #expect(set.rule(at: 2)?.description == rule.description)
+        }
+    }
+
+    /// Which zbox bound is given as an empty array.
+    enum EmptyBound: String, Codable, Sendable, CaseIterable {
+        case lowPerElement, lowPerChannel, highPerElement, highPerChannel
+
+        var rule: Rule {
+            switch self {
+            case .lowPerElement: .zBox(low: .perElement([]), high: .scalar(1))
+            case .lowPerChannel: .zBox(low: .perChannel([]), high: .scalar(1))
+            case .highPerElement: .zBox(low: .scalar(0), high: .perElement([]))
+            case .highPerChannel: .zBox(low: .scalar(0), high: .perChannel([]))
+            }
+        }
+    }
+
+    /// True if setting the rule on layer 2 of the MLP throws `.shapeMismatch` naming layer 2.
+    static func rejectsEmptyBound(_ bound: EmptyBound) -> Bool {
+        do {
+            let network = try mlp.build(Double.self)
+            var set = try RuleSet(for: network)
+            try set.set(bound.rule, layer: 2, in: network)
+            return false
+        } catch {
+            guard let error = error as? DTDError else { return false }
+            return error.kind == .shapeMismatch && error.message.contains("layer 2")
+        }
+    }
+
+    /// An empty bounds array does not fit any layer: a `.shapeMismatch`, never an out-of-range
+    /// trap while the bounds are compared (DESIGN §2.9). Run in a child process (exit test).
+    @Test(arguments: EmptyBound.allCases)
+    func rejectsEmptyBoundsWithoutTrapping(_ bound: EmptyBound) async {
+        await #expect(processExitsWith: .success) { [bound] in
+            if !RuleValidationTests.rejectsEmptyBound(bound) { exit(1) }
+        }
+    }
+
+    /// Bounds are finite Doubles, but −1e39 does not exist in float32. A float32 network must
+    /// either refuse such a bound, naming it, or still give finite relevance — never NaN
+    /// silently (DESIGN §2.9: non-finite values are rejected or propagated as documented).
+    @Test(arguments: [Rule.zBox(low: .scalar(-1e39), high: .scalar(1)), .zBox(low: .scalar(0), high: .perElement([1, 1e39]))])
+    func boundsBeyondFloat32AreRejectedOrGiveFiniteRelevance(_ rule: Rule) throws {
+        var network = try Network<Float>(inputShape: .flat(2))
+        try network.addDense(weight: [1, -2, 3, 4], outFeatures: 2, inFeatures: 2, bias: [0.5, -0.5])
+        let outcome = Result { () throws -> [Float] in
+            var set = try RuleSet(for: network)
+            try set.set(rule, layer: 0, in: network)
+            return try network.lrp([1, 2], batch: 1, outputRelevance: [1, 1], rules: set)
+        }
+        switch outcome {
+        case .success(let relevance):
+            #expect(relevance.allSatisfy { $0.isFinite }, "relevance \(relevance) from finite inputs and parameters")
+        case .failure(let error):
+            let message = (error as? DTDError)?.message ?? "not a DTDError: \(error)"
+            #expect(message.contains("layer 0") && (message.contains("low") || message.contains("high")), "\(message)")
         }
     }
 
