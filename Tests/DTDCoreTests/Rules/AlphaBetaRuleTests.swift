@@ -36,9 +36,7 @@ struct AlphaBetaRuleTests {
             let (_, ledger) = try network.lrpWithLedger(x, batch: 1, outputRelevance: seed, rules: rules)
             for entry in ledger where spec.layers[entry.layer].isLinear && entry.dropped == 0 {
                 checked += 1
-                let scale = max(abs(entry.relevanceOut), 1e-300)
-                #expect(abs(entry.relevanceIn - entry.relevanceOut) <= 1e-10 * max(scale, 1),
-                        "\(spec) layer \(entry.layer): \(entry.relevanceIn) vs \(entry.relevanceOut)")
+                expectClose(entry.relevanceIn, entry.relevanceOut, tolerance: 1e-10, "\(spec) layer \(entry.layer)")
             }
         }
         #expect(checked >= 10)

@@ -8,7 +8,7 @@ struct EpsilonRuleTests {
     /// pooling is max-pooling (which LRP routes exactly like the gradient). LRP is seeded with the
     /// outputs themselves, R = c ⊙ f(x) (for c = e_k the usual "explain output k" seed), and
     /// gradient × input with c, since LRP-0 divides each output's relevance by its value.
-    @Test(arguments: RandomNetworks.mlps + RandomNetworks.maxPoolCNNs)
+    @Test(arguments: RandomNetworks.mlps + RandomNetworks.cnnsWithoutAveragePooling)
     func lrpZeroEqualsGradientTimesInput(_ spec: NetworkSpec) throws {
         let network = try spec.build(Double.self)
         let batch = 3
@@ -22,7 +22,7 @@ struct EpsilonRuleTests {
 
     /// The same for "explain output k": seed f_k(x)·e_k from `targetSeed` against gradient × input
     /// seeded with e_k, for every output k.
-    @Test(arguments: RandomNetworks.mlps + RandomNetworks.maxPoolCNNs)
+    @Test(arguments: RandomNetworks.mlps + RandomNetworks.cnnsWithoutAveragePooling)
     func lrpZeroOfTargetSeedEqualsGradientTimesInput(_ spec: NetworkSpec) throws {
         let network = try spec.build(Double.self)
         let rules = try RuleSet(for: network, everyLinearLayer: .epsilon(0))
@@ -47,7 +47,7 @@ struct EpsilonRuleTests {
     /// relevance sums to the output relevance — provided no denominator is zero. A sample whose
     /// ledger shows dropped relevance (a dead hidden layer makes the next layer's Wa exactly 0)
     /// does not meet that condition and is not counted; most samples must meet it.
-    @Test(arguments: RandomNetworks.mlps + RandomNetworks.maxPoolCNNs)
+    @Test(arguments: RandomNetworks.mlps + RandomNetworks.cnnsWithoutAveragePooling)
     func conservesRelevanceWhenBiasIsExcludedAndEpsilonIsZero(_ spec: NetworkSpec) throws {
         let network = try spec.build(Double.self)
         let rules = try spec.ruleSet(spec.uniformRules(.epsilon(0, bias: .exclude)), for: network)

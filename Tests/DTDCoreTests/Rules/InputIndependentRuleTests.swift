@@ -7,13 +7,15 @@ import Testing
 /// identical relevance — while the epsilon rule, which uses the input, does not.
 @Suite("w-square and flat rules")
 struct InputIndependentRuleTests {
-    static let cnnWithoutPooling: NetworkSpec = RandomNetworkBuilder(name: "cnn without pooling", inputShape: [2, 5, 5], seed: 31)
-        .conv(3, kernel: (3, 3), padding: (1, 1)).relu().conv(2, kernel: (2, 2), stride: (2, 2), bias: .negative).relu()
-        .flatten().dense(3).spec
+    /// The MLPs and the CNN without pooling.
+    static let networks = RandomNetworks.mlps + RandomNetworks.cnns.filter { spec in
+        !spec.layers.contains { if case .maxPool2d = $0 { true } else if case .avgPool2d = $0 { true } else { false } }
+    }
 
     @Test(arguments: [Rule.wSquare(stabilizer: 1e-6, bias: .include), .wSquare(stabilizer: 0, bias: .exclude), .flat(stabilizer: 1e-6)])
     func ignoresTheInputValues(_ rule: Rule) throws {
-        for (k, spec) in (RandomNetworks.mlps + [Self.cnnWithoutPooling]).enumerated() {
+        #expect(Self.networks.count == RandomNetworks.mlps.count + 1)
+        for (k, spec) in Self.networks.enumerated() {
             let network = try spec.build(Double.self)
             let seed = RandomNetworks.seeds(network.outputCount, seed: 170 + UInt64(k))
             let first = RandomNetworks.inputs(spec, batch: 1, seed: 180 + UInt64(k))

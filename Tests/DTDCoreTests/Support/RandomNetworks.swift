@@ -123,10 +123,14 @@ enum RandomNetworks {
                 .avgPool((2, 2), stride: (2, 2), padding: (1, 1), countIncludePad: true)
                 .conv(2, kernel: (2, 2)).relu().flatten().dense(3).spec
         }(),
+        RandomNetworkBuilder(name: "cnn conv(pad)-conv(stride 2)-dense, no pooling", inputShape: [2, 5, 5], seed: 24)
+            .conv(3, kernel: (3, 3), padding: (1, 1)).relu().conv(2, kernel: (2, 2), stride: (2, 2), bias: .negative).relu()
+            .flatten().dense(3).spec,
     ]
 
-    /// CNNs whose pooling is max-pooling only (LRP routes through it exactly like the gradient).
-    static var maxPoolCNNs: [NetworkSpec] {
+    /// CNNs without average pooling (LRP routes through max-pooling exactly like the gradient,
+    /// while average pooling keeps a 1e-6 stabiliser).
+    static var cnnsWithoutAveragePooling: [NetworkSpec] {
         cnns.filter { spec in !spec.layers.contains { if case .avgPool2d = $0 { true } else { false } } }
     }
 
