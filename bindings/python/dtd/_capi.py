@@ -265,6 +265,7 @@ class CFunction:
         self.argtypes = argtypes
         self.restype = restype
         self._bound: Callable[..., Any] | None = None
+        self._library: _loader.LoadedLibrary | None = None  # what _bound was looked up in
 
     @property
     def prototype(self) -> str:
@@ -277,9 +278,12 @@ class CFunction:
         return hasattr(_loader.library().cdll, self.name)
 
     def bind(self) -> Callable[..., Any]:
-        """Looks the symbol up and sets its argtypes/restype (once)."""
-        if self._bound is None:
-            library = _loader.library()
+        """The function in the loaded library (loading it first), with argtypes/restype set.
+
+        Looked up once per loaded library, so a reload (tests) rebinds.
+        """
+        library = _loader.library()
+        if self._bound is None or self._library is not library:
             try:
                 function = getattr(library.cdll, self.name)
             except AttributeError:
@@ -291,7 +295,7 @@ class CFunction:
                                f"yet") from None
             function.argtypes = [t.ctype for t in self.argtypes]
             function.restype = self.restype.ctype
-            self._bound = function
+            self._bound, self._library = function, library
         return self._bound
 
 
@@ -312,7 +316,10 @@ def c_function(argtypes: list[CType], restype: CType) -> Callable[[Callable[...,
 
         @functools.wraps(stub)
         def call(*args: Any) -> Any:
-            return (entry._bound or entry.bind())(*args)
+            library = entry._library
+            if library is None or library is not _loader._loaded:
+                return entry.bind()(*args)
+            return entry._bound(*args)  # type: ignore[misc]
 
         call.c_function = entry  # type: ignore[attr-defined]
         return call

@@ -64,7 +64,7 @@ def _int64(value: Any, name: str) -> int:
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
     """``3`` -> (3, 3); ``(2, 3)`` -> (2, 3); as PyTorch's int-or-pair arguments."""
-    if isinstance(value, Sequence) and not isinstance(value, str) or isinstance(value, np.ndarray):
+    if (isinstance(value, Sequence) and not isinstance(value, str)) or isinstance(value, np.ndarray):
         items = list(value)
         if len(items) != 2:
             raise ValueError(f"{name} must be an int or a pair (h, w), got {value!r}")
@@ -478,11 +478,7 @@ class Network:
             for key, rule in rules.items():
                 if key == "composite":
                     continue
-                layer = _layer_key(key)
-                if not _INT64_MIN <= layer <= _INT64_MAX:
-                    raise DTDError(_capi.DTD_ERROR_LAYER_INDEX,
-                                   f"layer = {layer} is outside [0, {self.layer_count})")
-                layers[layer] = rule if isinstance(rule, Rule) else rule_from_dict(rule)
+                layers[_layer_key(key)] = rule if isinstance(rule, Rule) else rule_from_dict(rule)
             return composite, layers
         raise TypeError("rules must be a {layer: rule} dict, a composite or a rule, "
                         f"got {type(rules).__name__}")
@@ -494,6 +490,10 @@ class Network:
         using it any more (its last reference goes), so concurrent calls stay safe.
         """
         composite, layers = self._normalise_rules(rules)
+        for layer in layers:  # ctypes would wrap a larger index silently into range
+            if not _INT64_MIN <= layer <= _INT64_MAX:
+                raise DTDError(_capi.DTD_ERROR_LAYER_INDEX,
+                               f"layer = {layer} is outside [0, {self.layer_count})")
         key = (None if composite is None else composite._key(),
                tuple(sorted((layer, rule._key()) for layer, rule in layers.items())))
         cached = self._rules_cache

@@ -808,3 +808,17 @@ def test_dtd_error_str_names_the_status():
     assert str(error) == "DTD_ERROR_SIZE: batch must be positive"
     assert (error.status, error.message, error.status_name) == (3, "batch must be positive", "DTD_ERROR_SIZE")
     assert DTDError(99, "x").status_name == "DTD_STATUS_99"
+
+
+def test_rules_set_composite_override_beyond_int64_is_refused_by_the_binding(net):
+    composite = dtd.composites.epsilon_plus().with_overrides({2**64 + 2: Epsilon()})
+    with raises(C.DTD_ERROR_LAYER_INDEX, str(2**64 + 2)):
+        net.lrp(X, target=0, rules=composite)
+
+
+@pytest.mark.parametrize("kwargs", [{"stride": 2**64 + 1}, {"padding": (0, 2**63)}, {"dilation": -(2**63) - 1}])
+def test_network_add_conv2d_parameter_beyond_int64_is_refused_by_the_binding(kwargs):
+    with image_net() as net:
+        with raises(C.DTD_ERROR_OVERFLOW, "int64"):
+            net.add_conv2d(np.ones((2, 1, 3, 3)), **kwargs)
+        assert net.layer_count == 0
