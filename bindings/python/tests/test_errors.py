@@ -5,7 +5,6 @@ entry point) go through the ``_capi`` table directly; nothing here may crash the
 """
 from __future__ import annotations
 
-import ctypes
 from contextlib import contextmanager
 from ctypes import byref, c_int32, c_int64, c_void_p
 
