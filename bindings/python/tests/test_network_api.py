@@ -170,3 +170,23 @@ def test_from_json_float32_matches_float64_within_tolerance():
     x = tensor(case["input"])
     with dtd.Network.from_json(path, dtype="float32") as f32, dtd.Network.from_json(path) as f64:
         assert relative_error(f32.forward(x), f64.forward(x)) <= 1e-5
+
+
+def test_network_is_usable_from_several_threads_at_once(rng):
+    """A built network and its rule set are immutable (header: safe from many threads); the
+    ctypes calls release the GIL, so these really run concurrently."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with random_cnn(rng) as net:
+        x = rng.normal(size=(8, 2, 8, 8))
+        expected_lrp = net.lrp(x, target=0, rules=Epsilon(0.01))
+        expected_forward = net.forward(x)
+
+        def work(i):
+            return net.lrp(x, target=0, rules=Epsilon(0.01)), net.forward(x)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(work, range(16)))
+    for lrp, forward in results:
+        np.testing.assert_array_equal(lrp, expected_lrp)
+        np.testing.assert_array_equal(forward, expected_forward)
