@@ -1,0 +1,89 @@
+@testable import DTDCore
+
+/// A network written down as plain data with `Double` parameters, independent of the engine.
+///
+/// The Zennit fixtures, the seeded random networks and the naive oracle all speak this form:
+/// `build(_:)` turns it into an engine `Network` of either element type, and
+/// `NaiveNetwork(spec)` (Reference/NaiveLRP.swift) evaluates it with plain loops. Layouts are
+/// PyTorch's: dense weights `(out, in)`, conv weights `(Cout, Cin, kH, kW)`, row-major.
+struct NetworkSpec: Sendable, CustomStringConvertible {
+    var name: String
+    var inputShape: [Int]
+    var layers: [LayerSpec] = []
+
+    var description: String { name }
+
+    /// Elements per input sample.
+    var inputCount: Int { inputShape.reduce(1, *) }
+
+    /// Indices of the dense and conv layers (the ones that take a rule).
+    var linearLayerIndices: [Int] { layers.indices.filter { layers[$0].isLinear } }
+
+    /// The engine network of element type `T`, built layer by layer through the public API.
+    func build<T: DTDScalar>(_: T.Type) throws -> Network<T> {
+        var network = try Network<T>(inputShape: Shape(inputShape))
+        for layer in layers {
+            switch layer {
+            case .dense(let w, let out, let inFeatures, let b):
+                try network.addDense(weight: w.map { T($0) }, outFeatures: out, inFeatures: inFeatures,
+                                     bias: b.map { $0.map { T($0) } })
+            case .conv2d(let c):
+                try network.addConv2d(weight: c.weight.map { T($0) }, outChannels: c.outChannels, inChannels: c.inChannels,
+                                      kernel: c.kernel, bias: c.bias.map { $0.map { T($0) } }, stride: c.stride,
+                                      padding: c.padding, dilation: c.dilation)
+            case .relu:
+                network.addReLU()
+            case .flatten:
+                network.addFlatten()
+            case .maxPool2d(let kernel, let stride, let padding):
+                try network.addMaxPool2d(kernel: kernel, stride: stride, padding: padding)
+            case .avgPool2d(let kernel, let stride, let padding, let countIncludePad):
+                try network.addAvgPool2d(kernel: kernel, stride: stride, padding: padding, countIncludePad: countIncludePad)
+            }
+        }
+        return network
+    }
+
+    /// A rule set assigning `rules[layer]` to each named layer.
+    func ruleSet<T: DTDScalar>(_ rules: [Int: Rule], for network: Network<T>) throws -> RuleSet<T> {
+        var set = try RuleSet(for: network)
+        for (layer, rule) in rules.sorted(by: { $0.key < $1.key }) {
+            try set.set(rule, layer: layer, in: network)
+        }
+        return set
+    }
+
+    /// The same rule on every dense/conv layer.
+    func uniformRules(_ rule: Rule) -> [Int: Rule] {
+        Dictionary(uniqueKeysWithValues: linearLayerIndices.map { ($0, rule) })
+    }
+}
+
+/// The parameters of one conv2d layer.
+struct ConvSpec: Sendable {
+    var weight: [Double]
+    var outChannels: Int
+    var inChannels: Int
+    var kernel: (Int, Int)
+    var bias: [Double]?
+    var stride: (Int, Int) = (1, 1)
+    var padding: (Int, Int) = (0, 0)
+    var dilation: (Int, Int) = (1, 1)
+}
+
+/// One layer of a `NetworkSpec`.
+enum LayerSpec: Sendable {
+    case dense(weight: [Double], outFeatures: Int, inFeatures: Int, bias: [Double]?)
+    case conv2d(ConvSpec)
+    case relu
+    case flatten
+    case maxPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))
+    case avgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), countIncludePad: Bool)
+
+    var isLinear: Bool {
+        switch self {
+        case .dense, .conv2d: true
+        default: false
+        }
+    }
+}

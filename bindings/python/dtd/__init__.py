@@ -1,0 +1,36 @@
+"""dtd: Deep Taylor Decomposition and Layer-wise Relevance Propagation for ReLU networks.
+
+A pure-Python (ctypes) binding of libdtd. ``import dtd`` never fails: ``libdtd.so`` is found
+and loaded on first use (``$DTD_LIBRARY``, a vendored copy, or the repository's ``.build``).
+
+    import dtd
+    net = dtd.Network((3,)).add_dense(w1).add_relu().add_dense(w2)
+    relevance = net.lrp(x, target=0, rules={0: dtd.rules.Epsilon(0), 2: dtd.rules.Epsilon(0)})
+"""
+from __future__ import annotations
+
+from . import composites, rules
+from ._loader import library as _library
+from .errors import DTDABIError, DTDError, DTDLoadError
+from .network import LEDGER_DTYPE, Network
+
+__all__ = [
+    "Network", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
+    "rules", "composites", "version", "abi_version", "library_path",
+]
+
+
+def version() -> str:
+    """The loaded library's version, e.g. ``"1.0.0"``."""
+    from . import _capi
+    return _capi.dtd_version_string().decode()
+
+
+def abi_version() -> int:
+    """The loaded library's ABI generation (this package requires 1)."""
+    return _library().abi_version
+
+
+def library_path() -> str:
+    """The path of the loaded ``libdtd.so`` (loads it if needed)."""
+    return _library().path
