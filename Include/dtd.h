@@ -21,10 +21,16 @@
  *   that take or return elements come in `_f32` and `_f64` pairs; calling the pair member that
  *   does not match the network's dtype returns ::DTD_ERROR_DTYPE. Scalars such as epsilon are
  *   always `double`.
- * - Every size and count is `int64_t`; a negative value is rejected, never wrapped. Every buffer
- *   is passed with its element count, which must be at least the documented size (larger is
- *   allowed; only the documented prefix is read or written). Products of sizes are overflow-checked
- *   (::DTD_ERROR_OVERFLOW).
+ * - Every size and count is `int64_t`; a negative value is rejected with ::DTD_ERROR_SIZE, never
+ *   wrapped. Every buffer is passed with its element count. Input and output buffers must hold at
+ *   least the documented size (larger is allowed; only the documented prefix is read or written;
+ *   smaller is ::DTD_ERROR_BUFFER_TOO_SMALL). Parameter buffers (weights, biases, batch-norm
+ *   statistics, zbox bounds) must hold exactly the documented count, since another count means
+ *   the caller's shapes are wrong (::DTD_ERROR_SHAPE_MISMATCH). Products of sizes are
+ *   overflow-checked (::DTD_ERROR_OVERFLOW).
+ * - Handles: a handle argument that is not live (already destroyed, or not made by libdtd) is
+ *   ::DTD_ERROR_INVALID_ARGUMENT; libdtd keeps a registry of live handles, so such a pointer is
+ *   reported, never dereferenced. These two statuses are not repeated in every Returns list.
  * - Ownership: weights are copied when a layer is added; libdtd never keeps a caller's pointer
  *   after a call returns. Outputs go to caller-allocated buffers. Handles are freed with their
  *   `_destroy` function, for which NULL is a harmless no-op.
@@ -350,7 +356,8 @@ DTD_API dtd_status dtd_network_layer_kind(const dtd_network *network, int64_t la
  * @param layer      in, -1 for the network input, else the index of the layer whose output is meant.
  * @param out_shape  out, caller-allocated, `capacity` >= ::DTD_MAX_RANK elements suffice.
  * @param out_rank   out: 1 or 3.
- * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_BUFFER_TOO_SMALL.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_SIZE (negative
+ *          capacity), ::DTD_ERROR_BUFFER_TOO_SMALL.
  * Threads: safe on a built network.  Since: ABI 1
  */
 DTD_API dtd_status dtd_network_layer_shape(const dtd_network *network, int64_t layer,
@@ -773,9 +780,11 @@ DTD_API dtd_status dtd_audit_points_f64(const dtd_network *network, int64_t laye
  * ============================================================================================= */
 
 /**
- * dtd_theory_gxi_distance_f32() / _f64() : T2. Per sample, ||LRP(x) - x (.) grad f(x)^T r||_2 /
- * ||x (.) grad f(x)^T r||_2 (the plain norm of the difference when the denominator is 0), for the
- * rule set `rules` and seed r. LRP-0 with bias included gives 0 on any ReLU network.
+ * dtd_theory_gxi_distance_f32() / _f64() : T2. Per sample, ||LRP(x; r) - G||_2 / ||G||_2 (the
+ * plain norm of the difference when ||G|| = 0), for the rule set `rules` and seed r, where
+ * G = x (.) grad f(x)^T (r / f(x)) is gradient x input for the seed divided elementwise by the
+ * output (0 where f_k(x) = 0). For the usual seed r = f_k(x) e_k, G = x (.) grad f_k(x). LRP-0
+ * with the bias included gives 0 (up to rounding) on any ReLU network.
  * @param distances  out, caller-allocated: `batch` doubles.
  * Returns: as dtd_relevance_lrp_f32().
  * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
@@ -810,8 +819,9 @@ DTD_API dtd_status dtd_theory_constant_root_f64(const dtd_network *network, int6
                                                 double *relevance, int64_t relevance_count);
 
 /**
- * dtd_theory_construct_roots_f32() / _f64() : T3. Roots of layer query->layer that reproduce a
- * given explanation e of that layer's input exactly. With R_j from the top-down pass (as for
+ * dtd_theory_construct_roots_f32() / _f64() : T3. Roots of dense layer query->layer that
+ * reproduce a given explanation e of that layer's input exactly (a conv layer is
+ * ::DTD_ERROR_UNSUPPORTED: its neurons do not reach every input). With R_j from the top-down pass (as for
  * dtd_roots_compute_f32()) and R = sum_j R_j, the shares R_{i<-j} = e_i R_j / R and
  * c_j = R_j / z_j (1 when z_j = 0 or R_j = 0) give root_ij = a_i - R_{i<-j} / (c_j w_ij), so
  * that sum_j c_j w_ij (a_i - root_ij) = e_i; with c_j = R_j / z_j every root also lies on its

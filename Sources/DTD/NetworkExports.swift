@@ -225,7 +225,7 @@ public func dtd_network_layer_count(_ network: OpaquePointer?, _ out_count: Unsa
 public func dtd_network_input_size(_ network: OpaquePointer?, _ out_size: UnsafeMutablePointer<Int64>?) -> dtd_status {
     guarded { () throws(DTDError) in
         let handle = try Argument.network(network)
-        try Argument.output(out_size, "out_size").pointee = Int64(handle.shape(after: -1).count)
+        try Argument.output(out_size, "out_size").pointee = Int64(try handle.shape(after: -1).count)
     }
 }
 
@@ -234,7 +234,7 @@ public func dtd_network_input_size(_ network: OpaquePointer?, _ out_size: Unsafe
 public func dtd_network_output_size(_ network: OpaquePointer?, _ out_size: UnsafeMutablePointer<Int64>?) -> dtd_status {
     guarded { () throws(DTDError) in
         let handle = try Argument.network(network)
-        try Argument.output(out_size, "out_size").pointee = Int64(handle.shape(after: handle.layerCount - 1).count)
+        try Argument.output(out_size, "out_size").pointee = Int64(try handle.shape(after: handle.layerCount - 1).count)
     }
 }
 
@@ -259,7 +259,7 @@ public func dtd_network_layer_shape(_ network: OpaquePointer?, _ layer: Int64, _
         let shapeOut = try outputView(out_shape, capacity, "out_shape")
         let rankOut = try Argument.output(out_rank, "out_rank")
         let index = layer == -1 ? -1 : try Argument.layer(layer, of: handle, "layer (or -1 for the input)")
-        let shape = handle.shape(after: index)
+        let shape = try handle.shape(after: index)
         guard shapeOut.count >= shape.rank else {
             throw DTDError(.bufferTooSmall, "out_shape holds \(shapeOut.count) values, the shape \(shape) has rank \(shape.rank)")
         }
@@ -269,10 +269,10 @@ public func dtd_network_layer_shape(_ network: OpaquePointer?, _ layer: Int64, _
 }
 
 extension NetworkHandle {
-    func shape(after index: Int) -> Shape {
+    func shape(after index: Int) throws(DTDError) -> Shape {
         switch model {
-        case .float32(let n): n.shape(after: index)
-        case .float64(let n): n.shape(after: index)
+        case .float32(let n): try n.shape(after: index)
+        case .float64(let n): try n.shape(after: index)
         }
     }
 

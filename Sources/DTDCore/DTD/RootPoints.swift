@@ -265,6 +265,7 @@ extension Network {
 
     /// The roots of a batch as arrays: `points` is `(batch, roots per sample, layer input size)`.
     public func roots(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> (points: [T], info: [RootInfo]) {
+        try checkBatch(batch, input: input.count, inputName: "input")
         let perSample = try rootCount(rules: rules, query: query)
         let inCount = layers[query.layer].inputShape.count
         var points = [T](repeating: 0, count: batch * perSample * inCount)
@@ -284,6 +285,7 @@ extension Network {
 
     /// Audits the roots of a batch given as an array.
     public func auditRoots(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> (records: [AuditRecord], summary: AuditSummary) {
+        try checkBatch(batch, input: input.count, inputName: "input")
         let perSample = try rootCount(rules: rules, query: query)
         var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: batch * perSample)
         var summary = AuditSummary()

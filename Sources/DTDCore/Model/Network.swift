@@ -9,18 +9,18 @@ public struct Network<T: DTDScalar>: Sendable {
     public let inputShape: Shape
     /// The layers, in order.
     public internal(set) var layers: [Layer<T>] = []
-    /// Identifies this network's lineage and revision, so a rule set can tell whether it was
-    /// prepared for exactly this layer list.
-    public internal(set) var fingerprint: Fingerprint
+    /// Identifies this exact layer list, so a rule set can tell whether it was prepared for it.
+    public internal(set) var fingerprint = Fingerprint()
 
-    /// A network's identity: a token for the lineage and a revision bumped by every added layer.
+    /// A fresh token for every layer list: every added layer, in any copy, makes a new one, so
+    /// two networks grown apart from one base never share a fingerprint. Rule sets hold the
+    /// token itself, so its identity cannot be reused while they exist.
     public struct Fingerprint: Equatable, Sendable {
-        let lineage: ObjectIdentifier
-        let revision: Int
-    }
+        private final class Token: Sendable {}
+        private let token = Token()
 
-    private final class Lineage: Sendable {}
-    private let lineage = Lineage()
+        public static func == (lhs: Fingerprint, rhs: Fingerprint) -> Bool { lhs.token === rhs.token }
+    }
 
     /// An empty network for inputs of `inputShape` ((D) or (C, H, W)).
     public init(inputShape: Shape) throws(DTDError) {
@@ -33,7 +33,6 @@ public struct Network<T: DTDScalar>: Sendable {
             throw DTDError(.size, "input_shape \(inputShape) has \(count) elements, above the limit \(Limits.maxDimension)")
         }
         self.inputShape = inputShape
-        self.fingerprint = Fingerprint(lineage: ObjectIdentifier(lineage), revision: 0)
     }
 
     /// Shape of one output sample (the input shape for an empty network).
@@ -44,8 +43,10 @@ public struct Network<T: DTDScalar>: Sendable {
     public var outputCount: Int { outputShape.count }
 
     /// The activation shape after layer `index`, or the input shape for `index == -1`.
-    public func shape(after index: Int) -> Shape {
-        index < 0 ? inputShape : layers[index].outputShape
+    public func shape(after index: Int) throws(DTDError) -> Shape {
+        if index == -1 { return inputShape }
+        try checkLayerIndex(index, "layer (or -1 for the input)")
+        return layers[index].outputShape
     }
 
     /// Throws `.emptyNetwork` when there is nothing to run.
@@ -62,6 +63,6 @@ public struct Network<T: DTDScalar>: Sendable {
 
     mutating func append(_ layer: Layer<T>) {
         layers.append(layer)
-        fingerprint = Fingerprint(lineage: fingerprint.lineage, revision: fingerprint.revision + 1)
+        fingerprint = Fingerprint()
     }
 }

@@ -21,7 +21,7 @@ public struct PoolGeometry: Equatable, Sendable {
         try Limits.checkSize(kernel.1, "layer \(layer) (\(kind)): kernel_w")
         try Limits.checkSize(stride.0, "layer \(layer) (\(kind)): stride_h")
         try Limits.checkSize(stride.1, "layer \(layer) (\(kind)): stride_w")
-        guard padding.0 >= 0, padding.1 >= 0, 2 * padding.0 <= kernel.0, 2 * padding.1 <= kernel.1 else {
+        guard padding.0 >= 0, padding.1 >= 0, padding.0 <= kernel.0 / 2, padding.1 <= kernel.1 / 2 else {
             throw DTDError(.invalidArgument,
                 "layer \(layer) (\(kind)): padding (\(padding.0), \(padding.1)) must be >= 0 and at most half the kernel (\(kernel.0), \(kernel.1))")
         }

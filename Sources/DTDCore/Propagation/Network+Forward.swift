@@ -19,6 +19,8 @@ extension Network {
 
     /// f(x) for a batch given as an array.
     public func forward(_ input: [T], batch: Int) throws(DTDError) -> [T] {
+        try checkNotEmpty()
+        try checkBatch(batch, input: input.count, inputName: "input")
         var result = [T](repeating: 0, count: batch * outputCount)
         try input.withUnsafeBufferPointer { (x) throws(DTDError) in
             try result.withUnsafeMutableBufferPointer { (y) throws(DTDError) in

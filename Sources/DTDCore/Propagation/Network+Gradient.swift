@@ -88,6 +88,7 @@ extension Network {
     /// Runs `body` on buffer views of two arrays and a fresh `(batch, inputCount)` result.
     func arrayCall(_ input: [T], _ seed: [T], _ batch: Int,
                    _ body: (UnsafeBufferPointer<T>, UnsafeBufferPointer<T>, UnsafeMutableBufferPointer<T>) throws(DTDError) -> Void) throws(DTDError) -> [T] {
+        try checkBatch(batch, input: input.count, inputName: "input")
         var result = [T](repeating: 0, count: max(batch, 0) * inputCount)
         var failure: DTDError?
         input.withUnsafeBufferPointer { x in

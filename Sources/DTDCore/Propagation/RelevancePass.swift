@@ -141,6 +141,7 @@ extension Network {
     /// LRP on arrays with the conservation ledger.
     public func lrpWithLedger(_ input: [T], batch: Int, outputRelevance: [T],
                               rules: RuleSet<T>) throws(DTDError) -> (relevance: [T], ledger: [LedgerEntry]) {
+        try checkBatch(batch, input: input.count, inputName: "input")
         var entries = [LedgerEntry](repeating: LedgerEntry(layer: 0), count: max(batch, 0) * layers.count)
         var failure: DTDError?
         let relevance = try arrayCall(input, outputRelevance, batch) { (x, r, y) throws(DTDError) in

@@ -48,7 +48,13 @@ struct PreparedRule<T: DTDScalar>: Sendable {
             if let w = weights[choice] { return w }
             let source = layer.weight
             let w = try Storage<T>(count: source.count)
-            for i in 0..<source.count { w.mutablePointer[i] = T(choice.modify(Double(source[i]), gamma: gamma)) }
+            for i in 0..<source.count {
+                let value = T(choice.modify(Double(source[i]), gamma: gamma))
+                guard value.isFinite else {
+                    throw DTDError(.nonFinite, "layer \(layerIndex) (\(rule.kind)): the modified weight \(i) overflows \(T.elementType) (weight \(source[i]))")
+                }
+                w.mutablePointer[i] = value
+            }
             weights[choice] = w
             return w
         }
@@ -89,6 +95,9 @@ struct PreparedRule<T: DTDScalar>: Sendable {
                 let p = layer.positions
                 for c in 0..<layer.outChannels {
                     let value = T(choice.modify(Double(layerBias[c]), gamma: gamma))
+                    guard value.isFinite else {
+                        throw DTDError(.nonFinite, "layer \(layerIndex) (\(rule.kind)): the modified bias \(c) overflows \(T.elementType) (bias \(layerBias[c]))")
+                    }
                     for q in 0..<p { expanded.mutablePointer[c * p + q] = value }
                 }
                 bias = expanded
@@ -146,6 +155,9 @@ struct PreparedRule<T: DTDScalar>: Sendable {
     private static func image(_ bounds: Bounds, layer: LinearLayer<T>, layerIndex: Int, name: String) throws(DTDError) -> Storage<T> {
         let shape = layer.inputShape
         let count = shape.count
+        for (i, v) in bounds.values.enumerated() where !T(v).isFinite {
+            throw DTDError(.nonFinite, "layer \(layerIndex) (zbox): \(name)[\(i)] = \(v) is not finite in \(T.elementType)")
+        }
         switch bounds {
         case .scalar(let v):
             return try Storage<T>(count: count) { _ in T(v) }

@@ -145,6 +145,9 @@ public enum Rule: Sendable {
         case .zBox(let low, let high, let s, _):
             try nonNegative(s, "stabilizer")
             let lows = low.values, highs = high.values
+            guard !lows.isEmpty, !highs.isEmpty else {
+                throw DTDError(.shapeMismatch, "\(name): low and high need at least one value each (got \(lows.count) and \(highs.count))")
+            }
             for (i, v) in lows.enumerated() { try finite(v, "low[\(i)]") }
             for (i, v) in highs.enumerated() { try finite(v, "high[\(i)]") }
             if lows.count == highs.count || lows.count == 1 || highs.count == 1 {

@@ -58,7 +58,7 @@ public struct RuleSet<T: DTDScalar>: Sendable {
     /// Throws `.networkMismatch` unless this set was made for exactly `network`'s layer list.
     public func checkUsable(with network: Network<T>) throws(DTDError) {
         guard fingerprint == network.fingerprint else {
-            throw DTDError(.networkMismatch, "the rule set was made for another network, or for this one before it changed (the set covers \(layerKinds.count) layer(s), the network now has \(network.layers.count)); create a new rule set")
+            throw DTDError(.networkMismatch, "the rule set was made for another network, or for this one before it changed (rule set: \(layerKinds.count) layers, network: \(network.layers.count) layers); create a new rule set")
         }
     }
 

@@ -77,7 +77,7 @@ struct CompositeTests {
         var set = try RuleSet(for: network)
         try set.set(.epsilonPlus, in: network)
         let before = spec.layers.indices.map { set.rule(at: $0)?.description }
-        expectDTDError(.invalidArgument, mentioning: ["layer 4", "epsilon"]) {
+        expectDTDError(.invalidArgument, mentioning: ["epsilon_alpha2_beta1", "epsilon"]) {
             try set.set(.epsilonAlpha2Beta1, parameters: .init(epsilon: -1), in: network)
         }
         #expect(spec.layers.indices.map { set.rule(at: $0)?.description } == before)

@@ -53,6 +53,25 @@ struct NetworkSpec: Sendable, CustomStringConvertible {
         return set
     }
 
+    /// The same network with every parameter rounded to the nearest float32 value.
+    func roundedToFloat32() -> NetworkSpec {
+        func round(_ values: [Double]) -> [Double] { values.map { Double(Float($0)) } }
+        var copy = self
+        copy.layers = layers.map { layer in
+            switch layer {
+            case .dense(let w, let out, let inFeatures, let b):
+                return .dense(weight: round(w), outFeatures: out, inFeatures: inFeatures, bias: b.map(round))
+            case .conv2d(var c):
+                c.weight = round(c.weight)
+                c.bias = c.bias.map(round)
+                return .conv2d(c)
+            default:
+                return layer
+            }
+        }
+        return copy
+    }
+
     /// The same rule on every dense/conv layer.
     func uniformRules(_ rule: Rule) -> [Int: Rule] {
         Dictionary(uniqueKeysWithValues: linearLayerIndices.map { ($0, rule) })
