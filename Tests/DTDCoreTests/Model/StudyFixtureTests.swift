@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The DTD study's 10-10-10-2 network (Tests/Fixtures/dtd_study_mlp.json), float32 as published.
+/// The DTD study's 10-10-10-2 network (bindings/python/dtd/data/dtd_study_mlp.json), float32 as published.
 /// Its inputs were drawn until f_0(x) > 0.1, which makes a forward-pass check of the fixture and
 /// of float32 loading independent of any result computed here.
 @Suite("The study's network")

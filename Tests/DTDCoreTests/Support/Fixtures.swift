@@ -10,7 +10,9 @@ enum FixturePaths {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = testsDirectory.appendingPathComponent("Fixtures")
     static let zennit = fixtures.appendingPathComponent("zennit")
-    static let studyMLP = fixtures.appendingPathComponent("dtd_study_mlp.json")
+    /// The study's network ships with the Python package as the demo's default network.
+    static let studyMLP = testsDirectory.deletingLastPathComponent()
+        .appendingPathComponent("bindings/python/dtd/data/dtd_study_mlp.json")
 }
 
 struct FixtureError: Error, Sendable, CustomStringConvertible {

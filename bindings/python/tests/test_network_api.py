@@ -8,7 +8,7 @@ import pytest
 
 import dtd
 from dtd.rules import Epsilon, ZPlus
-from support import FIXTURES, ZENNIT_FILES, load_json, random_cnn, random_mlp, relative_error, tensor
+from support import REPO_ROOT, FIXTURES, ZENNIT_FILES, load_json, random_cnn, random_mlp, relative_error, tensor
 
 
 def test_network_properties_follow_the_layers(rng):
@@ -101,7 +101,7 @@ def test_from_json_reads_a_path_and_a_dict_alike():
 
 
 def test_from_json_reads_the_study_network():
-    spec = load_json(FIXTURES / "dtd_study_mlp.json")
+    spec = load_json(REPO_ROOT / "bindings" / "python" / "dtd" / "data" / "dtd_study_mlp.json")
     with dtd.Network.from_json(spec, dtype="float32") as net:
         assert net.input_shape == (10,) and net.output_shape == (2,)
         assert net.layer_kinds == ("dense", "relu") * 3
