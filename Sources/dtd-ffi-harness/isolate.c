@@ -166,17 +166,41 @@ static void feed(Reader *r, const char *data, size_t size) {
     }
 }
 
-/** The tail of the child's stderr, on one line. */
-static void stderr_tail(FILE *file, char *out, size_t size) {
+/**
+ * The gist of the child's stderr on one line: the Swift runtime's "*** ... ***" headline (the
+ * failure, e.g. "arithmetic overflow") and the first frames inside libdtd with their source
+ * locations; otherwise the first bytes.
+ */
+static void stderr_gist(FILE *file, char *out, size_t size) {
+    static char text[65536], gist[1024];
     out[0] = '\0';
-    if (!file) return;
+    if (!file || size == 0) return;
     fflush(file);
-    long end = (fseek(file, 0, SEEK_END) == 0) ? ftell(file) : 0;
-    long start = end > (long)size - 1 ? end - ((long)size - 1) : 0;
-    if (end <= 0 || fseek(file, start, SEEK_SET) != 0) return;
-    size_t n = fread(out, 1, size - 1, file);
-    out[n] = '\0';
+    if (fseek(file, 0, SEEK_SET) != 0) return;
+    size_t n = fread(text, 1, sizeof text - 1, file), used = 0, head = n < size - 1 ? n : size - 1;
+    text[n] = '\0';
+    memcpy(out, text, head); /* the fallback: the first bytes */
+    out[head] = '\0';
     clean_field(out);
+    int frames = 0;
+    for (char *line = text, *next; line && *line && used + 1 < sizeof gist; line = next) {
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        while (*line == ' ') line++;
+        int headline = strncmp(line, "***", 3) == 0 && !strstr(line, "Backtracing");
+        int frame = frames < 3 && strstr(line, " in libdtd.so at ") != NULL;
+        if (!headline && !frame) continue;
+        frames += frame;
+        int k = snprintf(gist + used, sizeof gist - used, "%s%s", used ? " | " : "", line);
+        if (k < 0) break;
+        used += (size_t)k < sizeof gist - used ? (size_t)k : sizeof gist - used - 1;
+    }
+    if (used > 0) {
+        size_t keep = used < size - 1 ? used : size - 1;
+        memcpy(out, gist, keep);
+        out[keep] = '\0';
+        clean_field(out);
+    }
 }
 
 int isolated(const char *fn, const char *what, void (*body)(void *), void *ctx) {
@@ -222,8 +246,8 @@ int isolated(const char *fn, const char *what, void (*body)(void *), void *ctx) 
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    char tail[600];
-    stderr_tail(err, tail, sizeof tail);
+    char tail[900];
+    stderr_gist(err, tail, sizeof tail);
     if (err) fclose(err);
     const char *at = r->last_call[0] ? r->last_call : "(before any libdtd call)";
     int result = 0;

@@ -382,6 +382,7 @@ static void r_constant_root(Call *c, Fixture *fx, int d) {
 
 static void r_construct_roots(Call *c, Fixture *fx, int d) {
     net_rules_query(c, fx, d);
+    c->flags |= CALL_QUERY_PLACEMENT_IGNORED; /* "Placement and flags of the query are ignored." */
     batch(c);
     input(c, fx, d);
     elements(c, d, 1, fx->explanation[d], FX_BATCH * FX_ROOT_LAYER_IN);

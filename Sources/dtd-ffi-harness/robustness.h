@@ -108,6 +108,7 @@ typedef struct {
 /* Call.flags */
 #define CALL_DESTROY_NETWORK 0x1u
 #define CALL_DESTROY_RULES 0x2u
+#define CALL_QUERY_PLACEMENT_IGNORED 0x4u /* the function documents that it ignores query placement and flags */
 
 typedef struct {
     char name[96];

@@ -282,12 +282,15 @@ static void plan_call(const Call *c, Plan *plan) {
                        "layer = a relu layer (no weights)");
             plan_query(plan, i, QF_TARGET, -1, 0, ST(DTD_ERROR_OUT_OF_RANGE), "target = -1");
             plan_query(plan, i, QF_TARGET, c->query_outputs, 0, ST(DTD_ERROR_OUT_OF_RANGE), "target = output size");
-            plan_query(plan, i, QF_PLACEMENT, 0, 0, ST(DTD_ERROR_OUT_OF_RANGE) | ST(DTD_ERROR_INVALID_ARGUMENT),
-                       "placement = 0 (unknown)");
-            plan_query(plan, i, QF_PLACEMENT, 3, 0, ST(DTD_ERROR_OUT_OF_RANGE) | ST(DTD_ERROR_INVALID_ARGUMENT),
-                       "placement = 3 (unknown)");
-            plan_query(plan, i, QF_FLAGS, 0x40, 0, ST(DTD_ERROR_OUT_OF_RANGE) | ST(DTD_ERROR_INVALID_ARGUMENT),
-                       "flags = 0x40 (unknown bit)");
+            if (c->flags & CALL_QUERY_PLACEMENT_IGNORED) {
+                plan_query(plan, i, QF_PLACEMENT, 0, 0, ST(DTD_OK), "placement = 0 (documented as ignored)");
+                plan_query(plan, i, QF_FLAGS, 0x40, 0, ST(DTD_OK), "flags = 0x40 (documented as ignored)");
+            } else {
+                unsigned bad = ST(DTD_ERROR_OUT_OF_RANGE) | ST(DTD_ERROR_INVALID_ARGUMENT);
+                plan_query(plan, i, QF_PLACEMENT, 0, 0, bad, "placement = 0 (unknown)");
+                plan_query(plan, i, QF_PLACEMENT, 3, 0, bad, "placement = 3 (unknown)");
+                plan_query(plan, i, QF_FLAGS, 0x40, 0, bad, "flags = 0x40 (unknown bit)");
+            }
             plan_query(plan, i, QF_TOL, 0, 0.0, ST(DTD_ERROR_OUT_OF_RANGE), "tol = 0");
             plan_query(plan, i, QF_TOL, 0, -1.0, ST(DTD_ERROR_OUT_OF_RANGE), "tol = -1");
             plan_query(plan, i, QF_TOL, 0, NAN, ST(DTD_ERROR_OUT_OF_RANGE) | ST(DTD_ERROR_NON_FINITE), "tol = NaN");
