@@ -488,10 +488,22 @@ static void variant_job(void *ctx) {
         if (called) after_destroy(fx, &c, v, args[0].v.p);
         return;
     }
+    /* An out-handle must be set to NULL on failure (header: dtd_network_create, dtd_rules_create). */
+    void **out_handle = NULL;
+    for (int i = 0; i < c.n; i++)
+        if (c.p[i].role == ROLE_OUT_HANDLE && args[i].v.p) out_handle = args[i].v.p;
+    static char sentinel;
+    if (out_handle) *out_handle = &sentinel;
     dtd_status s = dcall(c.name, c.n, args);
     if (s == NO_CALL) return;
     check(s >= 0 && s < 32 && (v->expect & ST(s)), c.name, v->what, "returned %s, expected %s; message: \"%s\"",
           status_name(s), mask_text(v->expect), last_message());
+    if (out_handle) {
+        char what[260];
+        snprintf(what, sizeof what, "%s: the out-handle is %s", v->what, s == DTD_OK ? "a new handle" : "NULL after the failure");
+        check(s == DTD_OK ? (*out_handle != NULL && *out_handle != &sentinel) : *out_handle == NULL, c.name, what, "it is %p",
+              *out_handle);
+    }
 }
 
 /* ---- 2. Recipe sweep: the driver ------------------------------------------------------------- */
