@@ -20,11 +20,12 @@ swift test
 step "ABI cross-check (header, table, exports)"
 python3 Tests/abi/check_abi.py .build/release/libdtd.so
 
-step "libffi harness"
+step "libffi harness (and its strict -Werror compile)"
+sh Tests/abi/build_harness_strict.sh
 .build/release/dtd-ffi-harness .build/release/libdtd.so Tests/abi/signatures.txt
 
 step "C examples and valgrind"
-make -C bindings/c run valgrind
+make -C bindings/c all run valgrind
 
 step "Python package tests"
 python3 -m pytest -q bindings/python/tests

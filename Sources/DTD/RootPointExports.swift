@@ -3,14 +3,19 @@ import DTDCore
 
 // MARK: - 6. DTD root points and the root audit
 
-/// The C query as the engine's `RootQuery`.
-func rootQuery(_ pointer: UnsafePointer<dtd_root_query>?) throws(DTDError) -> RootQuery {
+/// The C query as the engine's `RootQuery`. With `placementUsed` false (root construction)
+/// the placement and flags are ignored, as documented.
+func rootQuery(_ pointer: UnsafePointer<dtd_root_query>?, placementUsed: Bool = true) throws(DTDError) -> RootQuery {
     guard let q = pointer?.pointee else { throw DTDError(.nullPointer, "query is NULL") }
-    guard let placement = Placement(rawValue: q.placement) else {
-        throw DTDError(.outOfRange, "query->placement = \(q.placement) is neither DTD_PLACEMENT_HYPERPLANE (1) nor DTD_PLACEMENT_RELEVANCE (2)")
-    }
-    guard q.flags & ~Int32(DTD_QUERY_CONSTRAIN_TO_REGION) == 0 else {
-        throw DTDError(.outOfRange, "query->flags = \(q.flags) has bits other than DTD_QUERY_CONSTRAIN_TO_REGION")
+    var placement = Placement.relevance
+    if placementUsed {
+        guard let chosen = Placement(rawValue: q.placement) else {
+            throw DTDError(.outOfRange, "query->placement = \(q.placement) is neither DTD_PLACEMENT_HYPERPLANE (1) nor DTD_PLACEMENT_RELEVANCE (2)")
+        }
+        placement = chosen
+        guard q.flags & ~Int32(DTD_QUERY_CONSTRAIN_TO_REGION) == 0 else {
+            throw DTDError(.outOfRange, "query->flags = \(q.flags) has bits other than DTD_QUERY_CONSTRAIN_TO_REGION")
+        }
     }
     guard q.layer >= 0, q.layer <= Int64(Limits.maxDimension) else {
         throw DTDError(.layerIndex, "query->layer = \(q.layer) is negative or too large")
@@ -22,7 +27,7 @@ func rootQuery(_ pointer: UnsafePointer<dtd_root_query>?) throws(DTDError) -> Ro
         throw DTDError(.outOfRange, "query neuron range [\(q.neuron_begin), \(q.neuron_end)) must be non-empty and non-negative")
     }
     return RootQuery(layer: Int(q.layer), target: Int(q.target), placement: placement,
-                     constrainToRegion: q.flags & Int32(DTD_QUERY_CONSTRAIN_TO_REGION) != 0,
+                     constrainToRegion: placementUsed && q.flags & Int32(DTD_QUERY_CONSTRAIN_TO_REGION) != 0,
                      tolerance: q.tol, neurons: Int(q.neuron_begin)..<Int(q.neuron_end))
 }
 

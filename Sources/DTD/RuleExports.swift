@@ -101,11 +101,15 @@ func bounds<T: BoundaryScalar>(_ pointer: UnsafePointer<T>?, _ count: Int64, _ n
     let index = try layerIndex(layer, handle)
     let (_, network) = try T.rules(handle)
     let shape = network.layers[index].inputShape
+    // The count is checked before any element is read: the caller vouches only for `count` of them.
+    let n = values.count
+    guard n == 1 || n == shape.count || (shape.isImage && n == shape.channels) else {
+        throw DTDError(.shapeMismatch, "layer \(layer) (zbox): \(name)_count = \(n) is neither 1, the \(shape.channels) channels nor the \(shape.count) elements of the layer input \(shape)")
+    }
     let doubles = values.map(Double.init)
-    if values.count == 1 { return .scalar(doubles[0]) }
-    if values.count == shape.count { return .perElement(doubles) }
-    if shape.isImage, values.count == shape.channels { return .perChannel(doubles) }
-    throw DTDError(.shapeMismatch, "layer \(layer) (zbox): \(name)_count = \(values.count) is neither 1, the \(shape.channels) channels nor the \(shape.count) elements of the layer input \(shape)")
+    if n == 1 { return .scalar(doubles[0]) }
+    if n == shape.count { return .perElement(doubles) }
+    return .perChannel(doubles)
 }
 
 func setZBoxBounds<T: BoundaryScalar>(_ rules: OpaquePointer?, _ layer: Int64, _ low: UnsafePointer<T>?, _ lowCount: Int64,

@@ -72,7 +72,7 @@ func constructRoots<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer
                                        _ info: UnsafeMutablePointer<dtd_root_info>?, _ infoCount: Int64) throws(DTDError) {
     let net = try T.network(try Argument.network(network))
     let set = try rules(rulesPointer, for: net)
-    let q = try rootQuery(query)
+    let q = try rootQuery(query, placementUsed: false)
     let n = try Argument.size(batch, "batch")
     let x = try inputView(input, inputCount, "input")
     let e = try inputView(explanation, explanationCount, "explanation")

@@ -217,6 +217,23 @@ def library_symbols(library: Path) -> tuple[dict[str, tuple[str, str | None]], l
     return exported, local
 
 
+def version_definitions(library: Path) -> set[str]:
+    """The version nodes the library defines (readelf -V, section .gnu.version_d)."""
+    try:
+        text = subprocess.run(["readelf", "-V", str(library)], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return set()
+    names, inside = set(), False
+    for line in text.splitlines():
+        if line.startswith("Version definition section"):
+            inside = True
+        elif line and not line.startswith(" "):
+            inside = False
+        elif inside and "Name:" in line:
+            names.add(line.split("Name:")[1].split()[0])
+    return names
+
+
 def soname(library: Path) -> str | None:
     for tool in (["readelf", "-d"], ["objdump", "-p"]):
         if shutil.which(tool[0]) is None:
@@ -337,11 +354,12 @@ def check(args: argparse.Namespace) -> int:
     if not_functions:
         report.fail("every dtd_* export is a function (nm type T, W or i)",
                     [f"{n}: nm type {functions[n][0]}" for n in not_functions])
-    if VERSION_NODE in exported:
+    # GNU ld and gold also emit the node as an absolute symbol; lld only as a version definition.
+    if VERSION_NODE in exported or VERSION_NODE in version_definitions(library):
         report.ok(f"the version node {VERSION_NODE} is defined (the version script was applied)")
     else:
         report.fail(f"the version node {VERSION_NODE} is defined (the version script was applied)",
-                    [f"nm -D lists no {VERSION_NODE}; was Sources/DTD/dtd.map passed to the linker?"])
+                    [f"neither nm -D nor readelf -V lists {VERSION_NODE}; was Sources/DTD/dtd.map passed to the linker?"])
     versions_known = any(v is not None for _, v in exported.values())
     if versions_known:
         unversioned = sorted(f"{n}: version {v or '(none)'}" for n, (_, v) in functions.items() if v != VERSION_NODE)
