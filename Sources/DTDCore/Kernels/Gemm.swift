@@ -74,6 +74,20 @@ enum Gemm {
         }
     }
 
+    /// Runs `body` on disjoint ranges covering 0..<count, one per worker, when `work` (elements
+    /// touched) is large enough to pay for the threads; otherwise on the calling thread.
+    static func forEachRange(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+        let parts = min(threads, count)
+        guard parts > 1, work >= 1 << 16 else { return body(0..<count) }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedBox(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let lower = part * count / parts, upper = (part + 1) * count / parts
+                if lower < upper { shared.value(lower..<upper) }
+            }
+        }
+    }
+
     /// A value handed to worker threads that only touch disjoint parts of shared memory.
     private struct UncheckedBox<Value>: @unchecked Sendable {
         let value: Value

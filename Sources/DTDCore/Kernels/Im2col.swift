@@ -5,11 +5,14 @@
 /// convolution is `W (Cout, K) x columns (K, P)`. `col2im` is its transpose: it scatters such a
 /// matrix back onto the input, adding overlapping contributions and dropping padding.
 enum Im2col {
-    static func im2col<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>) {
+    /// Writes the rows of input channels `channels` (all by default), so threads can split a sample.
+    static func im2col<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>,
+                                     channels: Range<Int>? = nil) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
         let positions = outH * outW
-        var row = 0
-        for c in 0..<g.inChannels {
+        let channels = channels ?? 0..<g.inChannels
+        var row = channels.lowerBound * g.kernelHeight * g.kernelWidth
+        for c in channels {
             let plane = input + c * height * width
             for ky in 0..<g.kernelHeight {
                 let yOffset = ky * g.dilationHeight - g.paddingHeight
@@ -41,11 +44,14 @@ enum Im2col {
 
     /// Adds the transpose of `im2col` applied to `columns` into `output` (which the caller zeroes
     /// or pre-fills).
-    static func col2imAdd<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>) {
+    /// Only input channels `channels` (all by default) are written, so threads can split a sample.
+    static func col2imAdd<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
+                                        channels: Range<Int>? = nil) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
         let positions = outH * outW
-        var row = 0
-        for c in 0..<g.inChannels {
+        let channels = channels ?? 0..<g.inChannels
+        var row = channels.lowerBound * g.kernelHeight * g.kernelWidth
+        for c in channels {
             let plane = output + c * height * width
             for ky in 0..<g.kernelHeight {
                 let yOffset = ky * g.dilationHeight - g.paddingHeight
@@ -81,5 +87,19 @@ enum Im2col {
         let limit = g.width - xOffset
         let end = limit <= 0 ? 0 : min(g.outWidth, (limit + stride - 1) / stride)
         return (first, end)
+    }
+
+    /// `im2col` with the input channels split over the worker threads when the sample is large.
+    static func im2colParallel<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>) {
+        Gemm.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels in
+            im2col(g, input: input, columns: columns, channels: channels)
+        }
+    }
+
+    /// `col2imAdd` with the input channels split over the worker threads when the sample is large.
+    static func col2imAddParallel<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>) {
+        Gemm.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels in
+            col2imAdd(g, columns: columns, output: output, channels: channels)
+        }
     }
 }

@@ -23,7 +23,11 @@ extension LinearLayer {
             let columns = try scratch.buffer(.columns, count: k * p * workers)
             Gemm.forEachSample(batch, workers: workers) { n, worker in
                 let cols = columns + worker * k * p
-                Im2col.im2col(g, input: input + n * inCount, columns: cols)
+                if workers == 1 {
+                    Im2col.im2colParallel(g, input: input + n * inCount, columns: cols)
+                } else {
+                    Im2col.im2col(g, input: input + n * inCount, columns: cols)
+                }
                 Gemm.multiply(transposeA: false, transposeB: false, m: g.outChannels, n: p, k: k,
                               alpha: scale, a: weight, lda: k, b: cols, ldb: p,
                               beta: beta, c: output + n * outCount, ldc: p, split: workers == 1)
@@ -50,7 +54,41 @@ extension LinearLayer {
                               beta: 0, c: cols, ldc: p, split: workers == 1)
                 let out = gradInput + n * inCount
                 out.update(repeating: 0, count: inCount)
-                Im2col.col2imAdd(g, columns: cols, output: out)
+                if workers == 1 {
+                    Im2col.col2imAddParallel(g, columns: cols, output: out)
+                } else {
+                    Im2col.col2imAdd(g, columns: cols, output: out)
+                }
+            }
+        }
+    }
+
+    /// gradInput = 1^T gradOutput, the transpose with all-one weights (the flat rule), without a
+    /// product: every input tap of output position p receives the sum over channels at p.
+    func applyOnesTransposed(gradOutput: UnsafePointer<T>, batch: Int, gradInput: UnsafeMutablePointer<T>,
+                             scratch: Scratch<T>) throws(DTDError) {
+        let channels = outChannels, p = positions, inCount = inputCount, outCount = outputCount
+        switch geometry {
+        case .dense:
+            for n in 0..<batch {
+                var sum: T = 0
+                for j in 0..<outCount { sum += gradOutput[n * outCount + j] }
+                (gradInput + n * inCount).update(repeating: sum, count: inCount)
+            }
+        case .conv(let g):
+            let k = g.patchSize
+            let columns = try scratch.buffer(.columnsGradient, count: k * p)
+            let sums = try scratch.buffer(.termInput, count: p)
+            for n in 0..<batch {
+                sums.update(repeating: 0, count: p)
+                for c in 0..<channels {
+                    let row = gradOutput + n * outCount + c * p
+                    for q in 0..<p { sums[q] += row[q] }
+                }
+                for r in 0..<k { (columns + r * p).update(from: sums, count: p) }
+                let out = gradInput + n * inCount
+                out.update(repeating: 0, count: inCount)
+                Im2col.col2imAdd(g, columns: columns, output: out)
             }
         }
     }

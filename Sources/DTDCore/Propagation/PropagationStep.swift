@@ -100,8 +100,12 @@ extension PreparedRule {
 
             // 3. transpose and 4. multiply
             for term in group.terms + group.constantTerms where present(term.input) {
-                try layer.applyTransposed(weight: term.weight.pointer, gradOutput: s, batch: batch,
-                                          gradInput: contribution, scratch: scratch)
+                if term.onesWeight {
+                    try layer.applyOnesTransposed(gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
+                } else {
+                    try layer.applyTransposed(weight: term.weight.pointer, gradOutput: s, batch: batch,
+                                              gradInput: contribution, scratch: scratch)
+                }
                 let c = coefficient * term.sign
                 switch term.input {
                 case .activation:

@@ -7,6 +7,8 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         let input: InputChoice
         let weight: Storage<T>
         let sign: T
+        /// All weights are one (flat): the transpose is a broadcast sum, no product.
+        let onesWeight: Bool
     }
 
     struct Group: Sendable {
@@ -74,7 +76,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         for spec in specs {
             var terms: [Term] = [], constants: [Term] = []
             for t in spec.terms {
-                let term = Term(input: t.input, weight: try weight(t.weight), sign: T(t.sign))
+                let term = Term(input: t.input, weight: try weight(t.weight), sign: T(t.sign), onesWeight: t.weight == .ones)
                 if t.input.isConstant { constants.append(term) } else { terms.append(term) }
             }
             var constantPart: Storage<T>?
