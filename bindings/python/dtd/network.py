@@ -6,7 +6,8 @@ batch ``(N, *input_shape)`` or one sample ``input_shape``; for one sample the re
 without the batch axis too.
 
 Arrays are converted to C-contiguous arrays of the network's dtype before each call (libdtd
-copies weights and never keeps a pointer), and results are returned in that dtype.
+copies weights and never keeps a pointer), and results are returned in that dtype (root
+records, audit results and theory distances are float64, as in the header).
 """
 from __future__ import annotations
 
@@ -156,7 +157,9 @@ class Network:
 
     Build it layer by layer (each ``add_*`` returns the network, so calls chain) or load it with
     :meth:`from_json`, then call :meth:`forward`, :meth:`gradient`, :meth:`gradient_x_input` or
-    :meth:`lrp`. Free it with :meth:`close` or a ``with`` block; otherwise it is freed when
+    :meth:`lrp`; for DTD, :meth:`roots`, :meth:`audit` and :meth:`audit_points`, and the
+    study's theory checks :meth:`gxi_distance`, :meth:`constant_root_explanation`,
+    :meth:`construct_roots` and :meth:`rank1_csc`. Free it with :meth:`close` or a ``with`` block; otherwise it is freed when
     garbage-collected.
 
     Args:
@@ -628,7 +631,8 @@ class Network:
                                f"points has shape {pts.shape}; expected "
                                f"({'' if single else f'{batch}, '}P, {', '.join(map(str, shape))}) "
                                f"for layer {layer_index}'s input {shape}")
-        per_sample = pts.shape[0] if single else (pts.shape[1] if pts.ndim > 1 else 0)
+        axis = 0 if single else 1  # the points axis
+        per_sample = pts.shape[axis] if pts.ndim > axis else 0
         records = np.zeros((batch, per_sample), dtype=AUDIT_RECORD_DTYPE)
         summary = _capi.dtd_audit_summary()
         _check(self._c.audit_points(self._h(), layer_index, target_index, batch, self._ptr(xs),

@@ -209,23 +209,28 @@ class AuditResult(_RootFields):
     def table(self) -> str:
         """A readable multi-line summary of the aggregates."""
         def percent(value: float) -> str:
-            return f"{100 * value:6.1f} %"
+            return f"{100 * value:.1f} %"
 
-        where = f"placement {self.placement}" if self.placement else "given points"
-        lines = [
-            f"DTD root audit: layer {self.layer}, output {self.target}, rule {self.rule}, {where}",
-            f"  samples                                  {self.samples:>8d}",
-            f"  (sample, root) pairs                     {self.pairs:>8d}",
-            "  samples with a root outside the input's linear region",
-            f"    by gradient (the study's test)         {percent(self.outside_by_gradient)}",
-            f"    by ReLU pattern (exact)                {percent(self.outside_by_pattern)}",
-            f"  pairs whose root leaves g unchanged      {percent(self.unchanged_output)}",
-            f"  mean share of the segment a -> root",
-            f"    inside the region                      {percent(self.mean_segment_inside)}",
-            f"  max conservation error |sum R - f(x)|    {self.max_conservation_error:>8.1e}",
-            f"  relevance unexplained when roots are",
-            f"    kept inside the region                 {percent(self.unexplained_fraction)}",
+        if self.placement is None:
+            title = f"DTD audit of given points: layer {self.layer}, output {self.target}"
+        else:
+            title = (f"DTD root audit: layer {self.layer}, output {self.target}, rule {self.rule}, "
+                     f"placement {self.placement}")
+        rows = [
+            ("samples", f"{self.samples:d}"),
+            ("(sample, root) pairs", f"{self.pairs:d}"),
+            ("samples with a root outside the input's linear region", None),
+            ("  by gradient (the study's test)", percent(self.outside_by_gradient)),
+            ("  by ReLU pattern (exact)", percent(self.outside_by_pattern)),
+            ("pairs whose root leaves g unchanged", percent(self.unchanged_output)),
+            ("mean share of the segment a -> root in the region", percent(self.mean_segment_inside)),
+            ("max conservation error |sum R - f(x)|", f"{self.max_conservation_error:.1e}"),
+            ("relevance unexplained by roots kept in the region", percent(self.unexplained_fraction)),
         ]
+        width = max(len(label) for label, value in rows if value is not None)
+        lines = [title]
+        for label, value in rows:
+            lines.append(f"  {label}" if value is None else f"  {label:<{width}}  {value:>9}")
         return "\n".join(lines)
 
     def __str__(self) -> str:

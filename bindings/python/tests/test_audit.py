@@ -214,8 +214,12 @@ def test_audit_table_is_readable(rng):
     with net:
         res = net.audit(np.abs(rng.normal(size=(10, SIZES[0]))), rule=Gamma(1.0), placement="hyperplane")
     table = res.table()
-    assert table.splitlines()[0] == "DTD root audit: layer 0, output 0, rule gamma(1), placement hyperplane"
-    assert f"{res.pairs:>8d}" in table and f"{100 * res.outside_by_pattern:6.1f} %" in table
+    lines = table.splitlines()
+    assert lines[0] == "DTD root audit: layer 0, output 0, rule gamma(1), placement hyperplane"
+    assert lines[2].split()[-1] == str(res.pairs)
+    assert lines[5].endswith(f"{100 * res.outside_by_pattern:.1f} %")
+    assert lines[8].endswith(f"{res.max_conservation_error:.1e}")
+    assert len({len(line) for line in lines[1:] if not line.endswith("region")}) == 1  # aligned
     assert str(res) == table and "AuditResult" in repr(res)
 
 
