@@ -159,8 +159,8 @@ class Network:
     :meth:`from_json`, then call :meth:`forward`, :meth:`gradient`, :meth:`gradient_x_input` or
     :meth:`lrp`; for DTD, :meth:`roots`, :meth:`audit` and :meth:`audit_points`, and the
     study's theory checks :meth:`gxi_distance`, :meth:`constant_root_explanation`,
-    :meth:`construct_roots` and :meth:`rank1_csc`. Free it with :meth:`close` or a ``with`` block; otherwise it is freed when
-    garbage-collected.
+    :meth:`construct_roots` and :meth:`rank1_csc`. Free it with :meth:`close` or a ``with``
+    block; otherwise it is freed when garbage-collected.
 
     Args:
         input_shape: ``(D,)`` or ``(C, H, W)`` (an int means ``(D,)``).

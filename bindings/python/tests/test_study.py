@@ -14,7 +14,7 @@ import pytest
 import dtd
 import dtd.study as study
 from dtd.rules import Epsilon, Gamma, WSquare, ZPlus
-from dtd_oracle import activations
+from dtd_oracle import activations, same_pattern
 from support import REPO_ROOT
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "dtd_study.py"
@@ -69,6 +69,23 @@ def test_study_per_rule_rows_use_the_columns_rule_and_as_published_rows_use_zplu
     # The loop bug matters: per rule, LRP-0's roots leave the region far more often than z+'s.
     assert by_key[("per-rule", "relevance", "lrp0")]["outside_by_pattern"] > \
            by_key[("as-published", "relevance", "lrp0")]["outside_by_pattern"] + 0.2
+
+
+@pytest.mark.parametrize("placement", study.PLACEMENTS)
+def test_study_roots_outside_the_region_by_numpy(placement):
+    """The demo's headline numbers rest on same_pattern: recheck it in numpy from the JSON
+    weights for the first 60 inputs of every block, per rule."""
+    layers = spec_layers()
+    blocks = study.input_blocks()
+    with study.load_network() as net:
+        for column, inputs in blocks.items():
+            x = inputs[:60]
+            res = net.audit(x, rule=study.COLUMN_RULES[column], placement=placement)
+            roots = net.roots(x, layer=0, target=0, rule=study.COLUMN_RULES[column], placement=placement)
+            expected = np.array([[same_pattern(layers, 0, x[n], roots.points[n, j]) for j in range(10)]
+                                 for n in range(60)])
+            np.testing.assert_array_equal(res.same_pattern, expected, err_msg=column)
+            assert res.outside_by_pattern == np.mean(~expected.all(axis=1))
 
 
 def test_study_column_rules():

@@ -8,7 +8,7 @@ import pytest
 
 import dtd
 from dtd.rules import AlphaBeta, Epsilon, Gamma, LRP0, WSquare, ZPlus
-from dtd_oracle import (activations, audit_point, build, forward_from, gradient_from, random_model,
+from dtd_oracle import (activations, audit_point, build, gradient_from, random_model,
                         top_down)
 from support import relative_error
 
