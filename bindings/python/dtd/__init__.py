@@ -6,17 +6,22 @@ and loaded on first use (``$DTD_LIBRARY``, a vendored copy, or the repository's 
     import dtd
     net = dtd.Network((3,)).add_dense(w1).add_relu().add_dense(w2)
     relevance = net.lrp(x, target=0, rules={0: dtd.rules.Epsilon(0), 2: dtd.rules.Epsilon(0)})
+    audit = net.audit(X, target=0, layer=0, rule={"rule": "zplus"})   # DTD roots in the region?
+    print(audit.table())
+
+``dtd.study`` runs the root audit of Sixt & Landgraf (2022) on its bundled network.
 """
 from __future__ import annotations
 
-from . import composites, rules
+from . import composites, roots, rules, study
 from ._loader import library as _library
 from .errors import DTDABIError, DTDError, DTDLoadError
 from .network import LEDGER_DTYPE, Network
+from .roots import AuditResult, Roots
 
 __all__ = [
-    "Network", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
-    "rules", "composites", "version", "abi_version", "library_path",
+    "Network", "Roots", "AuditResult", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
+    "rules", "composites", "roots", "study", "version", "abi_version", "library_path",
 ]
 
 

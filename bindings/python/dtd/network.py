@@ -6,7 +6,8 @@ batch ``(N, *input_shape)`` or one sample ``input_shape``; for one sample the re
 without the batch axis too.
 
 Arrays are converted to C-contiguous arrays of the network's dtype before each call (libdtd
-copies weights and never keeps a pointer), and results are returned in that dtype.
+copies weights and never keeps a pointer), and results are returned in that dtype (root
+records, audit results and theory distances are float64, as in the header).
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ import numpy as np
 from . import _capi
 from .composites import Composite, _layer_key
 from .errors import DTDError, _check
-from .rules import Rule, rule_from_dict
+from .roots import AUDIT_RECORD_DTYPE, PLACEMENTS, ROOT_INFO_DTYPE, AuditResult, Roots
+from .rules import AlphaBeta, Epsilon, Gamma, Rule, ZBox, rule_from_dict
 
 __all__ = ["Network", "LEDGER_DTYPE"]
 
@@ -42,16 +44,30 @@ _ENTRY_POINTS = {
         add_dense=_capi.dtd_network_add_dense_f32, add_conv2d=_capi.dtd_network_add_conv2d_f32,
         add_batchnorm=_capi.dtd_network_add_batchnorm_f32, forward=_capi.dtd_network_forward_f32,
         target_seed=_capi.dtd_relevance_target_seed_f32, gradient=_capi.dtd_relevance_gradient_f32,
-        gradient_x_input=_capi.dtd_relevance_gradient_x_input_f32, lrp=_capi.dtd_relevance_lrp_f32),
+        gradient_x_input=_capi.dtd_relevance_gradient_x_input_f32, lrp=_capi.dtd_relevance_lrp_f32,
+        roots_compute=_capi.dtd_roots_compute_f32, audit_roots=_capi.dtd_audit_roots_f32,
+        audit_points=_capi.dtd_audit_points_f32, gxi_distance=_capi.dtd_theory_gxi_distance_f32,
+        constant_root=_capi.dtd_theory_constant_root_f32,
+        construct_roots=_capi.dtd_theory_construct_roots_f32,
+        rank1_csc=_capi.dtd_theory_rank1_csc_f32),
     np.dtype(np.float64): SimpleNamespace(
         code=_capi.DTD_DTYPE_FLOAT64, pointer=_capi.const_double_p.ctype,
         add_dense=_capi.dtd_network_add_dense_f64, add_conv2d=_capi.dtd_network_add_conv2d_f64,
         add_batchnorm=_capi.dtd_network_add_batchnorm_f64, forward=_capi.dtd_network_forward_f64,
         target_seed=_capi.dtd_relevance_target_seed_f64, gradient=_capi.dtd_relevance_gradient_f64,
-        gradient_x_input=_capi.dtd_relevance_gradient_x_input_f64, lrp=_capi.dtd_relevance_lrp_f64),
+        gradient_x_input=_capi.dtd_relevance_gradient_x_input_f64, lrp=_capi.dtd_relevance_lrp_f64,
+        roots_compute=_capi.dtd_roots_compute_f64, audit_roots=_capi.dtd_audit_roots_f64,
+        audit_points=_capi.dtd_audit_points_f64, gxi_distance=_capi.dtd_theory_gxi_distance_f64,
+        constant_root=_capi.dtd_theory_constant_root_f64,
+        construct_roots=_capi.dtd_theory_construct_roots_f64,
+        rank1_csc=_capi.dtd_theory_rank1_csc_f64),
 }
 
 RulesArgument = Union[Rule, Composite, Mapping[Any, Any]]
+#: One rule for every dense/conv layer: a rule object or a reference dict ``{"rule": "zplus"}``.
+RuleArgument = Union[Rule, Mapping[str, Any]]
+#: Neurons of a layer: None (all), a range or slice with step 1, or a (begin, end) pair.
+NeuronsArgument = Union[None, range, slice, Sequence[int]]
 
 
 def _int64(value: Any, name: str) -> int:
@@ -60,6 +76,48 @@ def _int64(value: Any, name: str) -> int:
     if not _INT64_MIN <= number <= _INT64_MAX:
         raise DTDError(_capi.DTD_ERROR_OVERFLOW, f"{name} = {number} does not fit in int64")
     return number
+
+
+def _index(value: Any, name: str, status: int) -> int:
+    """An index that fits int64_t (one that does not is out of range: ``status``)."""
+    number = operator.index(value)
+    if not _INT64_MIN <= number <= _INT64_MAX:
+        raise DTDError(status, f"{name} = {number} does not fit in int64")
+    return number
+
+
+def _records_ptr(records: np.ndarray, struct: type) -> Any:
+    """A pointer to a structured array's records as ``struct *``."""
+    return records.ctypes.data_as(ctypes.POINTER(struct))
+
+
+def _root_rules(rule: Any, rules: Any) -> RulesArgument:
+    """The rules argument of a root query: ``rule`` (one rule object or reference dict, on every
+    dense/conv layer) or ``rules`` (a per-layer spec, as for ``lrp``); exactly one."""
+    if (rule is None) == (rules is None):
+        raise ValueError("give exactly one of rule (one rule on every dense/conv layer) and "
+                         "rules (a rule per layer, as for lrp)")
+    if rule is None:
+        return rules
+    if isinstance(rule, Rule):
+        return rule
+    if isinstance(rule, Mapping):
+        return rule_from_dict(rule)
+    raise TypeError(f"rule must be a rule object or a rule dict such as {{\"rule\": \"zplus\"}}, "
+                    f"got {type(rule).__name__}")
+
+
+def _describe_rule(rule: Rule) -> str:
+    """A short name: "lrp0", "epsilon(0.25)", "zplus", "gamma(1)", "alphabeta(2, 1)", ..."""
+    if isinstance(rule, Epsilon):
+        return "lrp0" if rule.epsilon == 0 else f"epsilon({rule.epsilon:g})"
+    if isinstance(rule, Gamma):
+        return f"gamma({rule.gamma:g})"
+    if isinstance(rule, AlphaBeta):
+        return f"alphabeta({rule.alpha:g}, {rule.beta:g})"
+    if isinstance(rule, ZBox) and isinstance(rule.low, float) and isinstance(rule.high, float):
+        return f"zbox({rule.low:g}, {rule.high:g})"
+    return rule.name
 
 
 def _pair(value: Any, name: str) -> tuple[int, int]:
@@ -99,8 +157,10 @@ class Network:
 
     Build it layer by layer (each ``add_*`` returns the network, so calls chain) or load it with
     :meth:`from_json`, then call :meth:`forward`, :meth:`gradient`, :meth:`gradient_x_input` or
-    :meth:`lrp`. Free it with :meth:`close` or a ``with`` block; otherwise it is freed when
-    garbage-collected.
+    :meth:`lrp`; for DTD, :meth:`roots`, :meth:`audit` and :meth:`audit_points`, and the
+    study's theory checks :meth:`gxi_distance`, :meth:`constant_root_explanation`,
+    :meth:`construct_roots` and :meth:`rank1_csc`. Free it with :meth:`close` or a ``with``
+    block; otherwise it is freed when garbage-collected.
 
     Args:
         input_shape: ``(D,)`` or ``(C, H, W)`` (an int means ``(D,)``).
@@ -449,6 +509,361 @@ class Network:
         if entries is None:
             return relevance
         return relevance, (entries[0] if single else entries)
+
+    # MARK: - DTD roots and the root audit
+
+    def roots(self, x: Any, *, layer: int, target: int, rule: RuleArgument | None = None,
+              rules: RulesArgument | None = None, placement: str = "relevance",
+              tol: float = 1e-5, neurons: NeuronsArgument = None,
+              constrain: bool = False) -> Roots:
+        """The DTD root points of one dense/conv layer (``Include/dtd.h`` section 6).
+
+        The relevance ``R_j`` reaching the layer comes from the study's top-down pass: the seed
+        ``f_k(x) e_k`` propagated from the output with every upper layer's rule in root form
+        (bias excluded, no stabiliser, whatever the rule objects say).
+
+        Args:
+            x: (N, *input_shape), or one sample of input_shape.
+            layer: index of a dense or conv2d layer.
+            target: the explained output k.
+            rule: one root rule (a rule object or a reference dict such as
+                ``{"rule": "zplus"}``) used at every dense/conv layer, the study's protocol.
+            rules: instead of ``rule``, a rule per layer as for :meth:`lrp`. Give exactly one.
+                The audited layer's rule gives the direction, and every dense/conv layer
+                above it needs a root rule too: ``Epsilon(0)``, ``ZPlus``, ``AlphaBeta``,
+                ``Gamma``, ``WSquare`` or ``ZBox``. ``Epsilon`` with epsilon > 0 and ``Flat``
+                have no roots (``DTD_ERROR_RULE``).
+            placement: ``"relevance"`` (``t_j = R_j / w_j^T v_j``, the study's code) or
+                ``"hyperplane"`` (``t_j = z_j / w_j^T v_j``, the root on neuron j's hyperplane).
+            tol: ``|w_j^T v_j| <= tol`` (> 0) means the neuron has no root.
+            neurons: the neurons to root: None (all), a ``range`` or ``slice`` (step 1) or a
+                ``(begin, end)`` pair of flat indices into the layer output.
+            constrain: region-constrained DTD: clip each ``t_j`` to the input's linear region.
+
+        Returns:
+            A :class:`dtd.roots.Roots`: ``points`` of shape
+            ``(N, roots_per_sample, *layer_input_shape)`` and per-root arrays of shape
+            ``(N, roots_per_sample)`` (without the batch axis for a single sample).
+            ``roots_per_sample`` is the number of neurons, twice that for alpha-beta.
+        """
+        xs, single = self._samples(x, "x", self.input_shape)
+        rule_set, query, _ = self._root_query(layer=layer, target=target, rule=rule, rules=rules,
+                                              placement=placement, tol=tol, neurons=neurons,
+                                              constrain=constrain)
+        per_sample = self._roots_per_sample(rule_set, query)
+        batch = xs.shape[0]
+        points = np.empty((batch, per_sample, *self._layer_input_shape(query.layer)),
+                          dtype=self._dtype)
+        info = np.zeros((batch, per_sample), dtype=ROOT_INFO_DTYPE)
+        _check(self._c.roots_compute(self._h(), rule_set.handle, ctypes.byref(query), batch,
+                                     self._ptr(xs), xs.size, self._ptr(points), points.size,
+                                     _records_ptr(info, _capi.dtd_root_info), info.size))
+        if single:
+            points, info = points[0], info[0]
+        return Roots._from_records(points, info, layer=query.layer, target=query.target,
+                                   placement=placement)
+
+    def audit(self, x: Any, *, target: int = 0, layer: int = 0, rule: RuleArgument | None = None,
+              rules: RulesArgument | None = None, placement: str = "relevance",
+              tol: float = 1e-5, neurons: NeuronsArgument = None,
+              constrain: bool = False) -> AuditResult:
+        """Computes the roots of a layer (as :meth:`roots`) and audits each one: does it lie in
+        the input's linear region of ``g``, the network from the layer's input to output
+        ``target``, as Taylor's theorem requires?
+
+        The arguments are those of :meth:`roots`. All roots of all samples go through ``g`` as
+        batched matrix products, so thousands of samples take milliseconds.
+
+        Returns:
+            A :class:`dtd.roots.AuditResult` with the per-root checks (``same_gradient``,
+            ``same_pattern``, ``output_change``, ``taylor_residual``, ``segment_inside``,
+            ``admissible_t``, ``unexplained``, plus the root fields), the study's aggregates
+            as attributes, ``.summary()`` (a dict) and ``.table()`` (readable text)::
+
+                res = net.audit(X, target=0, layer=0, rule={"rule": "zplus"})
+                print(res.table())
+        """
+        xs, single = self._samples(x, "x", self.input_shape)
+        rule_set, query, rules_argument = self._root_query(
+            layer=layer, target=target, rule=rule, rules=rules, placement=placement, tol=tol,
+            neurons=neurons, constrain=constrain)
+        per_sample = self._roots_per_sample(rule_set, query)
+        batch = xs.shape[0]
+        records = np.zeros((batch, per_sample), dtype=AUDIT_RECORD_DTYPE)
+        summary = _capi.dtd_audit_summary()
+        _check(self._c.audit_roots(self._h(), rule_set.handle, ctypes.byref(query), batch,
+                                   self._ptr(xs), xs.size,
+                                   _records_ptr(records, _capi.dtd_audit_record), records.size,
+                                   ctypes.byref(summary)))
+        return AuditResult._from_records(records[0] if single else records, summary,
+                                         layer=query.layer, target=query.target,
+                                         placement=placement,
+                                         rule=self._rule_label(rules_argument, query.layer))
+
+    def audit_points(self, x: Any, points: Any, *, layer: int, target: int = 0) -> AuditResult:
+        """Audits arbitrary points of layer ``layer``'s input (e.g. constructed roots) against
+        ``g``, the network from that layer's input to output ``target``.
+
+        Args:
+            x: (N, *input_shape), or one sample of input_shape.
+            points: (N, P, *layer_input_shape) — P points per sample — or (P, *layer_input_shape)
+                for a single sample.
+            layer: any layer index (the points live at its input).
+            target: the explained output.
+
+        Returns:
+            A :class:`dtd.roots.AuditResult` whose record ``[n, p]`` describes point ``p`` of
+            sample ``n``: ``neuron`` is ``p``; ``t``, ``wv`` and ``admissible_t`` are NaN,
+            ``unexplained`` is 0, ``segment_inside`` covers the segment from the sample's
+            layer input to the point, and ``max_conservation_error`` is NaN.
+        """
+        xs, single = self._samples(x, "x", self.input_shape)
+        batch = xs.shape[0]
+        layer_index = _index(layer, "layer", _capi.DTD_ERROR_LAYER_INDEX)
+        target_index = _index(target, "target", _capi.DTD_ERROR_OUT_OF_RANGE)
+        pts = self._array(points)
+        shape = self._layer_input_shape(layer_index) if self._valid_layer(layer_index) else None
+        if shape is not None:
+            expected = (len(shape) + 1) if single else (len(shape) + 2)
+            lead = () if single else (batch,)
+            if pts.ndim != expected or pts.shape[:len(lead)] != lead or pts.shape[-len(shape):] != shape:
+                raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
+                               f"points has shape {pts.shape}; expected "
+                               f"({'' if single else f'{batch}, '}P, {', '.join(map(str, shape))}) "
+                               f"for layer {layer_index}'s input {shape}")
+        axis = 0 if single else 1  # the points axis
+        per_sample = pts.shape[axis] if pts.ndim > axis else 0
+        records = np.zeros((batch, per_sample), dtype=AUDIT_RECORD_DTYPE)
+        summary = _capi.dtd_audit_summary()
+        _check(self._c.audit_points(self._h(), layer_index, target_index, batch, self._ptr(xs),
+                                    xs.size, per_sample, self._ptr(pts), pts.size,
+                                    _records_ptr(records, _capi.dtd_audit_record), records.size,
+                                    ctypes.byref(summary)))
+        return AuditResult._from_records(records[0] if single else records, summary,
+                                         layer=layer_index, target=target_index, placement=None,
+                                         rule="(given points)")
+
+    def _root_query(self, *, layer: Any, target: Any, rule: Any, rules: Any, placement: Any,
+                    tol: Any, neurons: Any, constrain: Any
+                    ) -> tuple[_RuleSet, _capi.dtd_root_query, RulesArgument]:
+        """The prepared rule set, the ``dtd_root_query`` and the rules argument used."""
+        rules_argument = _root_rules(rule, rules)
+        layer_index = _index(layer, "layer", _capi.DTD_ERROR_LAYER_INDEX)
+        target_index = _index(target, "target", _capi.DTD_ERROR_OUT_OF_RANGE)
+        if not isinstance(placement, str) or placement not in PLACEMENTS:
+            raise DTDError(_capi.DTD_ERROR_OUT_OF_RANGE,
+                           f"placement = {placement!r} is neither \"relevance\" nor \"hyperplane\"")
+        if not isinstance(constrain, (bool, np.bool_)):
+            raise TypeError(f"constrain must be True or False, got {constrain!r}")
+        begin, end = self._neuron_range(neurons, layer_index)
+        query = _capi.dtd_root_query(
+            layer=layer_index, target=target_index, placement=PLACEMENTS[placement],
+            flags=_capi.DTD_QUERY_CONSTRAIN_TO_REGION if constrain else 0, tol=float(tol),
+            neuron_begin=begin, neuron_end=end)
+        return self._rule_set(rules_argument), query, rules_argument
+
+    def _roots_per_sample(self, rule_set: _RuleSet, query: _capi.dtd_root_query) -> int:
+        count = ctypes.c_int64()
+        _check(_capi.dtd_roots_count(self._h(), rule_set.handle, ctypes.byref(query),
+                                     ctypes.byref(count)))
+        return count.value
+
+    def _valid_layer(self, layer: int) -> bool:
+        return 0 <= layer < self.layer_count
+
+    def _layer_input_shape(self, layer: int) -> tuple[int, ...]:
+        """Shape of one sample at the input of ``layer`` (a valid index)."""
+        return self._shape_at(layer - 1)
+
+    def _neuron_range(self, neurons: NeuronsArgument, layer: int) -> tuple[int, int]:
+        """``[begin, end)`` from None, a range, a slice or a pair. For an invalid layer, None
+        and slices give a placeholder so that libdtd reports the layer."""
+        if isinstance(neurons, (range, slice)) and neurons.step not in (None, 1):
+            raise ValueError(f"neurons must be contiguous (step 1), got {neurons!r}")
+        if neurons is None or isinstance(neurons, slice):
+            if not self._valid_layer(layer):
+                return 0, 1
+            size = int(np.prod(self._shape_at(layer)))
+            if neurons is None:
+                return 0, size
+            begin, end, _ = neurons.indices(size)
+            return begin, end
+        if isinstance(neurons, range):
+            return (_index(neurons.start, "neurons.start", _capi.DTD_ERROR_OUT_OF_RANGE),
+                    _index(neurons.stop, "neurons.stop", _capi.DTD_ERROR_OUT_OF_RANGE))
+        items = list(neurons) if isinstance(neurons, (Sequence, np.ndarray)) else None
+        if items is None or len(items) != 2:
+            raise TypeError(f"neurons must be None, a range, a slice or a (begin, end) pair, "
+                            f"got {neurons!r}")
+        return (_index(items[0], "neurons begin", _capi.DTD_ERROR_OUT_OF_RANGE),
+                _index(items[1], "neurons end", _capi.DTD_ERROR_OUT_OF_RANGE))
+
+    def _rule_label(self, rules: RulesArgument, layer: int) -> str:
+        """A short name of the rule ``rules`` puts on ``layer`` ("zplus", "gamma(1)", ...)."""
+        _, layers = self._normalise_rules(rules)
+        if layer in layers:
+            return _describe_rule(layers[layer])
+        return str(self.rule_kinds(rules)[layer])
+
+    # MARK: - The study's theory as checks
+
+    def gxi_distance(self, x: Any, output_relevance: Any = None, *, rules: RulesArgument,
+                     target: Any = None) -> Any:
+        """T2: per sample, ``||LRP(x; r) - G|| / ||G||`` for ``rules``, where ``G`` is gradient x
+        input for the seed divided by the output, ``x * J(x)^T (r / f(x))``.
+
+        For ``target=k`` (the seed ``f_k(x) e_k``) ``G = x * grad f_k(x)``. LRP-0 with the bias
+        included gives 0 up to rounding on any ReLU network: DTD with a constant root at 0 is
+        gradient x input.
+
+        Returns:
+            float64 distances of shape (N,), a float for a single sample.
+        """
+        xs, single = self._samples(x, "x", self.input_shape)
+        seeds = self._seed_or_target(xs, single, output_relevance, target)
+        rule_set = self._rule_set(rules)
+        distances = np.empty(xs.shape[0], dtype=np.float64)
+        _check(self._c.gxi_distance(self._h(), rule_set.handle, xs.shape[0], self._ptr(xs),
+                                    xs.size, self._ptr(seeds), seeds.size,
+                                    distances.ctypes.data_as(_capi.double_p.ctype), distances.size))
+        return float(distances[0]) if single else distances
+
+    def constant_root_explanation(self, x: Any, root: Any, output_relevance: Any = None, *,
+                                  target: Any = None) -> np.ndarray:
+        """T2: the explanation a constant first-layer root ``root`` gives,
+        ``J(x)^T r * (x - root)``.
+
+        Args:
+            x: (N, *input_shape), or one sample.
+            root: one point of input_shape shared by the batch, or one per sample.
+            output_relevance: the seed ``r`` (N, *output_shape), or
+            target: explain output k with the seed ``e_k`` (the gradient's seed, unlike
+                :meth:`lrp`'s ``f_k(x) e_k``), giving ``grad f_k(x) * (x - root)``; with
+                ``root = 0`` that is gradient x input, what LRP-0 gives for ``target=k``.
+        """
+        xs, single = self._samples(x, "x", self.input_shape)
+        if (output_relevance is None) == (target is None):
+            raise ValueError("give exactly one of output_relevance and target")
+        if output_relevance is not None:
+            seeds = self._seeds(output_relevance, xs.shape[0], single)
+        else:
+            seeds = self._unit_seeds(xs.shape[0], target)
+        x0 = self._array(root)
+        if x0.shape != self.input_shape and x0.shape != xs.shape:
+            raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
+                           f"root has shape {x0.shape}; expected {self.input_shape} (one point "
+                           f"for the batch) or {xs.shape} (one per sample)")
+        out = np.empty_like(xs)
+        _check(self._c.constant_root(self._h(), xs.shape[0], self._ptr(xs), xs.size,
+                                     self._ptr(x0), x0.size, self._ptr(seeds), seeds.size,
+                                     self._ptr(out), out.size))
+        return out[0] if single else out
+
+    def construct_roots(self, x: Any, explanation: Any, *, layer: int, target: int,
+                        rule: RuleArgument | None = None, rules: RulesArgument | None = None,
+                        neurons: NeuronsArgument = None) -> Roots:
+        """T3: roots of dense layer ``layer`` that reproduce ``explanation`` exactly.
+
+        With ``R_j`` from the top-down pass (as for :meth:`roots`; ``rule``/``rules`` as there,
+        the layer's own rule is not used) and ``R = sum_j R_j``: shares
+        ``R_{i<-j} = e_i R_j / R``, ``c_j = R_j / z_j`` (1 when ``z_j`` or ``R_j`` is 0) and
+        ``root_ij = a_i - R_{i<-j} / (c_j w_ij)``, so ``sum_j c_j w_ij (a_i - root_ij) = e_i``
+        and every root lies on its hyperplane. Input-dependent roots can justify any
+        explanation (Sixt & Landgraf 2022, Theorem 3).
+
+        Args:
+            explanation: (N, *layer_input_shape) (or one sample's); each sample must sum to the
+                relevance reaching the layer (1e-6 relative), else ``DTD_ERROR_INVALID_ARGUMENT``.
+            layer: a dense layer (conv2d is ``DTD_ERROR_UNSUPPORTED``).
+
+        Returns:
+            A :class:`dtd.roots.Roots` with one root per neuron of the range,
+            ``placement=None``, ``t = 1 / c_j`` and ``wv`` NaN; ``no_root`` marks a neuron with
+            a zero weight where its share is not zero.
+        """
+        xs, single = self._samples(x, "x", self.input_shape)
+        rule_set, query, _ = self._root_query(layer=layer, target=target, rule=rule, rules=rules,
+                                              placement="relevance", tol=1e-5, neurons=neurons,
+                                              constrain=False)
+        self._roots_per_sample(rule_set, query)  # validates the query with libdtd's messages
+        shape = self._layer_input_shape(query.layer)
+        e = self._array(explanation)
+        expected = shape if single else (xs.shape[0], *shape)
+        if e.shape != expected:
+            raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
+                           f"explanation has shape {e.shape}; expected {expected} (layer "
+                           f"{query.layer}'s input)")
+        batch, count = xs.shape[0], query.neuron_end - query.neuron_begin
+        points = np.empty((batch, count, *shape), dtype=self._dtype)
+        info = np.zeros((batch, count), dtype=ROOT_INFO_DTYPE)
+        _check(self._c.construct_roots(self._h(), rule_set.handle, ctypes.byref(query), batch,
+                                       self._ptr(xs), xs.size, self._ptr(e), e.size,
+                                       self._ptr(points), points.size,
+                                       _records_ptr(info, _capi.dtd_root_info), info.size))
+        if single:
+            points, info = points[0], info[0]
+        return Roots._from_records(points, info, layer=query.layer, target=query.target,
+                                   placement=None)
+
+    def rank1_csc(self, x: Any, seeds: Any, *, rules: RulesArgument) -> np.ndarray:
+        """Rank-1 convergence (Sixt, Granz & Landgraf, ICML 2020): propagates several output
+        relevance vectors per sample with ``rules`` and returns, per layer boundary, the mean
+        pairwise cosine similarity of the resulting relevance vectors, averaged over samples.
+
+        Args:
+            seeds: (N, S, *output_shape) with S >= 2 seeds per sample ((S, *output_shape) for
+                a single sample).
+
+        Returns:
+            float64 array of ``layer_count + 1`` values: ``[l]`` at the input of layer ``l``
+            (``[0]`` the network input), ``[-1]`` the seeds themselves. z+ tends to 1 towards
+            the input on deep networks; gradient x input (LRP-0) does not.
+        """
+        xs, single = self._samples(x, "x", self.input_shape)
+        out_shape = self.output_shape
+        s = self._array(seeds)
+        lead = 1 if single else 2
+        if (s.ndim != lead + len(out_shape) or s.shape[lead:] != out_shape
+                or (not single and s.shape[0] != xs.shape[0])):
+            raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
+                           f"seeds has shape {s.shape}; expected "
+                           f"({'' if single else f'{xs.shape[0]}, '}S, "
+                           f"{', '.join(map(str, out_shape))})")
+        per_sample = s.shape[lead - 1]
+        rule_set = self._rule_set(rules)
+        csc = np.empty(self.layer_count + 1, dtype=np.float64)
+        _check(self._c.rank1_csc(self._h(), rule_set.handle, xs.shape[0], self._ptr(xs), xs.size,
+                                 per_sample, self._ptr(s), s.size,
+                                 csc.ctypes.data_as(_capi.double_p.ctype), csc.size))
+        return csc
+
+    def _seed_or_target(self, xs: np.ndarray, single: bool, output_relevance: Any,
+                        target: Any) -> np.ndarray:
+        """The seed as :meth:`lrp` takes it: given, or ``f_k(x) e_k`` for ``target``."""
+        if (output_relevance is None) == (target is None):
+            raise ValueError("give exactly one of output_relevance and target")
+        if output_relevance is not None:
+            return self._seeds(output_relevance, xs.shape[0], single)
+        return self._target_seeds(xs, target)
+
+    def _unit_seeds(self, batch: int, target: Any) -> np.ndarray:
+        """``e_k`` per sample (the gradient's seed for output k)."""
+        raw = np.asarray(target)
+        if raw.dtype.kind not in "iu":
+            raise TypeError(f"target must be an int or an array of ints, got {target!r}")
+        targets = np.broadcast_to(raw, (batch,)) if raw.ndim == 0 else raw
+        if targets.shape != (batch,):
+            raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
+                           f"target has shape {raw.shape}; expected an int or ({batch},), one "
+                           f"per sample")
+        size = int(np.prod(self.output_shape))
+        if np.any(targets < 0) or np.any(targets >= size):
+            bad = targets[(targets < 0) | (targets >= size)][0]
+            raise DTDError(_capi.DTD_ERROR_OUT_OF_RANGE,
+                           f"target = {bad} is outside [0, {size}) for output {self.output_shape}")
+        seeds = np.zeros((batch, size), dtype=self._dtype)
+        seeds[np.arange(batch), targets.astype(np.int64)] = 1
+        return seeds.reshape((batch, *self.output_shape))
 
     # MARK: - Rules
 
