@@ -635,8 +635,10 @@ DTD_API dtd_status dtd_rules_kind(const dtd_rules *rules, int64_t layer, dtd_rul
  * R_j comes from the study's top-down pass at the actual activations: the seed f_k(x) e_k is
  * propagated from the output to layer l with each upper layer's rule in root form (bias
  * excluded, no stabiliser), whatever bias mode or stabiliser the rule set holds.
- * A neuron with |w_j^T v_j| <= tol has no root (::DTD_ROOT_NO_ROOT; its relevance is dropped); a
- * neuron with R_j = 0 has root_j = a (::DTD_ROOT_AT_INPUT).
+ * A neuron with |w_j^T v_j| <= tol has no root (::DTD_ROOT_NO_ROOT; its relevance is dropped, also
+ * in the top-down pass above the layer); a neuron with R_j = 0 has root_j = a (::DTD_ROOT_AT_INPUT).
+ * NaN in the input propagates: such roots get NaN output changes and segments, and the summary's
+ * NaN-sensitive aggregates (mean segment, conservation) become NaN.
  * ============================================================================================= */
 
 /** Root placements. */
@@ -668,7 +670,8 @@ typedef struct dtd_root_info {
     int64_t neuron;     /**< j, flat index into the layer output */
     int32_t partial;    /**< 0; for alpha-beta 0 = the alpha root, 1 = the beta root */
     int32_t flags;      /**< ::DTD_ROOT_NO_ROOT, ::DTD_ROOT_AT_INPUT, ::DTD_ROOT_CLIPPED bits */
-    double relevance;   /**< relevance the root carries: R_j, alpha R_j or -beta R_j */
+    double relevance;   /**< relevance the root carries: R_j, alpha R_j or -beta R_j; for a clipped root
+                             of a region-constrained query, the part its shorter step explains */
     double z;           /**< z_j at the input a */
     double wv;          /**< w_j^T v_j */
     double t;           /**< step along -v_j (after clipping, for constrained queries) */
@@ -683,7 +686,8 @@ typedef struct dtd_audit_record {
     double taylor_residual;  /**< g(a) - g(root) - grad g(root)^T (a - root) */
     double segment_inside;   /**< largest s in [0, 1] with the segment a -> a + s (root - a) inside a's region (closure) */
     double admissible_t;     /**< largest step along -v_j inside the region (infinity if unbounded; 0 with no direction) */
-    double unexplained;      /**< relevance a region-constrained root leaves unexplained: relevance * (1 - min(t, admissible_t) / t) */
+    double unexplained;      /**< relevance region-constrained DTD leaves unexplained: the unclipped root's
+                                  relevance * (1 - min(|t|, |admissible_t|) / |t|) (0 without a root) */
 } dtd_audit_record;
 
 /** The study's table row for one audit call. */
@@ -695,7 +699,7 @@ typedef struct dtd_audit_summary {
     double unchanged_output;       /**< fraction of pairs with |output_change| < 1e-6 */
     double mean_segment_inside;    /**< mean segment_inside over pairs */
     double max_conservation_error; /**< max over samples of |sum_i R_i - f_k(x)|, R_i the root-form relevance at the layer input (full neuron range only; else NaN) */
-    double unexplained_fraction;   /**< sum of unexplained / sum of |relevance| over pairs (region-constrained DTD) */
+    double unexplained_fraction;   /**< sum of |unexplained| / sum of the neurons' full |relevance| over pairs (region-constrained DTD) */
 } dtd_audit_summary;
 
 /**

@@ -147,6 +147,7 @@ func auditPoints<T: BoundaryScalar>(_ network: OpaquePointer?, _ layer: Int64, _
                                     _ summary: UnsafeMutablePointer<dtd_audit_summary>?) throws(DTDError) {
     let handle = try Argument.network(network)
     let net = try T.network(handle)
+    try net.checkNotEmpty()
     let index = try Argument.layer(layer, of: handle)
     guard target >= 0, target < Int64(net.outputCount) else {
         throw DTDError(.outOfRange, "target = \(target) is outside [0, \(net.outputCount)) for output \(net.outputShape)")

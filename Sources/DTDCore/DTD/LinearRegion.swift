@@ -71,13 +71,14 @@ extension Network {
                     var mu = exit[p]
                     for u in 0..<size {
                         let a0 = Double(z0[u]), slope = sigma * (Double(z1[u]) - a0)
+                        if slope.isNaN { mu = .nan; break }
                         if a0 > 0 {
                             if slope < 0 { mu = min(mu, a0 / -slope) }
                         } else if slope > 0 {
                             mu = min(mu, -a0 / slope)
                         }
                     }
-                    exit[p] = mu
+                    exit[p] = exit[p].isNaN ? .nan : mu
                 }
             case .maxPool2d(let g):
                 let inCount = g.inputShape.count, outCount = g.outputShape.count
@@ -93,9 +94,9 @@ extension Network {
                         guard c != winner else { return }
                         let gap0 = Double(v0[winner]) - Double(v0[c])
                         let slope = sigma * ((Double(v1[winner]) - Double(v1[c])) - gap0)
-                        if slope < 0 { mu = min(mu, max(gap0, 0) / -slope) }
+                        if slope.isNaN { mu = .nan } else if slope < 0, !mu.isNaN { mu = min(mu, max(gap0, 0) / -slope) }
                     }
-                    exit[p] = mu
+                    exit[p] = exit[p].isNaN ? .nan : mu
                 }
             default:
                 continue
@@ -120,7 +121,7 @@ extension Network {
                     var largest = 0.0
                     for u in 0..<size { largest = max(largest, abs(Double(z1[u]))) }
                     let tolerance = 1e-9 * largest
-                    for u in 0..<size where (z0[u] > 0) != (z1[u] > 0) && abs(Double(z1[u])) > tolerance {
+                    for u in 0..<size where z1[u].isNaN || ((z0[u] > 0) != (z1[u] > 0) && abs(Double(z1[u])) > tolerance) {
                         result[p] = false
                         break
                     }

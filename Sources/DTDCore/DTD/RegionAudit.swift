@@ -46,7 +46,7 @@ public struct AuditSummary: Equatable, Sendable {
     public var meanSegmentInside = 0.0
     /// Max over samples of |sum of root-form relevance at the layer input - f_k(x)| (NaN unless all neurons).
     public var maxConservationError = Double.nan
-    /// Sum of |unexplained| / sum of |relevance| over pairs.
+    /// Sum of |unexplained| / sum of |R_j| (the neurons' full relevance) over pairs.
     public var unexplainedFraction = 0.0
 
     public init() {}
@@ -87,6 +87,8 @@ extension Network {
             }
             let a = trace.input(of: session.layerIndex)
 
+            // The unclipped roots, for what region-constrained DTD leaves unexplained.
+            let unclipped = info
             // The region along each root's line, from the local model at a - v.
             var exit = [Double](repeating: .infinity, count: roots)
             if audit || session.query.constrainToRegion {
@@ -104,7 +106,9 @@ extension Network {
                                direction: { steps[$0] < 0 ? -1 : 1 }, into: base)
                 }
                 if session.query.constrainToRegion {
+                    // The clipped root carries the share of R_j its shorter step explains.
                     for i in 0..<roots where info[i].hasRoot && abs(info[i].t) > exit[i] {
+                        info[i].relevance *= exit[i] / abs(info[i].t)
                         info[i].t = (info[i].t < 0 ? -1 : 1) * exit[i]
                         info[i].flags.insert(.clipped)
                     }
@@ -124,17 +128,24 @@ extension Network {
                                                 points: points.pointer, pointsPerSample: perSample, infos: info,
                                                 scratch: scratch)
                 for i in 0..<roots {
-                    let t = info[i].t
-                    let segment = info[i].hasRoot && t != 0 ? min(1, exit[i] / abs(t)) : 1
-                    result.records[i].segmentInside = segment
+                    let t = info[i].t, t0 = unclipped[i].t, rooted = info[i].hasRoot
+                    result.records[i].segmentInside = Self.insideFraction(exit[i], step: t, rooted: rooted)
                     result.records[i].admissibleT = (t < 0 ? -1 : 1) * exit[i]
-                    result.records[i].unexplained = info[i].hasRoot ? info[i].relevance * (1 - segment) : 0
+                    let explained = Self.insideFraction(exit[i], step: t0, rooted: rooted)
+                    result.records[i].unexplained = rooted ? unclipped[i].relevance * (1 - explained) : 0
                 }
             }
             result.outputs = (0..<m).map { Double(trace.output[$0 * outputCount + session.query.target]) }
             try body(result)
             first += m
         }
+    }
+
+    /// The fraction of a step of `step` along a line that stays inside a region the line leaves
+    /// after `exit` (1 for no step; NaN propagates).
+    static func insideFraction(_ exit: Double, step: Double, rooted: Bool) -> Double {
+        if exit.isNaN || step.isNaN { return .nan }
+        return rooted && step != 0 ? min(1, exit / abs(step)) : 1
     }
 
     /// The study's checks for `points` (pointsPerSample per sample of `reference`), at layer
@@ -169,7 +180,8 @@ extension Network {
             var largest = 0.0, taylor = 0.0
             for i in 0..<inCount {
                 let g0 = Double(gradientA[n * inCount + i]), g1 = Double(gradient[p * inCount + i])
-                largest = max(largest, abs(g1 - g0))
+                let difference = abs(g1 - g0)
+                largest = difference.isNaN || largest.isNaN ? .nan : max(largest, difference)
                 taylor += g1 * (Double(a[n * inCount + i]) - Double(points[p * inCount + i]))
             }
             record.sameGradientFlag = largest <= 1e-5 ? 1 : 0
@@ -189,8 +201,13 @@ struct AuditTally {
     private var segmentSum = 0.0, unexplainedSum = 0.0, relevanceSum = 0.0
     private var conservation = 0.0
     let fullRange: Bool
+    /// Region-constrained records carry only the explained part of R_j in `relevance`.
+    let constrained: Bool
 
-    init(fullRange: Bool) { self.fullRange = fullRange }
+    init(fullRange: Bool, constrained: Bool = false) {
+        self.fullRange = fullRange
+        self.constrained = constrained
+    }
 
     /// Adds one sample's records; `output` is f_k(x).
     mutating func add(_ records: ArraySlice<AuditRecord>, output: Double) {
@@ -203,12 +220,13 @@ struct AuditTally {
             if abs(r.outputChange) < 1e-6 { unchanged += 1 }
             segmentSum += r.segmentInside
             unexplainedSum += abs(r.unexplained)
-            relevanceSum += abs(r.root.relevance)
+            relevanceSum += abs(constrained ? r.root.relevance + r.unexplained : r.root.relevance)
             explained += r.root.relevance
         }
         if gradientFails { gradientOutside += 1 }
         if patternFails { patternOutside += 1 }
-        conservation = max(conservation, abs(explained - output))
+        let error = abs(explained - output)
+        conservation = error.isNaN || conservation.isNaN ? .nan : max(conservation, error)
     }
 
     func finished() -> AuditSummary {
@@ -240,7 +258,8 @@ extension Network {
             throw DTDError(.bufferTooSmall, "records holds \(records.count) records, batch \(batch) x \(perSample) roots needs \(needed)")
         }
         guard let x = input.baseAddress, let out = records.baseAddress else { return AuditSummary() }
-        var tally = AuditTally(fullRange: session.neurons.count == session.layer.outputCount)
+        var tally = AuditTally(fullRange: session.neurons.count == session.layer.outputCount,
+                               constrained: session.query.constrainToRegion)
         try forEachRootChunk(session, input: x, batch: batch, audit: true) { (chunk: RootChunk<T>) throws(DTDError) in
             let offset = chunk.firstSample * perSample
             for i in 0..<chunk.roots { out[offset + i] = chunk.records[i] }
@@ -295,7 +314,7 @@ extension Network {
                            direction: { _ in 1 }, into: base)
             }
             for i in records.indices {
-                records[i].segmentInside = min(1, exit[i])
+                records[i].segmentInside = exit[i].isNaN ? .nan : min(1, exit[i])
                 records[i].admissibleT = .nan
                 records[i].unexplained = 0
                 out[first * pointsPerSample + i] = records[i]

@@ -48,7 +48,7 @@ struct RootSession<T: DTDScalar> {
         self.layer = layer
         self.rule = rule
         self.direction = RootDirection(rule: rule.rule)
-        self.forms = try network.upperRootForms(rules: rules, above: query.layer)
+        self.forms = try network.upperRootForms(rules: rules, above: query.layer, tolerance: query.tolerance)
         self.neurons = neurons
         let w = try Storage<Double>(count: layer.weight.count)
         for i in 0..<w.count { w.mutablePointer[i] = Double(layer.weight[i]) }

@@ -2,12 +2,13 @@
 
 extension Network {
     /// The root forms (bias excluded, no stabiliser) of the rules of every dense/conv layer above
-    /// `layer`, indexed by layer.
+    /// `layer`, indexed by layer; neurons with |w_j^T v_j| <= `tolerance` have no root and drop
+    /// their relevance.
     /// - Throws: `.rule` naming the first upper layer without a rule or with a non-root rule.
-    func upperRootForms(rules: RuleSet<T>, above layer: Int) throws(DTDError) -> [PreparedRule<T>?] {
+    func upperRootForms(rules: RuleSet<T>, above layer: Int, tolerance: Double) throws(DTDError) -> [PreparedRule<T>?] {
         var forms = [PreparedRule<T>?](repeating: nil, count: layers.count)
         for index in (layer + 1)..<layers.count where layers[index].linear != nil {
-            forms[index] = try rules.preparedRule(at: index).rootForm()
+            forms[index] = try rules.preparedRule(at: index).rootForm(tolerance: tolerance)
         }
         return forms
     }

@@ -16,7 +16,10 @@ extension PreparedRule {
         // Branches over a+ or a- vanish when the input has no such part (a- after a ReLU).
         var hasPositive = false, hasNegative = false
         for i in 0..<totalIn {
-            if a[i] > 0 { hasPositive = true } else if a[i] < 0 { hasNegative = true }
+            if a[i] > 0 { hasPositive = true } else if a[i] < 0 { hasNegative = true } else if a[i].isNaN {
+                hasPositive = true
+                hasNegative = true
+            }
             if hasPositive && hasNegative { break }
         }
         func present(_ input: InputChoice) -> Bool {
@@ -79,8 +82,8 @@ extension PreparedRule {
                     case .positiveOutput: open = z[i] > 0
                     case .negativeOutput: open = z[i] < 0
                     }
-                    guard open else { s[i] = 0; continue }
-                    let denominator = stabilize(d[i], eps)
+                    guard open else { s[i] = z[i].isNaN ? z[i] : 0; continue }
+                    let denominator = dropTolerance > 0 && abs(d[i]) <= dropTolerance ? 0 : stabilize(d[i], eps)
                     let value = share(r[i], denominator)
                     s[i] = value
                     if ledger != nil, denominator != 0 {
@@ -111,9 +114,9 @@ extension PreparedRule {
                 case .activation:
                     for i in 0..<totalIn { result[i] += c * a[i] * contribution[i] }
                 case .positive:
-                    for i in 0..<totalIn where a[i] > 0 { result[i] += c * a[i] * contribution[i] }
+                    for i in 0..<totalIn where !(a[i] <= 0) { result[i] += c * a[i] * contribution[i] }
                 case .negative:
-                    for i in 0..<totalIn where a[i] < 0 { result[i] += c * a[i] * contribution[i] }
+                    for i in 0..<totalIn where !(a[i] >= 0) { result[i] += c * a[i] * contribution[i] }
                 case .low, .high, .ones:
                     guard let image = constantImage(term.input)?.pointer else {
                         throw DTDError(.internal, "layer \(layerIndex): no image for \(term.input)")
@@ -143,10 +146,11 @@ extension PreparedRule {
             return a
         case .positive, .negative:
             let x = try scratch.buffer(.termInput, count: count)
+            // NaN is kept in both parts, as PyTorch's clamp keeps it.
             if input == .positive {
-                for i in 0..<count { x[i] = a[i] > 0 ? a[i] : 0 }
+                for i in 0..<count { x[i] = a[i] <= 0 ? 0 : a[i] }
             } else {
-                for i in 0..<count { x[i] = a[i] < 0 ? a[i] : 0 }
+                for i in 0..<count { x[i] = a[i] >= 0 ? 0 : a[i] }
             }
             return UnsafePointer(x)
         case .low, .high, .ones:

@@ -32,6 +32,10 @@ struct PreparedRule<T: DTDScalar>: Sendable {
     let groups: [Group]
     /// Whether the layer has a bias (the root form must then compute W a itself).
     let hasBias: Bool
+    /// Denominators with |d| <= this give a share of 0. Zero for LRP; the root tolerance for the
+    /// root forms of the top-down pass, whose denominators are w_j^T v_j: a neuron without a root
+    /// passes nothing down (DESIGN §5).
+    let dropTolerance: T
     /// z^B's bounds as images of the layer input, and the all-ones image.
     let low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?
 
@@ -42,6 +46,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         self.layerIndex = layerIndex
         self.stabilizer = T(rule.stabilizer)
         self.hasBias = layer.bias != nil
+        self.dropTolerance = 0
         let specs = rule.groups
         let gamma = rule.gammaValue
 
@@ -115,9 +120,10 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         self.groups = groups
     }
 
-    private init(rule: Rule, layerIndex: Int, stabilizer: T, groups: [Group], hasBias: Bool,
+    private init(rule: Rule, layerIndex: Int, stabilizer: T, groups: [Group], hasBias: Bool, dropTolerance: T,
                  low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?) {
         self.hasBias = hasBias
+        self.dropTolerance = dropTolerance
         self.rule = rule
         self.layerIndex = layerIndex
         self.stabilizer = stabilizer
@@ -141,16 +147,17 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         }
     }
 
-    /// The root form: bias excluded and no stabiliser, sharing the prepared weights.
+    /// The root form: bias excluded and no stabiliser, sharing the prepared weights; neurons whose
+    /// root denominator w_j^T v_j is within `tolerance` of 0 have no root and pass nothing.
     /// - Throws: `.rule` when the rule has no roots (epsilon > 0, flat).
-    func rootForm() throws(DTDError) -> PreparedRule<T> {
+    func rootForm(tolerance: Double = 0) throws(DTDError) -> PreparedRule<T> {
         let form = try rule.rootForm(layer: layerIndex)
         let groups = groups.map {
             Group(coefficient: $0.coefficient, gate: $0.gate, terms: $0.terms, constantTerms: $0.constantTerms,
                   constantPart: $0.constantPart, bias: nil, isPlainProduct: $0.isPlainProduct && !hasBias)
         }
         return PreparedRule(rule: form, layerIndex: layerIndex, stabilizer: 0, groups: groups, hasBias: hasBias,
-                            low: low, high: high, ones: ones)
+                            dropTolerance: T(tolerance), low: low, high: high, ones: ones)
     }
 
     /// z^B bounds as one sample's layer-input image.
