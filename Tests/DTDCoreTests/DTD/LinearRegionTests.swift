@@ -69,6 +69,60 @@ struct LinearRegionTests {
         }
     }
 
+    /// The exact walk and the pattern test describe the same convex set: a region's closure is
+    /// convex, so a root in it (same_pattern) has its whole segment in it (segment_inside = 1, up to
+    /// the 1e-9 hinge tolerance of same_pattern, so ≥ 1 − 1e-6 here), and a whole segment inside
+    /// means the root is in it. Every root kind, both placements, all networks.
+    @Test(arguments: networks)
+    func segmentInsideAndSamePatternAgree(_ spec: NetworkSpec) throws {
+        var inside = 0, outside = 0
+        for rule in DTDNetworks.rootRuleKinds {
+            for layer in spec.firstAndMiddleLinearLayers {
+                for placement in [Placement.relevance, .hyperplane] {
+                    let query = RootQuery(layer: layer, target: 0, placement: placement, neurons: spec.testNeurons(layer: layer, convCount: 10))
+                    let c = try DTDCase(spec, rule: rule, query: query, batch: 3, seed: 4200)
+                    for record in try c.audit().records where record.root.hasRoot {
+                        let what = "\(rule) layer \(layer) \(placement) neuron \(record.root.neuron)"
+                        if record.samePattern {
+                            #expect(record.segmentInside >= 1 - 1e-6, "\(what): in the region, segment \(record.segmentInside)")
+                            inside += 1
+                        } else {
+                            outside += 1
+                        }
+                        if record.segmentInside == 1 { #expect(record.samePattern, "\(what): whole segment inside, root outside") }
+                    }
+                }
+            }
+        }
+        #expect(inside > 0 && (outside > 0 || !spec.hasReLU), "\(spec): \(inside) roots inside, \(outside) outside")
+    }
+
+    /// A hyperplane root lies on its own neuron's hinge — on the boundary of the closure of a's
+    /// region when that neuron feeds a ReLU — and is in the closure. Region-constrained DTD must
+    /// leave such a root alone: the exact walk reaches the hinge at t_j itself, so clipping is only
+    /// right when another boundary comes first, i.e. when it moves the root by more than rounding
+    /// (here 1e-9 of |t|), and a root in the closure has segment_inside exactly 1.
+    @Test(arguments: networks)
+    func hyperplaneRootsOnTheirOwnHingeAreNotClipped(_ spec: NetworkSpec) throws {
+        var roundingClips = 0, roundingSegments = 0, clips = 0
+        for rule in DTDNetworks.rootRuleKinds {
+            for layer in spec.firstAndMiddleLinearLayers {
+                let free = RootQuery(layer: layer, target: 0, placement: .hyperplane, neurons: spec.testNeurons(layer: layer, convCount: 10))
+                var constrained = free
+                constrained.constrainToRegion = true
+                let c = try DTDCase(spec, rule: rule, query: free, batch: 3, seed: 4300)
+                let unconstrained = try c.audit().records
+                for (record, reference) in zip(try c.audit(constrained).records, unconstrained) where record.root.flags.contains(.clipped) {
+                    clips += 1
+                    if abs(reference.root.t) - abs(record.root.t) <= 1e-9 * abs(reference.root.t) { roundingClips += 1 }
+                }
+                roundingSegments += unconstrained.filter { $0.samePattern && $0.segmentInside < 1 && $0.segmentInside > 1 - 1e-12 }.count
+            }
+        }
+        #expect(roundingClips == 0, "\(spec): \(roundingClips) of \(clips) clipped hyperplane roots moved by rounding only")
+        #expect(roundingSegments == 0, "\(spec): \(roundingSegments) roots in the region with segment_inside = 1 − rounding")
+    }
+
     /// admissible_t, signed like t: the point a − admissible_t·v_j (v_j from DESIGN §5's table,
     /// computed naively) is on the region's boundary — some unit of g_ℓ at its hinge or a max-pool
     /// tie, within 1e-8 relative — just before it (1 − 1e-6 of the step) the line is inside the

@@ -136,6 +136,36 @@ struct RootPointTests {
         }
     }
 
+    /// DESIGN §4: float32 follows float64 to about 1e-4 relative. Roots of a float32 network (the
+    /// same parameters and inputs, rounded to float32) have the float64 roots' flags, and R_j, z_j,
+    /// w_jᵀv_j and the points agree to 1e-4 relative per sample (the roots are computed in Double
+    /// from float32 activations, so only the float32 forward and top-down passes round).
+    @Test(arguments: [RandomNetworks.mlps[0], RandomNetworks.cnns[0]])
+    func float32RootsFollowFloat64(_ spec: NetworkSpec) throws {
+        let rounded = spec.roundedToFloat32()
+        let network64 = try rounded.build(Double.self), network32 = try rounded.build(Float.self)
+        let x = RandomNetworks.inputs(spec, batch: 2, seed: 1600).map { Double(Float($0)) }
+        for rule in [Rule.zPlus(), .wSquare(), .epsilon(0)] {
+            for layer in spec.firstAndMiddleLinearLayers {
+                let query = RootQuery(layer: layer, target: 0, placement: .relevance, neurons: spec.testNeurons(layer: layer, convCount: 40))
+                let r64 = try network64.roots(x, batch: 2, rules: try RuleSet(for: network64, everyLinearLayer: rule), query: query)
+                let r32 = try network32.roots(x.converted(to: Float.self), batch: 2,
+                                              rules: try RuleSet(for: network32, everyLinearLayer: rule), query: query)
+                let what = "\(rule) layer \(layer)"
+                #expect(r32.info.map(\.flags) == r64.info.map(\.flags), "\(what): flags")
+                let perSample = r64.info.count / 2, inCount = r64.points.count / r64.info.count
+                for n in 0..<2 {
+                    let range = (n * perSample)..<((n + 1) * perSample)
+                    expectClose(r32.info[range].map(\.relevance), r64.info[range].map(\.relevance), tolerance: 1e-4, "\(what): R_j")
+                    expectClose(r32.info[range].map(\.z), r64.info[range].map(\.z), tolerance: 1e-4, "\(what): z_j")
+                    expectClose(r32.info[range].map(\.wv), r64.info[range].map(\.wv), tolerance: 1e-4, "\(what): w·v")
+                    let points = (n * perSample * inCount)..<((n + 1) * perSample * inCount)
+                    expectClose(Array(r32.points[points]), Array(r64.points[points]), tolerance: 1e-4, "\(what): points")
+                }
+            }
+        }
+    }
+
     /// DESIGN §5: alpha-beta has two partial roots per neuron, each its own root: partial 0 along
     /// v⁺ carrying αR_j, partial 1 along v⁻ carrying −βR_j; rootCount doubles accordingly.
     @Test func alphaBetaRootsComeInPairs() throws {
