@@ -1,0 +1,291 @@
+import Testing
+@testable import DTDCore
+
+/// The DTD calls validate their arguments (DESIGN §2.9, §5): each bad query, rule set or buffer is
+/// a `DTDError` of the right kind whose message names the thing — the layer, the target, the
+/// neuron range, tol, the rule, the buffer — on every entry point that takes it.
+@Suite("Root call validation")
+struct RootValidationTests {
+    /// dense(4 → 3) relu dense(3 → 2): layers 0 (dense), 1 (relu), 2 (dense); input (4), output (2).
+    static func network() throws -> Network<Double> {
+        var network = try Network<Double>(inputShape: .flat(4))
+        try network.addDense(weight: (0..<12).map { Double($0) / 6 - 1 }, outFeatures: 3, inFeatures: 4, bias: [0.1, -0.2, 0.3])
+        network.addReLU()
+        try network.addDense(weight: [1, -1, 0.5, 0.25, 2, -1], outFeatures: 2, inFeatures: 3, bias: [0.5, -0.5])
+        return network
+    }
+
+    static let x: [Double] = [0.5, -1, 0.25, 2, 1, 0.5, -0.5, 0.75]
+
+    /// Every call that takes a `RootQuery`, with buffers large enough for any valid query here.
+    enum Entry: String, CaseIterable, Sendable {
+        case rootCount, roots, rootsBuffer, auditRoots, auditRootsBuffer, rootFormRelevance, constructRoots
+
+        /// Whether the call needs the audited layer's rule to be a root rule (T3 does not).
+        var needsRootRule: Bool { self != .constructRoots }
+
+        func call(_ network: Network<Double>, _ rules: RuleSet<Double>, _ query: RootQuery) throws {
+            let x = RootValidationTests.x
+            var points = [Double](repeating: 0, count: 2 * 6 * 4)
+            var info = [RootInfo](repeating: RootInfo(neuron: 0), count: 2 * 6)
+            var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: 2 * 6)
+            switch self {
+            case .rootCount:
+                _ = try network.rootCount(rules: rules, query: query)
+            case .roots:
+                _ = try network.roots(x, batch: 2, rules: rules, query: query)
+            case .rootsBuffer:
+                try x.withUnsafeBufferPointer { input in
+                    try points.withUnsafeMutableBufferPointer { p in
+                        try info.withUnsafeMutableBufferPointer {
+                            try network.roots(input: input, batch: 2, rules: rules, query: query, points: p, info: $0)
+                        }
+                    }
+                }
+            case .auditRoots:
+                _ = try network.auditRoots(x, batch: 2, rules: rules, query: query)
+            case .auditRootsBuffer:
+                _ = try x.withUnsafeBufferPointer { input in
+                    try records.withUnsafeMutableBufferPointer {
+                        try network.auditRoots(input: input, batch: 2, rules: rules, query: query, records: $0)
+                    }
+                }
+            case .rootFormRelevance:
+                _ = try network.rootFormRelevance(x, batch: 2, rules: rules, query: query)
+            case .constructRoots:
+                // An explanation of the right total is not needed: validation comes first.
+                let explanation = [Double](repeating: 0, count: 2 * 4)
+                try x.withUnsafeBufferPointer { input in
+                    try explanation.withUnsafeBufferPointer { e in
+                        try points.withUnsafeMutableBufferPointer { p in
+                            try info.withUnsafeMutableBufferPointer {
+                                try network.constructRoots(input: input, batch: 2, rules: rules, query: query, explanation: e,
+                                                           points: p, info: $0)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    static func zPlusRules(_ network: Network<Double>) throws -> RuleSet<Double> {
+        try RuleSet(for: network, everyLinearLayer: .zPlus())
+    }
+
+    @Test(arguments: Entry.allCases, [-1, 3, 100])
+    func rejectsALayerOutOfRange(_ entry: Entry, _ layer: Int) throws {
+        let network = try Self.network()
+        let rules = try Self.zPlusRules(network)
+        expectDTDError(.layerIndex, mentioning: ["layer = \(layer)", "[0, 3)"]) {
+            try entry.call(network, rules, RootQuery(layer: layer, target: 0))
+        }
+    }
+
+    @Test(arguments: Entry.allCases)
+    func rejectsALayerWithoutWeights(_ entry: Entry) throws {
+        let network = try Self.network()
+        let rules = try Self.zPlusRules(network)
+        expectDTDError(.rule, mentioning: ["layer 1", "relu", "no weights"]) {
+            try entry.call(network, rules, RootQuery(layer: 1, target: 0))
+        }
+    }
+
+    @Test(arguments: Entry.allCases, [-1, 2])
+    func rejectsATargetOutOfRange(_ entry: Entry, _ target: Int) throws {
+        let network = try Self.network()
+        let rules = try Self.zPlusRules(network)
+        expectDTDError(.outOfRange, mentioning: ["target = \(target)", "[0, 2)"]) {
+            try entry.call(network, rules, RootQuery(layer: 0, target: target))
+        }
+    }
+
+    /// Layer 0 has 3 neurons: a range reaching past them, starting below 0, or empty is rejected.
+    @Test(arguments: Entry.allCases, [2..<4, -1..<2, 1..<1, 3..<3])
+    func rejectsANeuronRangeOutsideTheLayerOrEmpty(_ entry: Entry, _ range: Range<Int>) throws {
+        let network = try Self.network()
+        let rules = try Self.zPlusRules(network)
+        expectDTDError(.outOfRange, mentioning: ["neuron range", "[\(range.lowerBound), \(range.upperBound))", "[0, 3)", "layer 0"]) {
+            try entry.call(network, rules, RootQuery(layer: 0, target: 0, neurons: range))
+        }
+    }
+
+    @Test(arguments: Entry.allCases, [0, -1e-5, .nan, .infinity])
+    func rejectsAToleranceThatIsNotPositiveAndFinite(_ entry: Entry, _ tolerance: Double) throws {
+        let network = try Self.network()
+        let rules = try Self.zPlusRules(network)
+        expectDTDError(.outOfRange, mentioning: ["tol"]) {
+            try entry.call(network, rules, RootQuery(layer: 0, target: 0, tolerance: tolerance))
+        }
+    }
+
+    /// DESIGN §5: epsilon > 0 and flat are not root rules. At the audited layer every root call
+    /// refuses them (T3's construction does not use the layer's rule and accepts them); above it,
+    /// where their root form would carry R down, every call refuses them, naming that layer.
+    @Test(arguments: Entry.allCases, [Rule.epsilon(0.25), .epsilon(1e-6, bias: .exclude), .flat()])
+    func rejectsANonRootRule(_ entry: Entry, _ rule: Rule) throws {
+        let network = try Self.network()
+        var atLayer = try Self.zPlusRules(network)
+        try atLayer.set(rule, layer: 0, in: network)
+        if entry.needsRootRule {
+            expectDTDError(.rule, mentioning: ["layer 0", "not a DTD root rule"]) {
+                try entry.call(network, atLayer, RootQuery(layer: 0, target: 0))
+            }
+        } else {
+            // Validation passes; the zero explanation then has the wrong total.
+            expectDTDError(.invalidArgument, mentioning: ["sums to"]) { try entry.call(network, atLayer, RootQuery(layer: 0, target: 0)) }
+        }
+        var above = try Self.zPlusRules(network)
+        try above.set(rule, layer: 2, in: network)
+        expectDTDError(.rule, mentioning: ["layer 2", "not a DTD root rule"]) {
+            try entry.call(network, above, RootQuery(layer: 0, target: 0))
+        }
+    }
+
+    /// A dense layer above the audited one without a rule is an error naming it (libdtd never
+    /// guesses a rule), and so is the audited layer itself without one.
+    @Test(arguments: Entry.allCases)
+    func rejectsAMissingRule(_ entry: Entry) throws {
+        let network = try Self.network()
+        var onlyFirst = try RuleSet(for: network)
+        try onlyFirst.set(.zPlus(), layer: 0, in: network)
+        expectDTDError(.rule, mentioning: ["layer 2", "has no rule"]) { try entry.call(network, onlyFirst, RootQuery(layer: 0, target: 0)) }
+        var onlyLast = try RuleSet(for: network)
+        try onlyLast.set(.zPlus(), layer: 2, in: network)
+        expectDTDError(.rule, mentioning: ["layer 0", "has no rule"]) { try entry.call(network, onlyLast, RootQuery(layer: 0, target: 0)) }
+    }
+
+    /// Buffers one element short: points and info of `roots`, records of `auditRoots`, points and
+    /// records of `auditPoints`, explanation, points and info of `constructRoots` — each named.
+    @Test func rejectsBuffersTooSmall() throws {
+        let network = try Self.network()
+        let rules = try Self.zPlusRules(network)
+        // alpha-beta doubles the roots: 2 samples × 3 neurons × 2 partials, layer input 4.
+        let alphaBeta = try RuleSet(for: network, everyLinearLayer: .alphaBeta(alpha: 2, beta: 1))
+        let query = RootQuery(layer: 0, target: 0)
+        let x = Self.x
+        func roots(_ rules: RuleSet<Double>, points: Int?, info: Int) throws {
+            var p = [Double](repeating: 0, count: points ?? 0), r = [RootInfo](repeating: RootInfo(neuron: 0), count: info)
+            try x.withUnsafeBufferPointer { input in
+                try p.withUnsafeMutableBufferPointer { pb in
+                    try r.withUnsafeMutableBufferPointer {
+                        try network.roots(input: input, batch: 2, rules: rules, query: query, points: points == nil ? nil : pb, info: $0)
+                    }
+                }
+            }
+        }
+        try roots(rules, points: 24, info: 6)
+        try roots(alphaBeta, points: 48, info: 12)
+        expectDTDError(.bufferTooSmall, mentioning: ["points", "23", "24"]) { try roots(rules, points: 23, info: 6) }
+        expectDTDError(.bufferTooSmall, mentioning: ["points", "47", "48"]) { try roots(alphaBeta, points: 47, info: 12) }
+        expectDTDError(.bufferTooSmall, mentioning: ["info", "5", "6"]) { try roots(rules, points: nil, info: 5) }
+        expectDTDError(.bufferTooSmall, mentioning: ["info", "11", "12"]) { try roots(alphaBeta, points: nil, info: 11) }
+
+        func audit(_ rules: RuleSet<Double>, records count: Int) throws {
+            var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: count)
+            _ = try x.withUnsafeBufferPointer { input in
+                try records.withUnsafeMutableBufferPointer {
+                    try network.auditRoots(input: input, batch: 2, rules: rules, query: query, records: $0)
+                }
+            }
+        }
+        try audit(alphaBeta, records: 12)
+        expectDTDError(.bufferTooSmall, mentioning: ["records", "11", "12"]) { try audit(alphaBeta, records: 11) }
+
+        func auditPoints(points: Int, records: Int, pointsPerSample: Int = 3, layer: Int = 0, target: Int = 0) throws {
+            let p = [Double](repeating: 0.5, count: points)
+            var r = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: records)
+            _ = try x.withUnsafeBufferPointer { input in
+                try p.withUnsafeBufferPointer { pb in
+                    try r.withUnsafeMutableBufferPointer {
+                        try network.auditPoints(input: input, batch: 2, layer: layer, target: target,
+                                                pointsPerSample: pointsPerSample, points: pb, records: $0)
+                    }
+                }
+            }
+        }
+        try auditPoints(points: 24, records: 6)
+        expectDTDError(.bufferTooSmall, mentioning: ["points", "23", "24"]) { try auditPoints(points: 23, records: 6) }
+        expectDTDError(.bufferTooSmall, mentioning: ["records", "5", "6"]) { try auditPoints(points: 24, records: 5) }
+        expectDTDError(.size, mentioning: ["points_per_sample"]) { try auditPoints(points: 24, records: 6, pointsPerSample: 0) }
+        expectDTDError(.layerIndex, mentioning: ["layer = 3"]) { try auditPoints(points: 24, records: 6, layer: 3) }
+        expectDTDError(.outOfRange, mentioning: ["target = 2"]) { try auditPoints(points: 24, records: 6, target: 2) }
+
+        func construct(explanation: Int, points: Int, info: Int?) throws {
+            let e = [Double](repeating: 0, count: explanation)
+            var p = [Double](repeating: 0, count: points), r = [RootInfo](repeating: RootInfo(neuron: 0), count: info ?? 0)
+            try x.withUnsafeBufferPointer { input in
+                try e.withUnsafeBufferPointer { eb in
+                    try p.withUnsafeMutableBufferPointer { pb in
+                        try r.withUnsafeMutableBufferPointer {
+                            try network.constructRoots(input: input, batch: 2, rules: rules, query: query, explanation: eb,
+                                                       points: pb, info: info == nil ? nil : $0)
+                        }
+                    }
+                }
+            }
+        }
+        expectDTDError(.bufferTooSmall, mentioning: ["explanation", "7", "8"]) { try construct(explanation: 7, points: 24, info: 6) }
+        expectDTDError(.bufferTooSmall, mentioning: ["points", "23", "24"]) { try construct(explanation: 8, points: 23, info: 6) }
+        expectDTDError(.bufferTooSmall, mentioning: ["info", "5", "6"]) { try construct(explanation: 8, points: 24, info: 5) }
+    }
+
+    /// The T2 and rank-1 checks: too few seeds to compare, short csc and distance buffers, a root of
+    /// the wrong size.
+    @Test func rejectsBadTheoryCheckArguments() throws {
+        let network = try Self.network()
+        let rules = try Self.zPlusRules(network)
+        let x = Self.x, seeds = [Double](repeating: 1, count: 2 * 2 * 2)
+        func rankOne(seedsPerSample: Int, csc count: Int) throws {
+            var csc = [Double](repeating: 0, count: count)
+            try x.withUnsafeBufferPointer { input in
+                try seeds.withUnsafeBufferPointer { s in
+                    try csc.withUnsafeMutableBufferPointer {
+                        try network.rankOneSimilarity(input: input, batch: 2, rules: rules, seedsPerSample: seedsPerSample, seeds: s, csc: $0)
+                    }
+                }
+            }
+        }
+        try rankOne(seedsPerSample: 2, csc: 4)
+        expectDTDError(.size, mentioning: ["seeds_per_sample", "1"]) { try rankOne(seedsPerSample: 1, csc: 4) }
+        expectDTDError(.bufferTooSmall, mentioning: ["seeds", "8", "12"]) { try rankOne(seedsPerSample: 3, csc: 4) }
+        expectDTDError(.bufferTooSmall, mentioning: ["csc", "3", "4"]) { try rankOne(seedsPerSample: 2, csc: 3) }
+
+        let seed = [Double](repeating: 1, count: 4)
+        var distances = [Double](repeating: 0, count: 1)
+        expectDTDError(.bufferTooSmall, mentioning: ["distances", "1", "2"]) {
+            try x.withUnsafeBufferPointer { input in
+                try seed.withUnsafeBufferPointer { s in
+                    try distances.withUnsafeMutableBufferPointer {
+                        try network.gradientTimesInputDistance(input: input, batch: 2, outputRelevance: s, rules: rules, distances: $0)
+                    }
+                }
+            }
+        }
+        var result = [Double](repeating: 0, count: 8)
+        expectDTDError(.shapeMismatch, mentioning: ["root", "3", "(4)", "8"]) {
+            try x.withUnsafeBufferPointer { input in
+                try [1.0, 2, 3].withUnsafeBufferPointer { root in
+                    try seed.withUnsafeBufferPointer { s in
+                        try result.withUnsafeMutableBufferPointer {
+                            try network.constantRootExplanation(input: input, batch: 2, root: root, outputRelevance: s, result: $0)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Rule.rootForm(layer:)` is DESIGN §5's root form — the rule with bias mode exclude and no
+    /// stabiliser — for every root rule, and refuses epsilon > 0 and flat, naming the layer.
+    @Test(arguments: Rule.allTestCases)
+    func rootFormIsTheBiasFreeUnstabilisedRule(_ rule: Rule) throws {
+        if NaiveDTD.isRootRule(rule) {
+            let form = try rule.rootForm(layer: 4)
+            #expect(form.description == NaiveDTD.rootForm(rule).description)
+            #expect(form.stabilizer == 0 && form.biasMode == .exclude)
+        } else {
+            expectDTDError(.rule, mentioning: ["layer 4", "not a DTD root rule"]) { _ = try rule.rootForm(layer: 4) }
+        }
+    }
+}
