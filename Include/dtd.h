@@ -673,7 +673,7 @@ typedef struct dtd_root_info {
     double relevance;   /**< relevance the root carries: R_j, alpha R_j or -beta R_j; for a clipped root
                              of a region-constrained query, the part its shorter step explains */
     double z;           /**< z_j at the input a */
-    double wv;          /**< w_j^T v_j */
+    double wv;          /**< w_j^T v_j; NaN where the rule defines no direction (gamma at z_j = 0) */
     double t;           /**< step along -v_j (after clipping, for constrained queries) */
 } dtd_root_info;
 
@@ -832,7 +832,8 @@ DTD_API dtd_status dtd_theory_constant_root_f64(const dtd_network *network, int6
  * hyperplane. Components with w_ij = 0 keep root_ij = a_i (flag ::DTD_ROOT_NO_ROOT on the neuron
  * when that loses a nonzero share). Placement and flags of the query are ignored.
  * @param explanation  in: (batch, layer input size); each sample's sum must equal R to 1e-6
- *                     relative, else ::DTD_ERROR_INVALID_ARGUMENT.
+ *                     relative, else ::DTD_ERROR_INVALID_ARGUMENT (so is a nonzero explanation
+ *                     for a sample whose R is 0).
  * @param points       out: (batch, neurons in the range, layer input size).
  * @param info         out, may be NULL: (batch, neurons in the range); t = 1/c_j, wv = NaN.
  * Returns: as dtd_roots_compute_f32().

@@ -105,8 +105,9 @@ extension Network {
     }
 
     /// Whether each point of `points` (a real forward trace) has the ReLU states and max-pool
-    /// winners of its reference sample; a unit within 1e-9 (relative to the layer's largest
-    /// magnitude at the point) of its hinge matches either state.
+    /// winners of its reference sample; a unit within 1e-9 of its hinge, relative to the layer's
+    /// largest magnitude at the point or at the reference input, matches either state (a point
+    /// where every unit is at its hinge, like the origin of a bias-free net, is in every closure).
     func samePattern(reference: ForwardTrace<T>, points: ForwardTrace<T>, from start: Int, pointsPerSample: Int,
                      into result: UnsafeMutablePointer<Bool>) {
         let batch = points.batch
@@ -119,7 +120,7 @@ extension Network {
                 for p in 0..<batch where result[p] {
                     let z0 = z0All + (p / pointsPerSample) * size, z1 = z1All + p * size
                     var largest = 0.0
-                    for u in 0..<size { largest = max(largest, abs(Double(z1[u]))) }
+                    for u in 0..<size { largest = max(largest, abs(Double(z1[u])), abs(Double(z0[u]))) }
                     let tolerance = 1e-9 * largest
                     for u in 0..<size where z1[u].isNaN || ((z0[u] > 0) != (z1[u] > 0) && abs(Double(z1[u])) > tolerance) {
                         result[p] = false
@@ -130,11 +131,12 @@ extension Network {
                 let inCount = g.inputShape.count, outCount = g.outputShape.count
                 let v1All = points.input(of: index)
                 let w0All = reference.winners(of: index), w1All = points.winners(of: index)
+                let v0All = reference.input(of: index)
                 for p in 0..<batch where result[p] {
-                    let v1 = v1All + p * inCount
+                    let v1 = v1All + p * inCount, v0 = v0All + (p / pointsPerSample) * inCount
                     let w0 = w0All + (p / pointsPerSample) * outCount, w1 = w1All + p * outCount
                     var largest = 0.0
-                    for i in 0..<inCount { largest = max(largest, abs(Double(v1[i]))) }
+                    for i in 0..<inCount { largest = max(largest, abs(Double(v1[i])), abs(Double(v0[i]))) }
                     let tolerance = 1e-9 * largest
                     for o in 0..<outCount where w0[o] != w1[o] && Double(v1[w1[o]]) - Double(v1[w0[o]]) > tolerance {
                         result[p] = false

@@ -105,6 +105,10 @@ extension Network {
                     regionExit(reference: trace, frozen: frozen, from: session.layerIndex, pointsPerSample: perSample,
                                direction: { steps[$0] < 0 ? -1 : 1 }, into: base)
                 }
+                // A root within rounding of the exit (a hyperplane root on its own hinge) reaches it.
+                for i in 0..<roots where !exit[i].isNaN && abs(info[i].t) <= exit[i] * (1 + 1e-9) {
+                    exit[i] = max(exit[i], abs(info[i].t))
+                }
                 if session.query.constrainToRegion {
                     // The clipped root carries the share of R_j its shorter step explains.
                     for i in 0..<roots where info[i].hasRoot && abs(info[i].t) > exit[i] {
@@ -130,7 +134,8 @@ extension Network {
                 for i in 0..<roots {
                     let t = info[i].t, t0 = unclipped[i].t, rooted = info[i].hasRoot
                     result.records[i].segmentInside = Self.insideFraction(exit[i], step: t, rooted: rooted)
-                    result.records[i].admissibleT = (t < 0 ? -1 : 1) * exit[i]
+                    // No direction (gamma at z_j = 0): no step is admissible.
+                    result.records[i].admissibleT = info[i].wv.isNaN ? 0 : (t < 0 ? -1 : 1) * exit[i]
                     let explained = Self.insideFraction(exit[i], step: t0, rooted: rooted)
                     result.records[i].unexplained = rooted ? unclipped[i].relevance * (1 - explained) : 0
                 }

@@ -49,6 +49,9 @@ extension Network {
             guard abs(target - total) <= 1e-6 * max(abs(total), scale, 1e-300) else {
                 throw DTDError(.invalidArgument, "explanation of sample \(n) sums to \(target), but the relevance reaching layer \(query.layer) is \(total); rescale it to that total")
             }
+            guard total != 0 || scale == 0 else {
+                throw DTDError(.invalidArgument, "no relevance reaches layer \(query.layer) for sample \(n) (its total is 0); only the zero explanation can be reproduced")
+            }
             for (slot, j) in neurons.enumerated() {
                 let rj = Double(relevance[n * outCount + j]), zj = Double(z[n * outCount + j])
                 let c = (zj == 0 || rj == 0) ? 1 : rj / zj

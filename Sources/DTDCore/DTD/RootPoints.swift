@@ -118,6 +118,8 @@ struct RootSession<T: DTDScalar> {
                     if let wv {
                         record.wv = wv
                         scatter(v, position: position, into: out)
+                    } else {
+                        record.wv = .nan
                     }
                     if let wv, abs(wv) > query.tolerance {
                         if record.relevance == 0 {

@@ -260,12 +260,12 @@ struct RegionAuditTests {
 
     // MARK: Region-constrained DTD
 
-    /// DESIGN §6: region-constrained DTD stops each root at the region's boundary. Against the same
-    /// query without the constraint: t becomes sign(t)·min(|t|, |admissible_t|), flagged clipped
-    /// exactly when |t| was reduced; the clipped root is in the closure of a's region (the engine's
-    /// same_pattern and the naive state agree), its segment is whole and it leaves nothing
-    /// unexplained (the header's relevance·(1 − min(|t|, |admissible_t|)/|t|) with the clipped t);
-    /// the unconstrained record's unexplained relevance is the share the clipping gave up.
+    /// DESIGN §6: region-constrained DTD stops each root at the region's boundary and reports the
+    /// relevance left unexplained. Against the same query without the constraint: t becomes
+    /// sign(t)·min(|t|, |admissible_t|), flagged clipped exactly when |t| was reduced; the clipped
+    /// root is in the closure of a's region (the engine's same_pattern and the naive state agree)
+    /// and its segment is whole; it carries relevance·|t_clipped|/|t| and reports the rest as
+    /// unexplained — the same unexplained share the unconstrained audit predicts.
     @Test(arguments: DTDNetworks.rootRuleKinds)
     func constrainedRootsStopAtTheRegionBoundary(_ rule: Rule) throws {
         var clipped = 0
@@ -280,7 +280,9 @@ struct RegionAuditTests {
                 let (points, info) = try c.roots(constrained)
                 let perSample = records.count / c.batch
                 let what = "\(spec) layer \(layer)"
-                #expect(summary.outsideByPattern == 0 && summary.unexplainedFraction == 0, "\(what)")
+                let freeSummary = try c.audit().summary
+                #expect(summary.outsideByPattern == 0, "\(what)")
+                expectClose(summary.unexplainedFraction, freeSummary.unexplainedFraction, tolerance: 1e-12, "\(what): unexplained fraction")
                 for (i, (record, reference)) in zip(records, unconstrained).enumerated() {
                     let root = record.root, t = reference.root.t, admissible = reference.admissibleT
                     #expect(root == info[i], "\(what): the constrained audit's roots are the constrained roots")
@@ -289,10 +291,13 @@ struct RegionAuditTests {
                     #expect(root.flags.contains(.clipped) == reduced, "\(what) neuron \(root.neuron): t \(t), admissible \(admissible)")
                     #expect(root.t == (reduced ? (t < 0 ? -1 : 1) * abs(admissible) : t), "\(what) neuron \(root.neuron): clipped t")
                     #expect(record.admissibleT == admissible)
-                    #expect(record.samePattern && record.segmentInside == 1 && record.unexplained == 0, "\(what) neuron \(root.neuron)")
+                    #expect(record.samePattern && record.segmentInside == 1, "\(what) neuron \(root.neuron)")
+                    expectClose(record.unexplained, reference.unexplained, tolerance: 1e-12, "\(what) neuron \(root.neuron): unexplained")
                     if reduced {
                         clipped += 1
-                        expectClose(reference.unexplained, root.relevance * (1 - root.t / t), tolerance: 1e-12,
+                        let full = reference.root.relevance
+                        expectClose(root.relevance, full * root.t / t, tolerance: 1e-12, "\(what) neuron \(root.neuron): carried share")
+                        expectClose(reference.unexplained, full * (1 - root.t / t), tolerance: 1e-12,
                                     "\(what) neuron \(root.neuron): unexplained share")
                         let n = i / perSample
                         let state = c.tail.state(points.row(i, size: c.layerInputCount))

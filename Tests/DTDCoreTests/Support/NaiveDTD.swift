@@ -112,12 +112,13 @@ struct RegionState {
     /// matches either state; every max-pool window's winner at the reference (its first maximum) is
     /// still a maximum here, to the same relative tolerance.
     func isInClosure(of reference: RegionState, tolerance: Double = 1e-9) -> Bool {
+        // The hinge slack is relative to the layer's largest magnitude at either point (DESIGN §6).
         for (here, there) in zip(reluInputs, reference.reluInputs) {
-            let slack = tolerance * (here.map(abs).max() ?? 0)
+            let slack = tolerance * ((here + there).map(abs).max() ?? 0)
             for (z, z0) in zip(here, there) where (z > 0) != (z0 > 0) && abs(z) > slack { return false }
         }
         for (here, there) in zip(pools, reference.pools) {
-            let slack = tolerance * (here.input.map(abs).max() ?? 0)
+            let slack = tolerance * ((here.input + there.input).map(abs).max() ?? 0)
             for window in here.windows {
                 let winner = NaiveNetwork.winner(window, there.input)
                 let best = window.map { here.input[$0] }.max() ?? 0

@@ -180,7 +180,7 @@ def propagation_rule(rule: Rule) -> Rule:
 
 # MARK: - The audit's checks (DESIGN.md section 6), one point at a time
 
-HINGE = 1e-9  # a unit within HINGE * (largest |pre-activation| of its layer) of 0 matches either state
+HINGE = 1e-9  # within HINGE * (largest |pre-activation| of the layer at a or the point) of 0: either state
 
 
 def same_pattern(layers: list[tuple], layer: int, a: np.ndarray, point: np.ndarray) -> bool:
@@ -188,7 +188,7 @@ def same_pattern(layers: list[tuple], layer: int, a: np.ndarray, point: np.ndarr
     hinge at ``point`` match either state)."""
     for spec in layers[layer:]:
         if spec[0] == "relu":
-            tolerance = HINGE * np.max(np.abs(point), initial=0.0)
+            tolerance = HINGE * max(np.max(np.abs(point), initial=0.0), np.max(np.abs(a), initial=0.0))
             differs = ((a > 0) != (point > 0)) & (np.abs(point) > tolerance)
             if differs.any():
                 return False
