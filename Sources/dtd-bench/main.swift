@@ -18,6 +18,7 @@
 //           (conv: Cout x (batch*positions) x (Cin*k*k), im2col done outside the timing).
 //           The gap is the engine's overhead per layer: im2col/col2im, elementwise passes,
 //           per-sample GEMMs, threading, allocation.
+//   loop    `dtd-bench loop MODEL METHOD BATCH [SECONDS]`: one case back to back, for perf record.
 // Weights are He-uniform from a fixed SplitMix64 seed; inputs uniform [0, 1).
 
 import DTDCore
@@ -390,11 +391,46 @@ func layersSection(quick: Bool) throws {
     }
 }
 
+/// Runs one case back to back for `duration` seconds (for `perf record`), then prints its median.
+func loopSection(_ args: [String]) throws {
+    guard args.count >= 3, let model = [mlp, lenet, vgg].first(where: { $0.name == args[0] }),
+          let method = Method(rawValue: args[1]), let batch = Int(args[2]) else {
+        print("usage: dtd-bench loop mlp|lenet|vgg forward|gradient|lrp-eps|lrp-comp BATCH [SECONDS]")
+        exit(2)
+    }
+    let duration = args.count > 3 ? Double(args[3]) ?? 5 : 5
+    let net = try build(model)
+    let rules = (eps: try RuleSet<Float>(for: net, everyLinearLayer: .epsilon(1e-6)),
+                 comp: try compositeRules(net, cnn: model.isCNN))
+    let x = uniformArray(batch * net.inputCount, 0, 1)
+    var fo = [Float](repeating: 0, count: batch * net.outputCount)
+    var out = [Float](repeating: 0, count: x.count)
+    let y = try net.forward(x, batch: batch)
+    var seed = [Float](repeating: 0, count: y.count)
+    for n in 0..<batch { seed[n * net.outputCount] = y[n * net.outputCount] }
+    let clock = ContinuousClock()
+    let start = clock.now
+    var times: [Double] = []
+    while seconds(clock.now - start) < duration {
+        let t0 = clock.now
+        try run(net, method, rules, x: x, seed: seed, batch: batch, out: &out, forwardOut: &fo)
+        times.append(seconds(clock.now - t0))
+    }
+    times.sort()
+    print("\(model.name) \(method.rawValue) batch \(batch): \(times.count) calls, median \(fmt(times[times.count / 2] * 1e3, 3)) ms, "
+          + "min \(fmt(times[0] * 1e3, 3)) ms")
+}
+
 // MARK: - Main
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") {
     print("usage: dtd-bench [--quick] [gemm] [nets] [layers]   (default: all sections)")
+    print("       dtd-bench loop MODEL METHOD BATCH [SECONDS]   (one case back to back, for perf record)")
+    exit(0)
+}
+if arguments.first == "loop" {
+    do { try loopSection(Array(arguments.dropFirst())) } catch { print("error: \(error)"); exit(1) }
     exit(0)
 }
 let quick = arguments.contains("--quick")
