@@ -281,10 +281,23 @@ func run(_ net: Network<Float>, _ method: Method, _ rules: (eps: RuleSet<Float>,
 func netsSection(quick: Bool) throws {
     print("== whole networks through DTDCore's public API (float32, median ms per call, GFLOP/s)")
     print("  " + padRight("model", 6) + pad("batch", 6) + "  " + Method.allCases.map { pad($0.rawValue, 19) }.joined())
+    var prepLines: [String] = []
     for model in [mlp, lenet, vgg] {
         let net = try build(model)
-        let rules = (eps: try RuleSet<Float>(for: net, everyLinearLayer: .epsilon(1e-6)),
-                     comp: try compositeRules(net, cnn: model.isCNN))
+        let clock = ContinuousClock()
+        var t0 = clock.now
+        let epsRules = try RuleSet<Float>(for: net, everyLinearLayer: .epsilon(1e-6))
+        let epsPrep = seconds(clock.now - t0)
+        t0 = clock.now
+        let compRules = try compositeRules(net, cnn: model.isCNN)
+        let compPrep = seconds(clock.now - t0)
+        let rules = (eps: epsRules, comp: compRules)
+        let weights = net.layers.reduce(0) { total, layer in
+            if case .linear(let l) = layer { return total + l.weight.count }
+            return total
+        }
+        prepLines.append("  \(padRight(model.name, 6)) \(pad(String(weights), 8)) weights: epsilon \(fmt(epsPrep * 1e3, 1)) ms, "
+                         + "composite \(fmt(compPrep * 1e3, 1)) ms (\(fmt(compPrep / Double(weights) * 1e9, 0)) ns per weight)")
         for batch in model.batches {
             let x = uniformArray(batch * net.inputCount, 0, 1)
             var forwardOut = [Float](repeating: 0, count: batch * net.outputCount)
@@ -303,6 +316,8 @@ func netsSection(quick: Bool) throws {
             print(line)
         }
     }
+    print("  rule-set preparation (RuleSet creation, modified weights precomputed; once per rule set):")
+    for line in prepLines { print(line) }
 }
 
 /// The raw batched-GEMM time of one product of `layer` over `batch` samples, forward or transposed.

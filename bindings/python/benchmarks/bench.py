@@ -149,8 +149,9 @@ def cpu_flags() -> str:
 
 def timed_run(args, worker, **cmd) -> dict:
     """One case on one worker. When other load kept more than --max-bg cores busy while it was
-    timed, the case is run again (up to --retries times) and the least disturbed run is kept;
-    every engine gets the same treatment."""
+    timed, the case is run again (up to --retries times, each after waiting up to --retry-wait s
+    for the machine to go quiet) and the least disturbed run is kept; every engine gets the same
+    treatment."""
     best = None
     for attempt in range(1 + args.retries):
         time.sleep(0.15)  # let the previous engine's spinning threads (OpenBLAS, libgomp) go idle
@@ -162,7 +163,8 @@ def timed_run(args, worker, **cmd) -> dict:
             best = dict(r, attempts=attempt + 1)
         if r["background_cores"] <= args.max_bg:
             break
-        time.sleep(1.0)
+        if attempt < args.retries:
+            wait_quiet(args.retry_wait, args.max_bg)
     return best
 
 
@@ -188,7 +190,7 @@ def parse_args(argv=None):
     p.add_argument("--engines", default="libdtd,zennit,numpy", help="comma-separated subset (default: all)")
     p.add_argument("--methods", default=",".join(METHODS + ("audit",)),
                    help="comma-separated subset of lrp-eps, lrp-comp, gradient, audit")
-    p.add_argument("--quick", action="store_true", help="3 repetitions, short samples, no float64, no BLAS/memory probes")
+    p.add_argument("--quick", action="store_true", help="3 samples per case, short samples and warm-up, float32 only, no memory probe")
     p.add_argument("--reps", type=int, default=None, help="timed samples per case (default 7; --quick 3)")
     p.add_argument("--min-sample", type=float, default=None,
                    help="seconds per timed sample; fast calls are repeated inside a sample (default 0.05)")
@@ -199,6 +201,8 @@ def parse_args(argv=None):
                    help="re-run a case when other processes kept more than this many cores busy while it was "
                         "timed (default 0.2)")
     p.add_argument("--retries", type=int, default=2, help="re-runs of a disturbed case (default 2; 0 disables)")
+    p.add_argument("--retry-wait", type=float, default=20, metavar="SECONDS",
+                   help="before a re-run, wait up to SECONDS for the other load to go (default 20)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                    help="first wait up to SECONDS for the machine to be idle (< 0.2 cores busy for 3 s)")
     p.add_argument("--no-float64", action="store_true", help="float32 only")
@@ -218,7 +222,7 @@ def parse_args(argv=None):
     a.warmup = a.warmup if a.warmup is not None else (0.1 if a.quick else 0.3)
     if a.quick:
         a.no_float64 = True
-        a.no_memory = a.no_memory or False
+        a.no_memory = True
     return a
 
 
@@ -253,6 +257,9 @@ def main(argv=None) -> int:
           f"{platform.node()}  {cpu_name()} ({cpu_flags()}), {os.cpu_count()} CPUs  load {load_average()}")
     print(f"threads {args.threads} per engine; {args.reps} samples per case, median; "
           f"samples >= {args.min_sample * 1e3:.0f} ms, warm-up >= {args.warmup * 1e3:.0f} ms")
+    print("GFLOP/s = 2 x multiply-adds of the dense/conv products libdtd's algorithm needs (models.py), same count "
+          "for every engine; peak MB = extra RSS during the case; cores = CPU the engine used; bg = cores other "
+          "processes kept busy meanwhile")
 
     tmp = Path(tempfile.mkdtemp(prefix="dtd-bench-"))
     data = prepare_data(args.models, tmp)

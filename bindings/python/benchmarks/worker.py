@@ -120,7 +120,7 @@ class Worker:
         peak = _status_kb("VmHWM")
         reply = {"ok": True, "median_s": median, "samples_s": samples, "inner": inner,
                  "background_cores": background_cores(before, after), "cpu_cores": (after[2] - before[2]) / (after[0] - before[0]),
-                 "peak_delta_mb": (peak - rss0) / 1024 if reset else None, "rss_mb": rss0 / 1024}
+                 "peak_delta_mb": max(0, peak - rss0) / 1024 if reset else None, "rss_mb": rss0 / 1024}
         if hasattr(case, "roots"):
             reply["roots"] = case.roots
         if cmd.get("c_call") and hasattr(self.engine, "c_call"):
