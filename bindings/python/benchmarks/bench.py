@@ -299,6 +299,8 @@ def main(argv=None) -> int:
                             if engine == "numpy" and (name not in NUMPY_MODELS or dtype != "float32"
                                                       or method == "gradient"):
                                 continue
+                            if engine == "zennit" and method != "gradient" and w.info.get("zennit_error"):
+                                continue  # said once in the NOTE above
                             save = str(tmp / f"r_{name}_{dtype}_{method}_{batch}_{engine}.npy") \
                                 if batch == max(batches) else None
                             r = timed_run(args, w, model=name, dtype=dtype, method=method, batch=batch,

@@ -181,6 +181,8 @@ class Torch:
             zv = version("zennit")
         except Exception:  # noqa: BLE001
             zv = "?"
+        if self.zennit is None:
+            zv = "unavailable"
         self.version = f"torch {torch.__version__}, zennit {zv}, {torch.get_num_threads()} threads"
 
     def model(self, spec, dtype):
