@@ -2,7 +2,7 @@
 //
 //   swift run -c release dtd-bench                 # everything (~1 minute)
 //   swift run -c release dtd-bench --quick         # fewer repetitions
-//   swift run -c release dtd-bench gemm nets layers   # pick sections
+//   swift run -c release dtd-bench gemm shapes nets layers   # pick sections
 //
 // Sections:
 //   gemm    sgemm GFLOP/s of the linked BLAS through the engine's own `Float.gemm` (the call
@@ -14,10 +14,13 @@
 //           (FLOP model as bindings/python/benchmarks/models.py).
 //   layers  every dense/conv layer of the VGG CNN (and the MLP) alone, as a one-layer network:
 //           forward, gradient (forward + transposed product), LRP epsilon / z+ / flat, each
-//           against the raw sgemm time of the same products done as single batched GEMMs
-//           (conv: Cout x (batch*positions) x (Cin*k*k), im2col done outside the timing).
-//           The gap is the engine's overhead per layer: im2col/col2im, elementwise passes,
-//           per-sample GEMMs, threading, allocation.
+//           against the time of exactly the GEMM calls the engine issues for those products
+//           (same shapes, same per-sample / column split over the workers), with nothing else.
+//           The gap is the engine's time outside the BLAS: im2col/col2im, elementwise passes,
+//           pooling, allocation.
+//   shapes  sgemm GFLOP/s at VGG's conv shapes (batch 16): per-sample GEMMs as the engine runs
+//           them (1 thread and over the workers), one GEMM over the whole batch's columns, and the
+//           transposed layout (positions as rows).
 //   loop    `dtd-bench loop MODEL METHOD BATCH [SECONDS]`: one case back to back, for perf record.
 // Weights are He-uniform from a fixed SplitMix64 seed; inputs uniform [0, 1).
 
@@ -320,35 +323,86 @@ func netsSection(quick: Bool) throws {
     for line in prepLines { print(line) }
 }
 
-/// The raw batched-GEMM time of one product of `layer` over `batch` samples, forward or transposed.
+struct SharedMutable: @unchecked Sendable {
+    let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+}
+
+/// The engine's Gemm.multiply, reproduced: C (m x n) = op(A) op(B), split into column blocks over
+/// the workers when m*n*k >= 2^18 and n allows >= 2 blocks of >= 32 columns, unless `split` is false.
+func engineGemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool) {
+    let parts = split ? min(threads, n / 32) : 1
+    guard parts > 1, m * n * k >= 1 << 18 else {
+        Float.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb,
+                   beta: 0, c: c, ldc: ldc)
+        return
+    }
+    let width = ((n + parts - 1) / parts + 15) / 16 * 16
+    let blocks = (n + width - 1) / width
+    let shared = SharedMutable(a: a, b: b, c: c)
+    DispatchQueue.concurrentPerform(iterations: blocks) { block in
+        let first = block * width, columns = min(width, n - first)
+        guard columns > 0 else { return }
+        Float.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: columns, k: k, alpha: 1, a: shared.a, lda: lda,
+                   b: shared.b + (transposeB ? first * ldb : first), ldb: ldb, beta: 0, c: shared.c + first, ldc: ldc)
+    }
+}
+
+/// The time of exactly the GEMM calls the engine makes for one product of `layer` over `batch`
+/// samples (forward or transposed), with nothing else: dense layers one GEMM over the batch;
+/// conv layers one GEMM per sample, samples dealt to min(threads, batch) workers (each GEMM on
+/// its worker), or at batch 1 one GEMM split by columns. im2col/col2im are not included.
 func rawGemm(_ layer: LinearLayer<Float>, batch: Int, transposed: Bool, reps: Int) -> Double {
-    let fan = layer.fanIn, outC = layer.outChannels, positions = layer.positions
-    let n = batch * positions
-    if transposed {
-        // (fan x n) = W^T (fan x outC) x S (outC x n)
-        let w = uniformArray(outC * fan, -1, 1), s = uniformArray(outC * n, -1, 1)
-        var c = [Float](repeating: 0, count: fan * n)
-        return w.withUnsafeBufferPointer { wp in s.withUnsafeBufferPointer { sp in c.withUnsafeMutableBufferPointer { cp in
+    let fan = layer.fanIn, outC = layer.outChannels, p = layer.positions
+    let w = uniformArray(outC * fan, -1, 1)
+    if !layer.isConv {
+        let inF = fan, outF = outC
+        let x = uniformArray(batch * max(inF, outF), -1, 1)
+        var c = [Float](repeating: 0, count: batch * max(inF, outF))
+        return w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { xp in c.withUnsafeMutableBufferPointer { cp in
             measure(reps: reps) {
-                splitGemm(transposeA: true, m: fan, n: n, k: outC, a: wp.baseAddress!, lda: fan, b: sp.baseAddress!, ldb: n,
-                          c: cp.baseAddress!, ldc: n, parts: threads)
+                if transposed {  // (batch x in) = S (batch x out) W
+                    engineGemm(transposeA: false, transposeB: false, m: batch, n: inF, k: outF, a: xp.baseAddress!, lda: outF,
+                               b: wp.baseAddress!, ldb: inF, c: cp.baseAddress!, ldc: inF, split: true)
+                } else {         // (batch x out) = X (batch x in) W^T
+                    engineGemm(transposeA: false, transposeB: true, m: batch, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
+                               b: wp.baseAddress!, ldb: inF, c: cp.baseAddress!, ldc: outF, split: true)
+                }
             }
         } } }
     }
-    // (outC x n) = W (outC x fan) x cols (fan x n)
-    let w = uniformArray(outC * fan, -1, 1), cols = uniformArray(fan * n, -1, 1)
-    var c = [Float](repeating: 0, count: outC * n)
-    return w.withUnsafeBufferPointer { wp in cols.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
-        measure(reps: reps) {
-            splitGemm(m: outC, n: n, k: fan, a: wp.baseAddress!, lda: fan, b: bp.baseAddress!, ldb: n,
-                      c: cp.baseAddress!, ldc: n, parts: threads)
+    let workers = max(1, min(threads, batch))
+    let perSampleIn = transposed ? outC * p : fan * p, perSampleOut = transposed ? fan * p : outC * p
+    let src = uniformArray(batch * perSampleIn, -1, 1)
+    var dst = [Float](repeating: 0, count: batch * perSampleOut)
+    return w.withUnsafeBufferPointer { wp in src.withUnsafeBufferPointer { sp in dst.withUnsafeMutableBufferPointer { dp in
+        let shared = SharedMutable(a: wp.baseAddress!, b: sp.baseAddress!, c: dp.baseAddress!)
+        return measure(reps: reps) {
+            let one: @Sendable (Int) -> Void = { (n: Int) in
+                if transposed {  // cols (K x P) = W^T (K x Cout) S (Cout x P)
+                    engineGemm(transposeA: true, transposeB: false, m: fan, n: p, k: outC, a: shared.a, lda: fan,
+                               b: shared.b + n * perSampleIn, ldb: p, c: shared.c + n * perSampleOut, ldc: p, split: workers == 1)
+                } else {         // Z (Cout x P) = W (Cout x K) cols (K x P)
+                    engineGemm(transposeA: false, transposeB: false, m: outC, n: p, k: fan, a: shared.a, lda: fan,
+                               b: shared.b + n * perSampleIn, ldb: p, c: shared.c + n * perSampleOut, ldc: p, split: workers == 1)
+                }
+            }
+            if workers == 1 {
+                for n in 0..<batch { one(n) }
+            } else {
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    var n = worker
+                    while n < batch { one(n); n += workers }
+                }
+            }
         }
     } } }
 }
 
 func layersSection(quick: Bool) throws {
-    print("== single layers (float32): engine ms per call vs the raw batched sgemm of the same products")
-    print("   raw = forward GEMM (+ transposed GEMM for gradient/LRP; z+ adds one more forward GEMM); % = raw / engine")
+    print("== single layers (float32): engine ms per call vs the time of the engine's own GEMM calls alone")
+    print("   raw = forward GEMMs (+ transposed GEMMs for gradient/LRP; z+ adds one more forward); % = raw / engine,")
+    print("   so 100 - % is the engine's time outside the BLAS (im2col/col2im, elementwise, pooling, allocation)")
     let reps = quick ? 3 : 5
     for (model, batches) in [(vgg, quick ? [16] : [1, 16]), (mlp, [1, 64])] {
         let full = try build(model)
@@ -406,6 +460,56 @@ func layersSection(quick: Bool) throws {
     }
 }
 
+/// sgemm at VGG's conv shapes, batch 16: the engine's per-sample GEMMs (Cout x P x K, row-major,
+/// W times the sample's im2col columns) on one thread and over the workers; one GEMM over the
+/// whole batch's columns (N = 16 P) split by columns; and the other orientation, positions as rows
+/// (P x Cout = cols^T W^T), on one thread. Forward products only.
+func shapesSection(quick: Bool) {
+    print("== sgemm GFLOP/s at VGG's conv shapes, batch 16 (forward products W (Cout x K) x cols (K x P))")
+    print("   " + padRight("Cout x K x P", 18) + pad("per-sample 1 thr", 18) + pad("per-sample \(threads) wkr", 18)
+          + pad("batched N=16P", 15) + pad("P-rows 1 thr", 14))
+    let batch = 16, reps = quick ? 3 : 7
+    for (m, k, p) in [(64, 27, 1024), (64, 576, 1024), (128, 576, 256), (128, 1152, 256), (256, 1152, 64), (256, 2304, 64)] {
+        let w = uniformArray(m * k, -1, 1), cols = uniformArray(batch * k * p, -1, 1)
+        var out = [Float](repeating: 0, count: batch * m * p)
+        let flop = 2 * Double(m) * Double(k) * Double(p) * Double(batch)
+        let times: [Double] = w.withUnsafeBufferPointer { wp in cols.withUnsafeBufferPointer { cp in out.withUnsafeMutableBufferPointer { op in
+            let sh = SharedMutable(a: wp.baseAddress!, b: cp.baseAddress!, c: op.baseAddress!)
+            let single = measure(reps: reps) {
+                for n in 0..<batch {
+                    Float.gemm(transposeA: false, transposeB: false, m: m, n: p, k: k, alpha: 1, a: sh.a, lda: k,
+                               b: sh.b + n * k * p, ldb: p, beta: 0, c: sh.c + n * m * p, ldc: p)
+                }
+            }
+            let workers = max(1, min(threads, batch))
+            let parallel = measure(reps: reps) {
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    var n = worker
+                    while n < batch {
+                        Float.gemm(transposeA: false, transposeB: false, m: m, n: p, k: k, alpha: 1, a: sh.a, lda: k,
+                                   b: sh.b + n * k * p, ldb: p, beta: 0, c: sh.c + n * m * p, ldc: p)
+                        n += workers
+                    }
+                }
+            }
+            let batched = measure(reps: reps) {  // cols as one K x (16 P) matrix
+                engineGemm(transposeA: false, transposeB: false, m: m, n: batch * p, k: k, a: sh.a, lda: k, b: sh.b,
+                           ldb: batch * p, c: sh.c, ldc: batch * p, split: true)
+            }
+            let rows = measure(reps: reps) {  // (P x Cout) = cols^T (P x K) W^T
+                for n in 0..<batch {
+                    Float.gemm(transposeA: false, transposeB: true, m: p, n: m, k: k, alpha: 1, a: sh.b + n * k * p, lda: k,
+                               b: sh.a, ldb: k, beta: 0, c: sh.c + n * m * p, ldc: m)
+                }
+            }
+            return [single, parallel, batched, rows]
+        } } }
+        print("   " + padRight("\(m) x \(k) x \(p)", 18) + times.enumerated().map { i, t in
+            pad(fmt(flop / t / 1e9, 1), [18, 18, 15, 14][i])
+        }.joined())
+    }
+}
+
 /// Runs one case back to back for `duration` seconds (for `perf record`), then prints its median.
 func loopSection(_ args: [String]) throws {
     guard args.count >= 3, let model = [mlp, lenet, vgg].first(where: { $0.name == args[0] }),
@@ -440,7 +544,7 @@ func loopSection(_ args: [String]) throws {
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") {
-    print("usage: dtd-bench [--quick] [gemm] [nets] [layers]   (default: all sections)")
+    print("usage: dtd-bench [--quick] [gemm] [shapes] [nets] [layers]   (default: all sections)")
     print("       dtd-bench loop MODEL METHOD BATCH [SECONDS]   (one case back to back, for perf record)")
     exit(0)
 }
@@ -450,7 +554,7 @@ if arguments.first == "loop" {
 }
 let quick = arguments.contains("--quick")
 var sections = arguments.filter { !$0.hasPrefix("-") }
-if sections.isEmpty { sections = ["gemm", "nets", "layers"] }
+if sections.isEmpty { sections = ["gemm", "shapes", "nets", "layers"] }
 print("dtd-bench: DTD_NUM_THREADS workers \(threads)\(quick ? ", quick" : "")")
 do {
     for section in sections {
@@ -458,8 +562,9 @@ do {
         case "gemm": gemmSection(quick: quick)
         case "nets": try netsSection(quick: quick)
         case "layers": try layersSection(quick: quick)
+        case "shapes": shapesSection(quick: quick)
         default:
-            print("unknown section \(section); use gemm, nets, layers")
+            print("unknown section \(section); use gemm, shapes, nets, layers")
             exit(2)
         }
     }
