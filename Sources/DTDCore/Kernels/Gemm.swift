@@ -7,11 +7,11 @@ import Darwin
 #endif
 
 /// Matrix products for the engine: one CBLAS call for small products; large ones are split into
-/// column blocks of C computed on all cores at once.
+/// column (or row) blocks of C computed on all cores at once.
 ///
-/// Splitting by columns keeps every block an ordinary GEMM on sub-matrices (same leading
-/// dimensions), so any single-threaded CBLAS provider gains the machine's cores without its own
-/// threading, and concurrent callers never oversubscribe a BLAS thread pool.
+/// Splitting keeps every block an ordinary GEMM on sub-matrices (same leading dimensions), so
+/// any single-threaded CBLAS provider gains the machine's cores without its own threading, and
+/// concurrent callers never oversubscribe a BLAS thread pool.
 enum Gemm {
     /// Worker threads: `DTD_NUM_THREADS` if set (1 disables threading), else the online cores (at most 16).
     static let threads: Int = {
@@ -25,30 +25,44 @@ enum Gemm {
     static let parallelThreshold = 1 << 18
     /// Columns per block at least, so each block stays a well-shaped GEMM.
     static let minimumColumns = 32
+    /// Rows of C at least for a product to be split.
+    static let minimumRows = 8
 
     /// C (m x n) = alpha op(A) op(B) + beta C, row-major.
     /// With `split` false the product runs on the calling thread (it is already one of several workers).
     static func multiply<T: DTDScalar>(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
                                        alpha: T, a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int,
                                        beta: T, c: UnsafeMutablePointer<T>, ldc: Int, split: Bool = true) {
-        let parts = split ? min(threads, n / minimumColumns) : 1
-        guard parts > 1, m * n * k >= parallelThreshold else {
+        // Products of a few rows are matrix-vector products: memory-bound, so waking a second
+        // thread costs more than it gains. Otherwise split the longer of the two output sides.
+        let byColumns = n >= m || m < 2 * minimumRows
+        let parts = !split || m < minimumRows || m * n * k < parallelThreshold ? 1
+            : min(threads, byColumns ? n / minimumColumns : m / minimumRows)
+        guard parts > 1 else {
             T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
                    b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
-        // Blocks of a multiple of 16 columns, the last taking the rest.
-        let width = ((n + parts - 1) / parts + 15) / 16 * 16
-        let blocks = (n + width - 1) / width
+        // Blocks of a multiple of 16 columns (8 rows), the last taking the rest.
+        let side = byColumns ? n : m, unit = byColumns ? 16 : 8
+        let width = ((side + parts - 1) / parts + unit - 1) / unit * unit
+        let blocks = (side + width - 1) / width
         let shared = SharedPointers(a: a, b: b, c: c)
         DispatchQueue.concurrentPerform(iterations: blocks) { block in
             let first = block * width
-            let columns = min(width, n - first)
-            guard columns > 0 else { return }
-            // Column j of op(B) starts at B + j*ldb when B is stored transposed (n x k), else at B + j.
-            let bBlock = shared.b + (transposeB ? first * ldb : first)
-            T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: columns, k: k, alpha: alpha, a: shared.a,
-                   lda: lda, b: bBlock, ldb: ldb, beta: beta, c: shared.c + first, ldc: ldc)
+            let count = min(width, side - first)
+            guard count > 0 else { return }
+            if byColumns {
+                // Column j of op(B) starts at B + j*ldb when B is stored transposed (n x k), else at B + j.
+                let bBlock = shared.b + (transposeB ? first * ldb : first)
+                T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: count, k: k, alpha: alpha, a: shared.a,
+                       lda: lda, b: bBlock, ldb: ldb, beta: beta, c: shared.c + first, ldc: ldc)
+            } else {
+                // Row i of op(A) starts at A + i when A is stored transposed (k x m), else at A + i*lda.
+                let aBlock = shared.a + (transposeA ? first : first * lda)
+                T.gemm(transposeA: transposeA, transposeB: transposeB, m: count, n: n, k: k, alpha: alpha, a: aBlock,
+                       lda: lda, b: shared.b, ldb: ldb, beta: beta, c: shared.c + first * ldc, ldc: ldc)
+            }
         }
     }
 

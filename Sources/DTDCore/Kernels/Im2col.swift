@@ -9,32 +9,33 @@ enum Im2col {
     static func im2col<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>,
                                      channels: Range<Int>? = nil) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
-        let positions = outH * outW
+        let positions = outH * outW, strideW = g.strideWidth
         let channels = channels ?? 0..<g.inChannels
         var row = channels.lowerBound * g.kernelHeight * g.kernelWidth
         for c in channels {
             let plane = input + c * height * width
             for ky in 0..<g.kernelHeight {
                 let yOffset = ky * g.dilationHeight - g.paddingHeight
+                // Output rows whose input row lies inside: oy in [yFirst, yEnd).
+                let (yFirst, yEnd) = validRange(count: outH, stride: g.strideHeight, offset: yOffset, size: height)
                 for kx in 0..<g.kernelWidth {
                     let xOffset = kx * g.dilationWidth - g.paddingWidth
+                    let (first, end) = validRange(count: outW, stride: strideW, offset: xOffset, size: width)
                     let out = columns + row * positions
                     for oy in 0..<outH {
-                        let iy = oy * g.strideHeight + yOffset
                         let dst = out + oy * outW
-                        guard iy >= 0, iy < height else {
-                            dst.update(repeating: 0, count: outW)
+                        guard oy >= yFirst, oy < yEnd, first < end else {
+                            for ox in 0..<outW { dst[ox] = 0 }
                             continue
                         }
-                        let src = plane + iy * width
-                        let (first, end) = validColumns(g, xOffset: xOffset)
-                        if first > 0 { dst.update(repeating: 0, count: first) }
-                        if g.strideWidth == 1 {
-                            if end > first { (dst + first).update(from: src + first + xOffset, count: end - first) }
+                        let src = plane + (oy * g.strideHeight + yOffset) * width + xOffset
+                        for ox in 0..<first { dst[ox] = 0 }
+                        if strideW == 1 {
+                            for ox in first..<end { dst[ox] = src[ox] }
                         } else {
-                            for ox in first..<end { dst[ox] = src[ox * g.strideWidth + xOffset] }
+                            for ox in first..<end { dst[ox] = src[ox * strideW] }
                         }
-                        if end < outW { (dst + max(end, first)).update(repeating: 0, count: outW - max(end, first)) }
+                        for ox in end..<outW { dst[ox] = 0 }
                     }
                     row += 1
                 }
@@ -43,32 +44,32 @@ enum Im2col {
     }
 
     /// Adds the transpose of `im2col` applied to `columns` into `output` (which the caller zeroes
-    /// or pre-fills).
-    /// Only input channels `channels` (all by default) are written, so threads can split a sample.
+    /// or pre-fills). Only input channels `channels` (all by default) are written, so threads can
+    /// split a sample.
     static func col2imAdd<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
                                         channels: Range<Int>? = nil) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
-        let positions = outH * outW
+        let positions = outH * outW, strideW = g.strideWidth
         let channels = channels ?? 0..<g.inChannels
         var row = channels.lowerBound * g.kernelHeight * g.kernelWidth
         for c in channels {
             let plane = output + c * height * width
             for ky in 0..<g.kernelHeight {
                 let yOffset = ky * g.dilationHeight - g.paddingHeight
+                let (yFirst, yEnd) = validRange(count: outH, stride: g.strideHeight, offset: yOffset, size: height)
                 for kx in 0..<g.kernelWidth {
                     let xOffset = kx * g.dilationWidth - g.paddingWidth
+                    let (first, end) = validRange(count: outW, stride: strideW, offset: xOffset, size: width)
                     let source = columns + row * positions
-                    for oy in 0..<outH {
-                        let iy = oy * g.strideHeight + yOffset
-                        guard iy >= 0, iy < height else { continue }
-                        let src = source + oy * outW
-                        let dst = plane + iy * width
-                        let (first, end) = validColumns(g, xOffset: xOffset)
-                        if g.strideWidth == 1 {
-                            let d = dst + xOffset
-                            for ox in first..<max(first, end) { d[ox] += src[ox] }
-                        } else {
-                            for ox in first..<max(first, end) { dst[ox * g.strideWidth + xOffset] += src[ox] }
+                    if first < end {
+                        for oy in yFirst..<max(yFirst, yEnd) {
+                            let src = source + oy * outW
+                            let dst = plane + (oy * g.strideHeight + yOffset) * width + xOffset
+                            if strideW == 1 {
+                                for ox in first..<end { dst[ox] += src[ox] }
+                            } else {
+                                for ox in first..<end { dst[ox * strideW] += src[ox] }
+                            }
                         }
                     }
                     row += 1
@@ -77,16 +78,16 @@ enum Im2col {
         }
     }
 
-    /// The output columns [first, end) whose input column ox * stride + xOffset lies inside the input.
+    /// The output indices [first, end) of `count` whose input index o * stride + offset lies in
+    /// [0, size).
     @inline(__always)
-    static func validColumns(_ g: ConvGeometry, xOffset: Int) -> (Int, Int) {
-        let stride = g.strideWidth
-        // ox * stride + xOffset >= 0  <=>  ox >= ceil(-xOffset / stride)
-        let first = xOffset >= 0 ? 0 : min(g.outWidth, (-xOffset + stride - 1) / stride)
-        // ox * stride + xOffset < width  <=>  ox < ceil((width - xOffset) / stride)
-        let limit = g.width - xOffset
-        let end = limit <= 0 ? 0 : min(g.outWidth, (limit + stride - 1) / stride)
-        return (first, end)
+    static func validRange(count: Int, stride: Int, offset: Int, size: Int) -> (Int, Int) {
+        // o * stride + offset >= 0  <=>  o >= ceil(-offset / stride)
+        let first = offset >= 0 ? 0 : min(count, (-offset + stride - 1) / stride)
+        // o * stride + offset < size  <=>  o < ceil((size - offset) / stride)
+        let limit = size - offset
+        let end = limit <= 0 ? 0 : min(count, (limit + stride - 1) / stride)
+        return (first, max(first, end))
     }
 
     /// `im2col` with the input channels split over the worker threads when the sample is large.

@@ -6,6 +6,30 @@ enum Pooling {
     static func maxForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
                                          winners: UnsafeMutablePointer<Int>) {
         let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+        if g.kernelHeight == 2, g.kernelWidth == 2, g.strideHeight == 2, g.strideWidth == 2,
+           g.paddingHeight == 0, g.paddingWidth == 0 {
+            // The common 2x2 / stride 2 window, always inside the input: the four cells in
+            // row-major order, the first maximum (or NaN) winning.
+            for c in 0..<g.channels {
+                let src = input + c * planeIn
+                for oy in 0..<g.outHeight {
+                    let top = 2 * oy * g.width, bottom = top + g.width
+                    for ox in 0..<g.outWidth {
+                        var best = top + 2 * ox
+                        @inline(__always) func consider(_ cell: Int) {
+                            if !(src[cell] <= src[best]) && !src[best].isNaN { best = cell }
+                        }
+                        consider(top + 2 * ox + 1)
+                        consider(bottom + 2 * ox)
+                        consider(bottom + 2 * ox + 1)
+                        let o = c * planeOut + oy * g.outWidth + ox
+                        output[o] = src[best]
+                        winners[o] = c * planeIn + best
+                    }
+                }
+            }
+            return
+        }
         for c in 0..<g.channels {
             let src = input + c * planeIn
             for oy in 0..<g.outHeight {

@@ -55,6 +55,46 @@ public struct ConvGeometry: Equatable, Sendable {
         outHeight = outH; outWidth = outW
     }
 
+    /// The convolution computing this one's input gradient: for stride 1 and dilation 1, the
+    /// transpose is the correlation of the output gradient, zero-padded by kernel - 1 - padding,
+    /// with the kernel flipped and its channel axes swapped. Nil when that lowering does not apply
+    /// (strides, dilation, padding >= kernel) or would give a badly shaped product (few input
+    /// channels, where col2im is cheaper).
+    var transposed: ConvGeometry? {
+        guard strideHeight == 1, strideWidth == 1, dilationHeight == 1, dilationWidth == 1,
+              paddingHeight < kernelHeight, paddingWidth < kernelWidth, inChannels >= 8 else { return nil }
+        return ConvGeometry(inChannels: outChannels, height: outHeight, width: outWidth, outChannels: inChannels,
+                            kernel: (kernelHeight, kernelWidth),
+                            padding: (kernelHeight - 1 - paddingHeight, kernelWidth - 1 - paddingWidth),
+                            outHeight: height, outWidth: width)
+    }
+
+    /// A stride-1, dilation-1 geometry whose sizes the caller has already derived.
+    private init(inChannels: Int, height: Int, width: Int, outChannels: Int, kernel: (Int, Int),
+                 padding: (Int, Int), outHeight: Int, outWidth: Int) {
+        self.inChannels = inChannels; self.height = height; self.width = width
+        self.outChannels = outChannels
+        kernelHeight = kernel.0; kernelWidth = kernel.1
+        strideHeight = 1; strideWidth = 1
+        paddingHeight = padding.0; paddingWidth = padding.1
+        dilationHeight = 1; dilationWidth = 1
+        self.outHeight = outHeight; self.outWidth = outWidth
+    }
+
+    /// The kernel of `transposed`: W (Cout, Cin, kH, kW) as (Cin, Cout, kH, kW), spatially flipped.
+    func transposedKernel<T: DTDScalar>(_ weight: Storage<T>) throws(DTDError) -> Storage<T> {
+        let kh = kernelHeight, kw = kernelWidth, taps = kh * kw
+        let result = try Storage<T>(uninitializedCount: weight.count)
+        let from = weight.pointer, to = result.mutablePointer
+        for co in 0..<outChannels {
+            for ci in 0..<inChannels {
+                let source = from + (co * inChannels + ci) * taps, target = to + (ci * outChannels + co) * taps
+                for t in 0..<taps { target[taps - 1 - t] = source[t] }
+            }
+        }
+        return result
+    }
+
     /// floor((size + 2 pad - dil (k - 1) - 1) / stride) + 1, or nil when the kernel does not fit.
     static func outputSize(_ size: Int, _ kernel: Int, _ stride: Int, _ pad: Int, _ dilation: Int) throws(DTDError) -> Int? {
         // All operands are <= Int32.max, so these products and sums fit in Int64.

@@ -15,11 +15,22 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
     public let weight: Storage<T>
     /// Bias, `outChannels` elements, or nil.
     public let bias: Storage<T>?
+    /// For convolutions whose backward pass runs as a convolution (`ConvGeometry.transposed`):
+    /// the flipped, channel-swapped kernel.
+    let transposedWeight: Storage<T>?
 
-    public init(geometry: Geometry, weight: Storage<T>, bias: Storage<T>?) {
+    public init(geometry: Geometry, weight: Storage<T>, bias: Storage<T>?) throws(DTDError) {
         self.geometry = geometry
         self.weight = weight
         self.bias = bias
+        self.transposedWeight = try Self.transposedKernel(of: weight, geometry: geometry)
+    }
+
+    /// The backward kernel for `weight` (W or a rule-modified copy), if the layer lowers its
+    /// transpose to a convolution.
+    static func transposedKernel(of weight: Storage<T>, geometry: Geometry) throws(DTDError) -> Storage<T>? {
+        guard case .conv(let g) = geometry, g.transposed != nil else { return nil }
+        return try g.transposedKernel(weight)
     }
 
     public var isConv: Bool { if case .conv = geometry { true } else { false } }

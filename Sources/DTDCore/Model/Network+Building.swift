@@ -121,7 +121,7 @@ extension Network {
         for i in 0..<weight.count where !weight[i].isFinite {
             throw DTDError(.nonFinite, "\(name): folding gives a non-finite weight at \(i) (gamma / sqrt(var + eps) too large)")
         }
-        layers[previousIndex] = .linear(LinearLayer(geometry: target.geometry, weight: weight, bias: bias))
+        layers[previousIndex] = .linear(try LinearLayer(geometry: target.geometry, weight: weight, bias: bias))
         append(.batchNorm(outputShape, foldedInto: previousIndex))
     }
 
@@ -169,6 +169,6 @@ extension Network {
         }
         let w = try Storage<T>(copying: weight)
         let b = try bias.map { (b: UnsafeBufferPointer<T>) throws(DTDError) -> Storage<T> in try Storage<T>(copying: b) }
-        return LinearLayer(geometry: geometry, weight: w, bias: b)
+        return try LinearLayer(geometry: geometry, weight: w, bias: b)
     }
 }

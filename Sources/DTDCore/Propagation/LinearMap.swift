@@ -36,7 +36,11 @@ extension LinearLayer {
     }
 
     /// gradInput (batch, inputCount) = W'^T gradOutput, overwriting gradInput.
-    func applyTransposed(weight: UnsafePointer<T>, gradOutput: UnsafePointer<T>, batch: Int,
+    /// - Parameter transposedWeight: W' flipped and channel-swapped (`transposedKernel(of:)`): a
+    ///   stride-1 convolution then runs its transpose as a convolution, im2col of the gradient and
+    ///   one product with Cout * kH * kW terms, instead of a product with only Cout terms and col2im.
+    func applyTransposed(weight: UnsafePointer<T>, transposedWeight: UnsafePointer<T>? = nil,
+                         gradOutput: UnsafePointer<T>, batch: Int,
                          gradInput: UnsafeMutablePointer<T>, scratch: Scratch<T>) throws(DTDError) {
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
@@ -44,6 +48,23 @@ extension LinearLayer {
                    alpha: 1, a: gradOutput, lda: outFeatures, b: weight, ldb: inFeatures,
                    beta: 0, c: gradInput, ldc: inFeatures)
         case .conv(let g):
+            if let kernel = transposedWeight, let t = g.transposed {
+                let k = t.patchSize, p = t.positions, inCount = inputCount, outCount = outputCount
+                let workers = Gemm.workers(forSamples: batch)
+                let columns = try scratch.buffer(.columnsGradient, count: k * p * workers)
+                Gemm.forEachSample(batch, workers: workers) { n, worker in
+                    let cols = columns + worker * k * p
+                    if workers == 1 {
+                        Im2col.im2colParallel(t, input: gradOutput + n * outCount, columns: cols)
+                    } else {
+                        Im2col.im2col(t, input: gradOutput + n * outCount, columns: cols)
+                    }
+                    Gemm.multiply(transposeA: false, transposeB: false, m: t.outChannels, n: p, k: k,
+                                  alpha: 1, a: kernel, lda: k, b: cols, ldb: p,
+                                  beta: 0, c: gradInput + n * inCount, ldc: p, split: workers == 1)
+                }
+                return
+            }
             let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
             let workers = Gemm.workers(forSamples: batch)
             let columns = try scratch.buffer(.columnsGradient, count: k * p * workers)

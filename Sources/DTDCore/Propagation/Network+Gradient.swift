@@ -18,7 +18,8 @@ extension Network {
             let inCount = batch * layer.inputShape.count
             switch layer {
             case .linear(let l):
-                try l.applyTransposed(weight: l.weight.pointer, gradOutput: current, batch: batch, gradInput: next, scratch: scratch)
+                try l.applyTransposed(weight: l.weight.pointer, transposedWeight: l.transposedWeight?.pointer,
+                                      gradOutput: current, batch: batch, gradInput: next, scratch: scratch)
             case .relu:
                 let z = trace.input(of: index)
                 for i in 0..<inCount { next[i] = z[i] > 0 ? current[i] : 0 }

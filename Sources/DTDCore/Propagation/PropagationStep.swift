@@ -33,8 +33,7 @@ extension PreparedRule {
         let d = try scratch.buffer(.denominator0, count: totalOut)
         let s = try scratch.buffer(.share0, count: totalOut)
         let contribution = try scratch.buffer(.contribution, count: totalIn)
-        result.update(repeating: 0, count: totalIn)
-        let eps = stabilizer
+        var written = false
 
         if let ledger {
             for n in 0..<batch {
@@ -71,45 +70,30 @@ extension PreparedRule {
 
             // 2. divide
             let coefficient = group.coefficient
-            let bias = group.bias?.pointer
-            for n in 0..<batch {
-                var kept = 0.0, biasPart = 0.0, stabilizerPart = 0.0
-                for j in 0..<outCount {
-                    let i = n * outCount + j
-                    let open: Bool
-                    switch group.gate {
-                    case .all: open = true
-                    case .positiveOutput: open = z[i] > 0
-                    case .negativeOutput: open = z[i] < 0
-                    }
-                    guard open else { s[i] = z[i].isNaN ? z[i] : 0; continue }
-                    let denominator = dropTolerance > 0 && abs(d[i]) <= dropTolerance ? 0 : stabilize(d[i], eps)
-                    let value = share(r[i], denominator)
-                    s[i] = value
-                    if ledger != nil, denominator != 0 {
-                        kept += Double(r[i])
-                        stabilizerPart += Double(value) * Double(denominator - d[i])
-                        if let bias { biasPart += Double(value) * Double(bias[j]) }
-                    }
-                }
-                if let ledger {
-                    let entry = ledger.entry(n, layerIndex)
-                    let c = Double(coefficient)
-                    entry.pointee.dropped -= c * kept
-                    entry.pointee.absorbedBias += c * biasPart
-                    entry.pointee.absorbedStabilizer += c * stabilizerPart
-                }
+            if let ledger {
+                divideWithLedger(group, d: d, z: z, r: r, s: s, batch: batch, outCount: outCount, ledger: ledger)
+            } else {
+                divide(group.gate, d: d, z: z, r: r, s: s, count: totalOut)
             }
 
-            // 3. transpose and 4. multiply
+            // 3. transpose and 4. multiply (the first product assigns, the rest accumulate)
             for term in group.terms + group.constantTerms where present(term.input) {
                 if term.onesWeight {
                     try layer.applyOnesTransposed(gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
                 } else {
-                    try layer.applyTransposed(weight: term.weight.pointer, gradOutput: s, batch: batch,
-                                              gradInput: contribution, scratch: scratch)
+                    try layer.applyTransposed(weight: term.weight.pointer, transposedWeight: term.transposedWeight?.pointer,
+                                              gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
                 }
                 let c = coefficient * term.sign
+                if !written, term.input == .activation {
+                    for i in 0..<totalIn { result[i] = c * a[i] * contribution[i] }
+                    written = true
+                    continue
+                }
+                if !written {
+                    result.update(repeating: 0, count: totalIn)
+                    written = true
+                }
                 switch term.input {
                 case .activation:
                     for i in 0..<totalIn { result[i] += c * a[i] * contribution[i] }
@@ -129,12 +113,65 @@ extension PreparedRule {
             }
         }
 
+        if !written { result.update(repeating: 0, count: totalIn) }
         if let ledger {
             for n in 0..<batch {
                 var total = 0.0
                 for i in 0..<inCount { total += Double(result[n * inCount + i]) }
                 ledger.entry(n, layerIndex).pointee.relevanceIn = total
             }
+        }
+    }
+
+    /// s = gate R / stab(d), 0 where the stabilised denominator is 0 (or within the drop
+    /// tolerance); a closed gate at a NaN z passes NaN on. One tight loop per gate.
+    private func divide(_ gate: Gate, d: UnsafePointer<T>, z: UnsafePointer<T>, r: UnsafePointer<T>,
+                        s: UnsafeMutablePointer<T>, count: Int) {
+        let eps = stabilizer, drop = dropTolerance
+        @inline(__always) func value(_ i: Int) -> T {
+            let denominator = drop > 0 && abs(d[i]) <= drop ? 0 : stabilize(d[i], eps)
+            return share(r[i], denominator)
+        }
+        switch gate {
+        case .all:
+            for i in 0..<count { s[i] = value(i) }
+        case .positiveOutput:
+            for i in 0..<count { s[i] = z[i] > 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
+        case .negativeOutput:
+            for i in 0..<count { s[i] = z[i] < 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
+        }
+    }
+
+    /// `divide` while booking each sample's kept, bias and stabiliser parts in the ledger.
+    private func divideWithLedger(_ group: Group, d: UnsafePointer<T>, z: UnsafePointer<T>, r: UnsafePointer<T>,
+                                  s: UnsafeMutablePointer<T>, batch: Int, outCount: Int, ledger: LedgerSink) {
+        let eps = stabilizer
+        let bias = group.bias?.pointer
+        for n in 0..<batch {
+            var kept = 0.0, biasPart = 0.0, stabilizerPart = 0.0
+            for j in 0..<outCount {
+                let i = n * outCount + j
+                let open: Bool
+                switch group.gate {
+                case .all: open = true
+                case .positiveOutput: open = z[i] > 0
+                case .negativeOutput: open = z[i] < 0
+                }
+                guard open else { s[i] = z[i].isNaN ? z[i] : 0; continue }
+                let denominator = dropTolerance > 0 && abs(d[i]) <= dropTolerance ? 0 : stabilize(d[i], eps)
+                let value = share(r[i], denominator)
+                s[i] = value
+                if denominator != 0 {
+                    kept += Double(r[i])
+                    stabilizerPart += Double(value) * Double(denominator - d[i])
+                    if let bias { biasPart += Double(value) * Double(bias[j]) }
+                }
+            }
+            let entry = ledger.entry(n, layerIndex)
+            let c = Double(group.coefficient)
+            entry.pointee.dropped -= c * kept
+            entry.pointee.absorbedBias += c * biasPart
+            entry.pointee.absorbedStabilizer += c * stabilizerPart
         }
     }
 

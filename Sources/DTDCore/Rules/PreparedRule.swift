@@ -9,6 +9,8 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         let sign: T
         /// All weights are one (flat): the transpose is a broadcast sum, no product.
         let onesWeight: Bool
+        /// The weights flipped for a convolution's transpose (`LinearLayer.transposedKernel`).
+        let transposedWeight: Storage<T>?
     }
 
     struct Group: Sendable {
@@ -51,6 +53,15 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         let gamma = rule.gammaValue
 
         var weights: [WeightChoice: Storage<T>] = [.plain: layer.weight]
+        var transposed: [WeightChoice: Storage<T>] = [:]
+        if let plain = layer.transposedWeight { transposed[.plain] = plain }
+        func transposedWeight(_ choice: WeightChoice) throws(DTDError) -> Storage<T>? {
+            guard choice != .ones else { return nil }
+            if let t = transposed[choice] { return t }
+            guard let t = try LinearLayer<T>.transposedKernel(of: try weight(choice), geometry: layer.geometry) else { return nil }
+            transposed[choice] = t
+            return t
+        }
         func weight(_ choice: WeightChoice) throws(DTDError) -> Storage<T> {
             if let w = weights[choice] { return w }
             let source = layer.weight
@@ -81,7 +92,8 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         for spec in specs {
             var terms: [Term] = [], constants: [Term] = []
             for t in spec.terms {
-                let term = Term(input: t.input, weight: try weight(t.weight), sign: T(t.sign), onesWeight: t.weight == .ones)
+                let term = Term(input: t.input, weight: try weight(t.weight), sign: T(t.sign), onesWeight: t.weight == .ones,
+                                transposedWeight: try transposedWeight(t.weight))
                 if t.input.isConstant { constants.append(term) } else { terms.append(term) }
             }
             var constantPart: Storage<T>?
