@@ -6,10 +6,11 @@
 /// matrix back onto the input, adding overlapping contributions and dropping padding.
 enum Im2col {
     /// Writes the rows of input channels `channels` (all by default), so threads can split a sample.
+    /// `stride` is the row stride of `columns` (default: the positions).
     static func im2col<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>,
-                                     channels: Range<Int>? = nil) {
+                                     stride: Int? = nil, channels: Range<Int>? = nil) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
-        let positions = outH * outW, strideW = g.strideWidth
+        let positions = stride ?? outH * outW, strideW = g.strideWidth
         let channels = channels ?? 0..<g.inChannels
         var row = channels.lowerBound * g.kernelHeight * g.kernelWidth
         for c in channels {
@@ -47,9 +48,9 @@ enum Im2col {
     /// or pre-fills). Only input channels `channels` (all by default) are written, so threads can
     /// split a sample.
     static func col2imAdd<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
-                                        channels: Range<Int>? = nil) {
+                                        stride: Int? = nil, channels: Range<Int>? = nil) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
-        let positions = outH * outW, strideW = g.strideWidth
+        let positions = stride ?? outH * outW, strideW = g.strideWidth
         let channels = channels ?? 0..<g.inChannels
         var row = channels.lowerBound * g.kernelHeight * g.kernelWidth
         for c in channels {
@@ -91,16 +92,18 @@ enum Im2col {
     }
 
     /// `im2col` with the input channels split over the worker threads when the sample is large.
-    static func im2colParallel<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>) {
+    static func im2colParallel<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>,
+                                             stride: Int? = nil) {
         Gemm.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels in
-            im2col(g, input: input, columns: columns, channels: channels)
+            im2col(g, input: input, columns: columns, stride: stride, channels: channels)
         }
     }
 
     /// `col2imAdd` with the input channels split over the worker threads when the sample is large.
-    static func col2imAddParallel<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>) {
+    static func col2imAddParallel<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
+                                                stride: Int? = nil) {
         Gemm.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels in
-            col2imAdd(g, columns: columns, output: output, channels: channels)
+            col2imAdd(g, columns: columns, output: output, stride: stride, channels: channels)
         }
     }
 }

@@ -13,6 +13,14 @@ public struct ConvGeometry: Equatable, Sendable {
     public var patchSize: Int { inChannels * kernelHeight * kernelWidth }
     /// Columns of the im2col matrix: Hout * Wout.
     public var positions: Int { outHeight * outWidth }
+
+    /// The row stride of the im2col matrix for elements of `bytes` bytes: the positions, plus 64
+    /// bytes when a row would be a multiple of 1 KiB. Such strides map the rows a GEMM packs onto
+    /// the same cache sets; BLIS ran the 64-channel products of a CIFAR CNN at half speed.
+    func columnStride(elementBytes bytes: Int) -> Int {
+        let p = positions
+        return (p * bytes) % 1024 == 0 ? p + 64 / bytes : p
+    }
     public var inputShape: Shape { .image(channels: inChannels, height: height, width: width) }
     public var outputShape: Shape { .image(channels: outChannels, height: outHeight, width: outWidth) }
 

@@ -11,6 +11,8 @@ final class ForwardTrace<T: DTDScalar> {
     private var activations: [UnsafePointer<T>]
     private var owned: [Storage<T>] = []
     private var winners: [Int: IndexStorage] = [:]
+    /// Group 0's product W_d a of layers whose rule fused it into the forward pass.
+    private var fused: [Int: Storage<T>] = [:]
 
     init(batch: Int, start: Int, end: Int, input: UnsafePointer<T>) {
         self.batch = batch
@@ -25,6 +27,8 @@ final class ForwardTrace<T: DTDScalar> {
     /// The final output, `(batch, output size of layer end - 1)`.
     var output: UnsafePointer<T> { activations[activations.count - 1] }
     func winners(of layer: Int) -> UnsafePointer<Int> { UnsafePointer(winners[layer]!.base) }
+    /// The fused first-group product of `layer`, if the forward pass computed it.
+    func fusedDenominator(of layer: Int) -> UnsafePointer<T>? { fused[layer]?.pointer }
 
     fileprivate func push(_ pointer: UnsafePointer<T>) { activations.append(pointer) }
     fileprivate func push(_ storage: Storage<T>) {
@@ -34,13 +38,16 @@ final class ForwardTrace<T: DTDScalar> {
     func pushAlias(_ pointer: UnsafePointer<T>) { push(pointer) }
     func pushOwned(_ storage: Storage<T>) { push(storage) }
     fileprivate func setWinners(_ storage: IndexStorage, for layer: Int) { winners[layer] = storage }
+    fileprivate func setFused(_ storage: Storage<T>, for layer: Int) { fused[layer] = storage }
 }
 
 extension Network {
     /// Runs layers `start..<end` on `(batch, layer start's input size)` values at `input` and
     /// keeps every activation. `input` must outlive the trace.
+    /// With `rules` (an LRP pass), layers whose rule fuses its first denominator product into the
+    /// forward pass get it computed here, when their input is non-negative.
     func trace(input: UnsafePointer<T>, batch: Int, from start: Int = 0, to end: Int? = nil,
-               scratch: Scratch<T>) throws(DTDError) -> ForwardTrace<T> {
+               rules: [PreparedRule<T>?]? = nil, scratch: Scratch<T>) throws(DTDError) -> ForwardTrace<T> {
         let end = end ?? layers.count
         let trace = ForwardTrace<T>(batch: batch, start: start, end: end, input: input)
         for index in start..<end {
@@ -48,7 +55,15 @@ extension Network {
             switch layers[index] {
             case .linear(let layer):
                 let z = try Storage<T>(uninitializedCount: try Limits.product(batch, layer.outputCount, "layer \(index) output"))
-                try layer.apply(weight: layer.weight.pointer, input: a, batch: batch, output: z.mutablePointer, scratch: scratch)
+                if let rule = rules?[index], let stacked = rule.fusedWeight,
+                   !(0..<(batch * layer.inputCount)).contains(where: { !(a[$0] >= 0) }) {
+                    let d = try Storage<T>(uninitializedCount: batch * layer.outputCount)
+                    try layer.applyStacked(stacked.pointer, input: a, batch: batch, first: z.mutablePointer,
+                                           second: d.mutablePointer, scratch: scratch)
+                    trace.setFused(d, for: index)
+                } else {
+                    try layer.apply(weight: layer.weight.pointer, input: a, batch: batch, output: z.mutablePointer, scratch: scratch)
+                }
                 if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
                 trace.push(z)
             case .relu(let shape):

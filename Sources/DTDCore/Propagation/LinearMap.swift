@@ -19,19 +19,47 @@ extension LinearLayer {
                    beta: beta, c: output, ldc: outFeatures)
         case .conv(let g):
             let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
+            let ld = g.columnStride(elementBytes: MemoryLayout<T>.stride)
             let workers = Gemm.workers(forSamples: batch)
-            let columns = try scratch.buffer(.columns, count: k * p * workers)
+            let columns = try scratch.buffer(.columns, count: k * ld * workers)
             Gemm.forEachSample(batch, workers: workers) { n, worker in
-                let cols = columns + worker * k * p
+                let cols = columns + worker * k * ld
                 if workers == 1 {
-                    Im2col.im2colParallel(g, input: input + n * inCount, columns: cols)
+                    Im2col.im2colParallel(g, input: input + n * inCount, columns: cols, stride: ld)
                 } else {
-                    Im2col.im2col(g, input: input + n * inCount, columns: cols)
+                    Im2col.im2col(g, input: input + n * inCount, columns: cols, stride: ld)
                 }
                 Gemm.multiply(transposeA: false, transposeB: false, m: g.outChannels, n: p, k: k,
-                              alpha: scale, a: weight, lda: k, b: cols, ldb: p,
+                              alpha: scale, a: weight, lda: k, b: cols, ldb: ld,
                               beta: beta, c: output + n * outCount, ldc: p, split: workers == 1)
             }
+        }
+    }
+
+    /// first = W a and second = W_d a for a conv layer from one im2col and one GEMM with the
+    /// stacked [W; W_d] (`PreparedRule.fusedWeight`), no bias.
+    func applyStacked(_ stacked: UnsafePointer<T>, input: UnsafePointer<T>, batch: Int,
+                      first: UnsafeMutablePointer<T>, second: UnsafeMutablePointer<T>, scratch: Scratch<T>) throws(DTDError) {
+        guard case .conv(let g) = geometry else {
+            throw DTDError(.internal, "a stacked product on a dense layer")
+        }
+        let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
+        let ld = g.columnStride(elementBytes: MemoryLayout<T>.stride)
+        let workers = Gemm.workers(forSamples: batch)
+        let columns = try scratch.buffer(.columns, count: k * ld * workers)
+        let products = try scratch.buffer(.contribution, count: 2 * outCount * workers)
+        Gemm.forEachSample(batch, workers: workers) { n, worker in
+            let cols = columns + worker * k * ld, both = products + worker * 2 * outCount
+            if workers == 1 {
+                Im2col.im2colParallel(g, input: input + n * inCount, columns: cols, stride: ld)
+            } else {
+                Im2col.im2col(g, input: input + n * inCount, columns: cols, stride: ld)
+            }
+            Gemm.multiply(transposeA: false, transposeB: false, m: 2 * g.outChannels, n: p, k: k,
+                          alpha: 1, a: stacked, lda: k, b: cols, ldb: ld,
+                          beta: 0, c: both, ldc: p, split: workers == 1)
+            (first + n * outCount).update(from: both, count: outCount)
+            (second + n * outCount).update(from: both + outCount, count: outCount)
         }
     }
 
@@ -50,35 +78,37 @@ extension LinearLayer {
         case .conv(let g):
             if let kernel = transposedWeight, let t = g.transposed {
                 let k = t.patchSize, p = t.positions, inCount = inputCount, outCount = outputCount
+                let ld = t.columnStride(elementBytes: MemoryLayout<T>.stride)
                 let workers = Gemm.workers(forSamples: batch)
-                let columns = try scratch.buffer(.columnsGradient, count: k * p * workers)
+                let columns = try scratch.buffer(.columnsGradient, count: k * ld * workers)
                 Gemm.forEachSample(batch, workers: workers) { n, worker in
-                    let cols = columns + worker * k * p
+                    let cols = columns + worker * k * ld
                     if workers == 1 {
-                        Im2col.im2colParallel(t, input: gradOutput + n * outCount, columns: cols)
+                        Im2col.im2colParallel(t, input: gradOutput + n * outCount, columns: cols, stride: ld)
                     } else {
-                        Im2col.im2col(t, input: gradOutput + n * outCount, columns: cols)
+                        Im2col.im2col(t, input: gradOutput + n * outCount, columns: cols, stride: ld)
                     }
                     Gemm.multiply(transposeA: false, transposeB: false, m: t.outChannels, n: p, k: k,
-                                  alpha: 1, a: kernel, lda: k, b: cols, ldb: p,
+                                  alpha: 1, a: kernel, lda: k, b: cols, ldb: ld,
                                   beta: 0, c: gradInput + n * inCount, ldc: p, split: workers == 1)
                 }
                 return
             }
             let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
+            let ld = g.columnStride(elementBytes: MemoryLayout<T>.stride)
             let workers = Gemm.workers(forSamples: batch)
-            let columns = try scratch.buffer(.columnsGradient, count: k * p * workers)
+            let columns = try scratch.buffer(.columnsGradient, count: k * ld * workers)
             Gemm.forEachSample(batch, workers: workers) { n, worker in
-                let cols = columns + worker * k * p
+                let cols = columns + worker * k * ld
                 Gemm.multiply(transposeA: true, transposeB: false, m: k, n: p, k: g.outChannels,
                               alpha: 1, a: weight, lda: k, b: gradOutput + n * outCount, ldb: p,
-                              beta: 0, c: cols, ldc: p, split: workers == 1)
+                              beta: 0, c: cols, ldc: ld, split: workers == 1)
                 let out = gradInput + n * inCount
                 out.update(repeating: 0, count: inCount)
                 if workers == 1 {
-                    Im2col.col2imAddParallel(g, columns: cols, output: out)
+                    Im2col.col2imAddParallel(g, columns: cols, output: out, stride: ld)
                 } else {
-                    Im2col.col2imAdd(g, columns: cols, output: out)
+                    Im2col.col2imAdd(g, columns: cols, output: out, stride: ld)
                 }
             }
         }

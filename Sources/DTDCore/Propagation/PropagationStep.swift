@@ -8,9 +8,10 @@
 // Locals: `a` the layer input, `z` its true output, `r` the relevance at the output.
 
 extension PreparedRule {
+    /// - Parameter fused: group 0's product W_d a, when the forward pass computed it (`fusedWeight`).
     func propagate(layer: LinearLayer<T>, input a: UnsafePointer<T>, output z: UnsafePointer<T>,
                    relevance r: UnsafePointer<T>, batch: Int, result: UnsafeMutablePointer<T>,
-                   ledger: LedgerSink?, scratch: Scratch<T>) throws(DTDError) {
+                   ledger: LedgerSink?, fused: UnsafePointer<T>? = nil, scratch: Scratch<T>) throws(DTDError) {
         let inCount = layer.inputCount, outCount = layer.outputCount
         let totalIn = batch * inCount, totalOut = batch * outCount
         // Branches over a+ or a- vanish when the input has no such part (a- after a ReLU).
@@ -46,10 +47,19 @@ extension PreparedRule {
             }
         }
 
-        for group in groups {
+        for (groupIndex, group) in groups.enumerated() {
             // 1. forward
             if group.isPlainProduct {
                 d.update(from: z, count: totalOut)
+            } else if groupIndex == 0, let fused {
+                d.update(from: fused, count: totalOut)
+                for part in [group.constantPart, group.bias].compactMap({ $0 }) {
+                    let p = part.pointer
+                    for n in 0..<batch {
+                        let row = d + n * outCount
+                        for j in 0..<outCount { row[j] += p[j] }
+                    }
+                }
             } else {
                 var accumulate = false
                 for term in group.terms where present(term.input) {

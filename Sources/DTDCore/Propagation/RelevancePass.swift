@@ -25,7 +25,8 @@ extension Network {
                     throw DTDError(.rule, "layer \(index) (\(layer.kind)) has no rule; set one (libdtd never guesses a rule)")
                 }
                 try rule.propagate(layer: linear, input: trace.input(of: index), output: trace.output(of: index),
-                                   relevance: current, batch: batch, result: next, ledger: ledger, scratch: scratch)
+                                   relevance: current, batch: batch, result: next, ledger: ledger,
+                                   fused: trace.fusedDenominator(of: index), scratch: scratch)
             case .maxPool2d(let g):
                 next.update(repeating: 0, count: batch * inCount)
                 let winners = trace.winners(of: index)
@@ -127,7 +128,7 @@ extension Network {
         }
         guard let x = input.baseAddress, let r = outputRelevance.baseAddress, let out = result.baseAddress else { return }
         let scratch = Scratch<T>()
-        let trace = try trace(input: x, batch: batch, scratch: scratch)
+        let trace = try trace(input: x, batch: batch, rules: rules.prepared, scratch: scratch)
         try relevancePass(trace, seed: r, rules: rules.prepared, from: 0, into: out, ledger: sink, scratch: scratch)
     }
 

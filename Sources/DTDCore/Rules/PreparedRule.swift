@@ -40,6 +40,10 @@ struct PreparedRule<T: DTDScalar>: Sendable {
     let dropTolerance: T
     /// z^B's bounds as images of the layer input, and the all-ones image.
     let low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?
+    /// For a conv layer whose first group, on a non-negative input, is the single product
+    /// W_d a (z+, alpha-beta, gamma): [W; W_d] stacked, so the forward pass computes z and that
+    /// product from one im2col in one GEMM (`ForwardTrace` keeps it for the propagation step).
+    let fusedWeight: Storage<T>?
 
     /// Prepares `rule` for `layer` (at index `layerIndex`).
     init(rule: Rule, layer: LinearLayer<T>, layerIndex: Int, scratch: Scratch<T> = Scratch()) throws(DTDError) {
@@ -130,12 +134,32 @@ struct PreparedRule<T: DTDScalar>: Sendable {
                                 constantPart: constantPart, bias: bias, isPlainProduct: plain))
         }
         self.groups = groups
+        self.fusedWeight = try Self.fusedWeight(groups, layer: layer)
+    }
+
+    /// [W; W_d] when group 0 is one product with a non-negative input's a+ (or a) on a conv layer.
+    private static func fusedWeight(_ groups: [Group], layer: LinearLayer<T>) throws(DTDError) -> Storage<T>? {
+        guard layer.isConv, let first = groups.first, first.constantTerms.isEmpty else { return nil }
+        let live = first.terms.filter { $0.input != .negative }
+        guard live.count == 1, live[0].sign == 1, live[0].input != .activation || live[0].weight !== layer.weight else { return nil }
+        let w = layer.weight, d = live[0].weight
+        let stacked = try Storage<T>(uninitializedCount: w.count + d.count)
+        stacked.mutablePointer.update(from: w.pointer, count: w.count)
+        (stacked.mutablePointer + w.count).update(from: d.pointer, count: d.count)
+        return stacked
+    }
+
+    /// The weights of the fused denominator (group 0's single product), if any.
+    var fusedDenominatorWeight: Storage<T>? {
+        guard fusedWeight != nil else { return nil }
+        return groups.first?.terms.first { $0.input != .negative }?.weight
     }
 
     private init(rule: Rule, layerIndex: Int, stabilizer: T, groups: [Group], hasBias: Bool, dropTolerance: T,
                  low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?) {
         self.hasBias = hasBias
         self.dropTolerance = dropTolerance
+        self.fusedWeight = nil
         self.rule = rule
         self.layerIndex = layerIndex
         self.stabilizer = stabilizer
