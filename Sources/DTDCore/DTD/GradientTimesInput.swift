@@ -9,6 +9,8 @@ extension Network {
     /// where G = x (.) grad f(x)^T (r / f(x)) is gradient x input for the seed normalised by the
     /// output (entries with f_k(x) = 0 get 0). LRP-0 seeded with r is exactly G on a ReLU
     /// network with biases included; for the usual seed r = f_k(x) e_k, G = x (.) grad f_k(x).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func gradientTimesInputDistance(input: UnsafeBufferPointer<T>, batch: Int, outputRelevance: UnsafeBufferPointer<T>,
                                            rules: RuleSet<T>, distances: UnsafeMutableBufferPointer<Double>) throws(DTDError) {
         try checkNotEmpty()
@@ -40,6 +42,8 @@ extension Network {
 
     /// grad f(x)^T r (.) (x - root): the explanation of a constant first-layer root.
     /// - Parameter root: one point of the input shape for the whole batch, or one per sample.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func constantRootExplanation(input: UnsafeBufferPointer<T>, batch: Int, root: UnsafeBufferPointer<T>,
                                         outputRelevance: UnsafeBufferPointer<T>, result: UnsafeMutableBufferPointer<T>) throws(DTDError) {
         try checkNotEmpty()

@@ -11,6 +11,8 @@ extension Network {
     /// - Parameters:
     ///   - seeds: `(batch, seedsPerSample, output size)`.
     ///   - csc: receives `layers.count + 1` values: csc[l] at the input of layer l, the last for the seeds.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func rankOneSimilarity(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, seedsPerSample: Int,
                                   seeds: UnsafeBufferPointer<T>, csc: UnsafeMutableBufferPointer<Double>) throws(DTDError) {
         try checkNotEmpty()

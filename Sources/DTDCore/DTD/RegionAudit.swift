@@ -253,6 +253,8 @@ extension Network {
     /// - Parameter records: receives `(batch, roots per sample)` records.
     /// - Returns: the study's aggregates.
     @discardableResult
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func auditRoots(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
                            records: UnsafeMutableBufferPointer<AuditRecord>) throws(DTDError) -> AuditSummary {
         let session = try RootSession(network: self, rules: rules, query: query)
@@ -278,6 +280,8 @@ extension Network {
     /// Audits arbitrary points (e.g. constructed roots) of layer `layer`'s input against g, the
     /// network from there to output `target`: record i of sample n describes point i of sample n.
     @discardableResult
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func auditPoints(input: UnsafeBufferPointer<T>, batch: Int, layer: Int, target: Int, pointsPerSample: Int,
                             points: UnsafeBufferPointer<T>, records: UnsafeMutableBufferPointer<AuditRecord>) throws(DTDError) -> AuditSummary {
         try checkNotEmpty()

@@ -13,6 +13,8 @@ extension Network {
     /// - Parameters:
     ///   - points: receives `(batch, neurons, layer input size)` values.
     ///   - info: if given, receives `(batch, neurons)` records (t = 1 / c_j, wv = NaN).
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func constructRoots(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
                                explanation: UnsafeBufferPointer<T>, points: UnsafeMutableBufferPointer<T>,
                                info: UnsafeMutableBufferPointer<RootInfo>?) throws(DTDError) {

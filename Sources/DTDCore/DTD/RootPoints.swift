@@ -204,6 +204,8 @@ extension Network {
     /// - Parameters:
     ///   - points: if given, receives `(batch, roots per sample, layer input size)` root points.
     ///   - info: receives `(batch, roots per sample)` records.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func roots(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
                       points: UnsafeMutableBufferPointer<T>?, info: UnsafeMutableBufferPointer<RootInfo>) throws(DTDError) {
         let session = try RootSession(network: self, rules: rules, query: query)

@@ -5,6 +5,8 @@ extension Network {
     /// - Parameters:
     ///   - input: `(batch, inputCount)` values.
     ///   - output: receives `(batch, outputCount)` values.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func forward(input: UnsafeBufferPointer<T>, batch: Int, output: UnsafeMutableBufferPointer<T>) throws(DTDError) {
         try checkNotEmpty()
         try checkBatch(batch, input: input.count, inputName: "input")

@@ -47,12 +47,16 @@ extension Network {
     }
 
     /// J(x)^T r: the gradient of r . f(x) with respect to x.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func gradient(input: UnsafeBufferPointer<T>, batch: Int, outputRelevance: UnsafeBufferPointer<T>,
                          result: UnsafeMutableBufferPointer<T>) throws(DTDError) {
         try runGradient(input: input, batch: batch, outputRelevance: outputRelevance, result: result, timesInput: false)
     }
 
     /// x (.) J(x)^T r.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func gradientTimesInput(input: UnsafeBufferPointer<T>, batch: Int, outputRelevance: UnsafeBufferPointer<T>,
                                    result: UnsafeMutableBufferPointer<T>) throws(DTDError) {
         try runGradient(input: input, batch: batch, outputRelevance: outputRelevance, result: result, timesInput: true)

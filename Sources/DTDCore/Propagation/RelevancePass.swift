@@ -108,6 +108,8 @@ extension Network {
     /// assigns to each dense/conv layer.
     /// - Parameters:
     ///   - ledger: if given, receives `batch * layers.count` entries, sample-major.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func lrp(input: UnsafeBufferPointer<T>, batch: Int, outputRelevance: UnsafeBufferPointer<T>, rules: RuleSet<T>,
                     result: UnsafeMutableBufferPointer<T>, ledger: UnsafeMutableBufferPointer<LedgerEntry>? = nil) throws(DTDError) {
         try checkNotEmpty()
@@ -156,6 +158,8 @@ extension Network {
     }
 
     /// The seed r = f_k(x) e_k ("explain output k") for each sample.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public func targetSeed(input: UnsafeBufferPointer<T>, batch: Int, targets: UnsafeBufferPointer<Int64>,
                            seed: UnsafeMutableBufferPointer<T>) throws(DTDError) {
         try checkNotEmpty()

@@ -46,6 +46,8 @@ struct PreparedRule<T: DTDScalar>: Sendable {
     let fusedWeight: Storage<T>?
 
     /// Prepares `rule` for `layer` (at index `layerIndex`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     init(rule: Rule, layer: LinearLayer<T>, layerIndex: Int, scratch: Scratch<T> = Scratch()) throws(DTDError) {
         try rule.validate(layer: layerIndex)
         self.rule = rule

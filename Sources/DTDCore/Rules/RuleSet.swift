@@ -27,6 +27,8 @@ public struct RuleSet<T: DTDScalar>: Sendable {
     /// Assigns `rule` to layer `layer`, replacing any earlier rule.
     /// - Throws: `.networkMismatch`, `.layerIndex`, `.rule` (the layer has no weights), and the
     ///   rule's parameter errors. On failure the set is unchanged.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
     public mutating func set(_ rule: Rule, layer: Int, in network: Network<T>) throws(DTDError) {
         try checkUsable(with: network)
         try network.checkLayerIndex(layer)
