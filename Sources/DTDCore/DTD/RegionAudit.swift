@@ -199,6 +199,13 @@ extension Network {
     }
 }
 
+/// One worker's tally (and failure), written by that worker only.
+private final class TallyBox: @unchecked Sendable {
+    var tally: AuditTally
+    var failure: DTDError?
+    init(_ tally: AuditTally) { self.tally = tally }
+}
+
 /// Accumulates the study's aggregates over chunks.
 struct AuditTally {
     var summary = AuditSummary()
@@ -234,6 +241,19 @@ struct AuditTally {
         conservation = error.isNaN || conservation.isNaN ? .nan : max(conservation, error)
     }
 
+    /// Adds another tally's samples (for the same query).
+    mutating func merge(_ other: AuditTally) {
+        summary.samples += other.summary.samples
+        summary.pairs += other.summary.pairs
+        gradientOutside += other.gradientOutside
+        patternOutside += other.patternOutside
+        unchanged += other.unchanged
+        segmentSum += other.segmentSum
+        unexplainedSum += other.unexplainedSum
+        relevanceSum += other.relevanceSum
+        conservation = conservation.isNaN || other.conservation.isNaN ? .nan : max(conservation, other.conservation)
+    }
+
     func finished() -> AuditSummary {
         var s = summary
         let samples = Double(max(s.samples, 1)), pairs = Double(max(s.pairs, 1))
@@ -265,14 +285,33 @@ extension Network {
             throw DTDError(.bufferTooSmall, "records holds \(records.count) records, batch \(batch) x \(perSample) roots needs \(needed)")
         }
         guard let x = input.baseAddress, let out = records.baseAddress else { return AuditSummary() }
-        var tally = AuditTally(fullRange: session.neurons.count == session.layer.outputCount,
-                               constrained: session.query.constrainToRegion)
-        try forEachRootChunk(session, input: x, batch: batch, audit: true) { (chunk: RootChunk<T>) throws(DTDError) in
-            let offset = chunk.firstSample * perSample
-            for i in 0..<chunk.roots { out[offset + i] = chunk.records[i] }
-            for n in 0..<chunk.samples {
-                tally.add(chunk.records[(n * perSample)..<((n + 1) * perSample)], output: chunk.outputs[n])
+        let fullRange = session.neurons.count == session.layer.outputCount
+        // Large batches are split into sample ranges audited on all cores at once; each range
+        // writes its own records and tally, merged afterwards.
+        let parts = batch * perSample >= 1 << 12 ? Gemm.workers(forSamples: batch) : 1
+        let tallies = (0..<parts).map { _ in TallyBox(AuditTally(fullRange: fullRange, constrained: session.query.constrainToRegion)) }
+        Gemm.forEachRange(parts, work: parts > 1 ? Int.max : 0) { range in
+            for part in range {
+                let lower = part * batch / parts, upper = (part + 1) * batch / parts
+                let box = tallies[part]
+                do throws(DTDError) {
+                    try forEachRootChunk(session, input: x + lower * inputCount, batch: upper - lower,
+                                         audit: true) { (chunk: RootChunk<T>) throws(DTDError) in
+                        let offset = (lower + chunk.firstSample) * perSample
+                        for i in 0..<chunk.roots { out[offset + i] = chunk.records[i] }
+                        for n in 0..<chunk.samples {
+                            box.tally.add(chunk.records[(n * perSample)..<((n + 1) * perSample)], output: chunk.outputs[n])
+                        }
+                    }
+                } catch {
+                    box.failure = error
+                }
             }
+        }
+        var tally = AuditTally(fullRange: fullRange, constrained: session.query.constrainToRegion)
+        for box in tallies {
+            if let failure = box.failure { throw failure }
+            tally.merge(box.tally)
         }
         return tally.finished()
     }
