@@ -91,4 +91,25 @@ struct StudyAuditTests {
         #expect(abs(summary32.outsideByPattern - summary64.outsideByPattern) <= 0.02, "\(column): \(summary32) vs \(summary64)")
         #expect(abs(summary32.unchangedOutput - summary64.unchangedOutput) <= 0.02, "\(column): \(summary32) vs \(summary64)")
     }
+
+    /// A batch large enough to be audited on several cores (4096+ roots) gives exactly the
+    /// records of auditing its halves one after the other, and the same aggregates.
+    @Test func largeBatchesAuditLikeTheirHalves() throws {
+        let (study, inputs, count, rule) = try Self.block("zplus")
+        let network = try study.network.build(Double.self)
+        let rules = try RuleSet(for: network, everyLinearLayer: rule)
+        let query = RootQuery(layer: 0, target: 0, placement: .relevance)
+        let whole = try network.auditRoots(inputs, batch: count, rules: rules, query: query)
+        let half = count / 2, width = network.inputCount
+        let first = try network.auditRoots(Array(inputs[..<(half * width)]), batch: half, rules: rules, query: query)
+        let second = try network.auditRoots(Array(inputs[(half * width)...]), batch: count - half, rules: rules, query: query)
+        #expect(whole.records.count >= 4096, "the batch must be large enough to be split")
+        #expect(whole.records == first.records + second.records)
+        #expect(whole.summary.pairs == first.summary.pairs + second.summary.pairs)
+        expectClose(whole.summary.outsideByPattern,
+                    (first.summary.outsideByPattern * Double(half) + second.summary.outsideByPattern * Double(count - half)) / Double(count),
+                    tolerance: 1e-12, "outside by pattern")
+        expectClose(whole.summary.maxConservationError,
+                    max(first.summary.maxConservationError, second.summary.maxConservationError), tolerance: 1e-15, "conservation")
+    }
 }
