@@ -6,39 +6,45 @@
 /// matrix back onto the input, adding overlapping contributions and dropping padding.
 enum Im2col {
     /// Writes the rows of input channels `channels` (all by default), so threads can split a sample.
-    /// `stride` is the row stride of `columns` (default: the positions).
+    /// `stride` is the row stride of `columns` (default: the positions). Index arithmetic wraps:
+    /// every size was checked against `Limits` when the layer was added, so nothing overflows.
     static func im2col<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>,
                                      stride: Int? = nil, channels: Range<Int>? = nil) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
-        let positions = stride ?? outH * outW, strideW = g.strideWidth
+        let positions = stride ?? outH &* outW, strideW = g.strideWidth, strideH = g.strideHeight
         let channels = channels ?? 0..<g.inChannels
-        var row = channels.lowerBound * g.kernelHeight * g.kernelWidth
+        var row = channels.lowerBound &* g.kernelHeight &* g.kernelWidth
         for c in channels {
-            let plane = input + c * height * width
+            let plane = input + (c &* height &* width)
             for ky in 0..<g.kernelHeight {
-                let yOffset = ky * g.dilationHeight - g.paddingHeight
+                let yOffset = ky &* g.dilationHeight &- g.paddingHeight
                 // Output rows whose input row lies inside: oy in [yFirst, yEnd).
-                let (yFirst, yEnd) = validRange(count: outH, stride: g.strideHeight, offset: yOffset, size: height)
+                let (yFirst, yEnd) = validRange(count: outH, stride: strideH, offset: yOffset, size: height)
                 for kx in 0..<g.kernelWidth {
-                    let xOffset = kx * g.dilationWidth - g.paddingWidth
+                    let xOffset = kx &* g.dilationWidth &- g.paddingWidth
                     let (first, end) = validRange(count: outW, stride: strideW, offset: xOffset, size: width)
-                    let out = columns + row * positions
-                    for oy in 0..<outH {
-                        let dst = out + oy * outW
-                        guard oy >= yFirst, oy < yEnd, first < end else {
-                            for ox in 0..<outW { dst[ox] = 0 }
-                            continue
+                    let out = columns + (row &* positions)
+                    // Rows above and below the input are zero.
+                    out.update(repeating: 0, count: yFirst &* outW)
+                    (out + (yEnd &* outW)).update(repeating: 0, count: (outH &- yEnd) &* outW)
+                    if yFirst < yEnd {
+                        var dst = out + (yFirst &* outW)
+                        var src = plane + ((yFirst &* strideH &+ yOffset) &* width &+ xOffset)
+                        let srcStep = strideH &* width
+                        for _ in yFirst..<yEnd {
+                            var ox = 0
+                            while ox < first { dst[ox] = 0; ox &+= 1 }
+                            if strideW == 1 {
+                                while ox < end { dst[ox] = src[ox]; ox &+= 1 }
+                            } else {
+                                while ox < end { dst[ox] = src[ox &* strideW]; ox &+= 1 }
+                            }
+                            while ox < outW { dst[ox] = 0; ox &+= 1 }
+                            dst += outW
+                            src += srcStep
                         }
-                        let src = plane + (oy * g.strideHeight + yOffset) * width + xOffset
-                        for ox in 0..<first { dst[ox] = 0 }
-                        if strideW == 1 {
-                            for ox in first..<end { dst[ox] = src[ox] }
-                        } else {
-                            for ox in first..<end { dst[ox] = src[ox * strideW] }
-                        }
-                        for ox in end..<outW { dst[ox] = 0 }
                     }
-                    row += 1
+                    row &+= 1
                 }
             }
         }
