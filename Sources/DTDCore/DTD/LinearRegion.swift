@@ -33,7 +33,7 @@ extension Network {
             case .maxPool2d(let g):
                 let outCount = g.outputShape.count, inCount = g.inputShape.count
                 let out = try Storage<T>(count: batch * outCount)
-                let winners = reference.winners(of: index)
+                let winners = try reference.winners(of: index)
                 for p in 0..<batch {
                     let w = winners + (p / pointsPerSample) * outCount
                     let src = a + p * inCount, dst = out.mutablePointer + p * outCount
@@ -57,7 +57,7 @@ extension Network {
     /// in the closure of a's region (`.infinity` if the line never leaves it). `direction(p)` is
     /// +1 or -1.
     func regionExit(reference: ForwardTrace<T>, frozen: ForwardTrace<T>, from start: Int, pointsPerSample: Int,
-                    direction: (Int) -> Double, into exit: UnsafeMutablePointer<Double>) {
+                    direction: (Int) -> Double, into exit: UnsafeMutablePointer<Double>) throws(DTDError) {
         let batch = frozen.batch
         for p in 0..<batch { exit[p] = .infinity }
         for index in start..<reference.end {
@@ -83,7 +83,7 @@ extension Network {
             case .maxPool2d(let g):
                 let inCount = g.inputShape.count, outCount = g.outputShape.count
                 let v0All = reference.input(of: index), v1All = frozen.input(of: index)
-                let winners = reference.winners(of: index)
+                let winners = try reference.winners(of: index)
                 for p in 0..<batch {
                     let n = p / pointsPerSample
                     let v0 = v0All + n * inCount, v1 = v1All + p * inCount, w = winners + n * outCount
@@ -109,7 +109,7 @@ extension Network {
     /// largest magnitude at the point or at the reference input, matches either state (a point
     /// where every unit is at its hinge, like the origin of a bias-free net, is in every closure).
     func samePattern(reference: ForwardTrace<T>, points: ForwardTrace<T>, from start: Int, pointsPerSample: Int,
-                     into result: UnsafeMutablePointer<Bool>) {
+                     into result: UnsafeMutablePointer<Bool>) throws(DTDError) {
         let batch = points.batch
         for p in 0..<batch { result[p] = true }
         for index in start..<reference.end {
@@ -130,7 +130,7 @@ extension Network {
             case .maxPool2d(let g):
                 let inCount = g.inputShape.count, outCount = g.outputShape.count
                 let v1All = points.input(of: index)
-                let w0All = reference.winners(of: index), w1All = points.winners(of: index)
+                let w0All = try reference.winners(of: index), w1All = try points.winners(of: index)
                 let v0All = reference.input(of: index)
                 for p in 0..<batch where result[p] {
                     let v1 = v1All + p * inCount, v0 = v0All + (p / pointsPerSample) * inCount

@@ -22,6 +22,9 @@ extension Network {
             throw DTDError(.size, "seeds_per_sample must be >= 2 to compare relevance vectors, got \(seedsPerSample)")
         }
         let total = try Limits.product(batch, seedsPerSample, "batch x seeds_per_sample")
+        guard total <= Limits.maxDimension else {
+            throw DTDError(.size, "batch x seeds_per_sample = \(total) exceeds the limit \(Limits.maxDimension)")
+        }
         let needed = try Limits.product(total, outputCount, "batch x seeds x output size")
         guard seeds.count >= needed else {
             throw DTDError(.bufferTooSmall, "seeds holds \(seeds.count) values, batch \(batch) x \(seedsPerSample) seeds x output \(outputShape) needs \(needed)")

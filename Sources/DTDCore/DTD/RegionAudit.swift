@@ -90,7 +90,8 @@ extension Network {
             // The unclipped roots, for what region-constrained DTD leaves unexplained.
             let unclipped = info
             // The region along each root's line, from the local model at a - v.
-            var exit = [Double](repeating: .infinity, count: roots)
+            let exitStorage = try Storage<Double>(count: roots) { _ in .infinity }
+            let exit = exitStorage.mutablePointer
             if audit || session.query.constrainToRegion {
                 let q = try Storage<T>(count: roots * inCount)
                 for i in 0..<roots {
@@ -100,11 +101,8 @@ extension Network {
                 let frozen = try frozenTrace(input: q.pointer, batch: roots, from: session.layerIndex, reference: trace,
                                              pointsPerSample: perSample, scratch: scratch)
                 let steps = info.map(\.t)
-                exit.withUnsafeMutableBufferPointer { e in
-                    guard let base = e.baseAddress else { return }
-                    regionExit(reference: trace, frozen: frozen, from: session.layerIndex, pointsPerSample: perSample,
-                               direction: { steps[$0] < 0 ? -1 : 1 }, into: base)
-                }
+                try regionExit(reference: trace, frozen: frozen, from: session.layerIndex, pointsPerSample: perSample,
+                               direction: { steps[$0] < 0 ? -1 : 1 }, into: exit)
                 // A root within rounding of the exit (a hyperplane root on its own hinge) reaches it.
                 for i in 0..<roots where !exit[i].isNaN && abs(info[i].t) <= exit[i] * (1 + 1e-9) {
                     exit[i] = max(exit[i], abs(info[i].t))
@@ -173,7 +171,7 @@ extension Network {
         let gradient = try Storage<T>(count: count * inCount)
         try backpropagate(traced, seed: seed.pointer, into: gradient.mutablePointer, scratch: scratch)
         let same = try ValidityMask(count: count)
-        samePattern(reference: reference, points: traced, from: layer, pointsPerSample: pointsPerSample, into: same.pointer)
+        try samePattern(reference: reference, points: traced, from: layer, pointsPerSample: pointsPerSample, into: same.pointer)
 
         let a = reference.input(of: layer)
         var records: [AuditRecord] = []
@@ -355,12 +353,10 @@ extension Network {
                                          pointsPerSample: pointsPerSample, infos: infos, scratch: scratch)
             let frozen = try frozenTrace(input: chunkPoints, batch: m * pointsPerSample, from: layer, reference: reference,
                                          pointsPerSample: pointsPerSample, scratch: scratch)
-            var exit = [Double](repeating: .infinity, count: m * pointsPerSample)
-            exit.withUnsafeMutableBufferPointer { e in
-                guard let base = e.baseAddress else { return }
-                regionExit(reference: reference, frozen: frozen, from: layer, pointsPerSample: pointsPerSample,
-                           direction: { _ in 1 }, into: base)
-            }
+            let exitStorage = try Storage<Double>(count: m * pointsPerSample) { _ in .infinity }
+            let exit = exitStorage.mutablePointer
+            try regionExit(reference: reference, frozen: frozen, from: layer, pointsPerSample: pointsPerSample,
+                           direction: { _ in 1 }, into: exit)
             for i in records.indices {
                 records[i].segmentInside = exit[i].isNaN ? .nan : min(1, exit[i])
                 records[i].admissibleT = .nan

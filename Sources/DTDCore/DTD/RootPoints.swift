@@ -39,6 +39,9 @@ struct RootSession<T: DTDScalar> {
         guard neurons.lowerBound >= 0, neurons.upperBound <= layer.outputCount, !neurons.isEmpty else {
             throw DTDError(.outOfRange, "neuron range [\(neurons.lowerBound), \(neurons.upperBound)) must be non-empty and inside [0, \(layer.outputCount)) of layer \(query.layer) (output \(layer.outputShape))")
         }
+        guard neurons.count * (rules.rule(at: query.layer)?.partialsCount ?? 1) <= Limits.maxDimension else {
+            throw DTDError(.size, "neuron range [\(neurons.lowerBound), \(neurons.upperBound)) gives more roots per sample than the limit \(Limits.maxDimension); audit a smaller range")
+        }
         let rule = try rules.preparedRule(at: query.layer)
         if needsRootRule, !rule.rule.hasRoots {
             throw DTDError(.rule, "layer \(query.layer): \(rule.rule) is not a DTD root rule (epsilon > 0 and flat have no roots); use epsilon 0, zplus, alphabeta, gamma, wsquare or zbox")
@@ -303,4 +306,9 @@ extension Network {
         if let failure { throw failure }
         return (records, summary)
     }
+}
+
+extension Rule {
+    /// Roots per neuron: 2 for alpha-beta, else 1.
+    var partialsCount: Int { if case .alphaBeta = self { 2 } else { 1 } }
 }

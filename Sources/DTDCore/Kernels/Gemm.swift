@@ -36,7 +36,9 @@ enum Gemm {
         // Products of a few rows are matrix-vector products: memory-bound, so waking a second
         // thread costs more than it gains. Otherwise split the longer of the two output sides.
         let byColumns = n >= m || m < 2 * minimumRows
-        let parts = !split || m < minimumRows || m * n * k < parallelThreshold ? 1
+        let (mn, o1) = m.multipliedReportingOverflow(by: n), (work, o2) = mn.multipliedReportingOverflow(by: k)
+        let large = o1 || o2 || work >= parallelThreshold
+        let parts = !split || m < minimumRows || !large ? 1
             : min(threads, byColumns ? n / minimumColumns : m / minimumRows)
         guard parts > 1 else {
             T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,

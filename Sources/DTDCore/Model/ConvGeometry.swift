@@ -70,7 +70,8 @@ public struct ConvGeometry: Equatable, Sendable {
     /// channels, where col2im is cheaper).
     var transposed: ConvGeometry? {
         guard strideHeight == 1, strideWidth == 1, dilationHeight == 1, dilationWidth == 1,
-              paddingHeight < kernelHeight, paddingWidth < kernelWidth, inChannels >= 8 else { return nil }
+              paddingHeight < kernelHeight, paddingWidth < kernelWidth, inChannels >= 8,
+              outChannels * kernelHeight * kernelWidth <= Limits.maxDimension else { return nil }
         return ConvGeometry(inChannels: outChannels, height: outHeight, width: outWidth, outChannels: inChannels,
                             kernel: (kernelHeight, kernelWidth),
                             padding: (kernelHeight - 1 - paddingHeight, kernelWidth - 1 - paddingWidth),

@@ -1,6 +1,8 @@
 /// Size limits that keep every product of sizes in range and every BLAS dimension in `Int32`.
 public enum Limits {
-    /// Largest size of any dimension, per-sample activation, weight matrix side or batch.
+    /// Largest size of any dimension, per-sample activation, weight matrix side or batch: BLAS
+    /// dimensions are 32-bit. (A padded im2col stride stays below it: padding applies only to
+    /// rows of a multiple of 256 floats or 128 doubles.)
     public static let maxDimension = Int(Int32.max)
 
     /// `a * b`, or `.overflow` naming `what`.

@@ -26,7 +26,13 @@ final class ForwardTrace<T: DTDScalar> {
     func output(of layer: Int) -> UnsafePointer<T> { activations[layer - start + 1] }
     /// The final output, `(batch, output size of layer end - 1)`.
     var output: UnsafePointer<T> { activations[activations.count - 1] }
-    func winners(of layer: Int) -> UnsafePointer<Int> { UnsafePointer(winners[layer]!.base) }
+    /// The max-pool winners of `layer`; the trace records them for every max-pool layer it ran.
+    func winners(of layer: Int) throws(DTDError) -> UnsafePointer<Int> {
+        guard let stored = winners[layer] else {
+            throw DTDError(.internal, "layer \(layer): no max-pool winners in this trace")
+        }
+        return UnsafePointer(stored.base)
+    }
     /// The fused first-group product of `layer`, if the forward pass computed it.
     func fusedDenominator(of layer: Int) -> UnsafePointer<T>? { fused[layer]?.pointer }
 

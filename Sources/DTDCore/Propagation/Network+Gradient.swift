@@ -25,7 +25,7 @@ extension Network {
                 for i in 0..<inCount { next[i] = z[i] > 0 ? current[i] : 0 }
             case .maxPool2d(let g):
                 next.update(repeating: 0, count: inCount)
-                let winners = trace.winners(of: index)
+                let winners = try trace.winners(of: index)
                 let outCount = g.outputShape.count, perSample = g.inputShape.count
                 for n in 0..<batch {
                     Pooling.maxRoute(g, output: current + n * outCount, winners: winners + n * outCount,

@@ -29,7 +29,7 @@ extension Network {
                                    fused: trace.fusedDenominator(of: index), scratch: scratch)
             case .maxPool2d(let g):
                 next.update(repeating: 0, count: batch * inCount)
-                let winners = trace.winners(of: index)
+                let winners = try trace.winners(of: index)
                 for n in 0..<batch {
                     Pooling.maxRoute(g, output: current + n * outCount, winners: winners + n * outCount, input: next + n * inCount)
                 }

@@ -141,7 +141,8 @@ struct PreparedRule<T: DTDScalar>: Sendable {
 
     /// [W; W_d] when group 0 is one product with a non-negative input's a+ (or a) on a conv layer.
     private static func fusedWeight(_ groups: [Group], layer: LinearLayer<T>) throws(DTDError) -> Storage<T>? {
-        guard layer.isConv, let first = groups.first, first.constantTerms.isEmpty else { return nil }
+        guard layer.isConv, 2 * layer.outChannels <= Limits.maxDimension, let first = groups.first,
+              first.constantTerms.isEmpty else { return nil }
         let live = first.terms.filter { $0.input != .negative }
         guard live.count == 1, live[0].sign == 1, live[0].input != .activation || live[0].weight !== layer.weight else { return nil }
         let w = layer.weight, d = live[0].weight
