@@ -18,21 +18,33 @@ extension LinearLayer {
                    alpha: scale, a: input, lda: inFeatures, b: weight, ldb: inFeatures,
                    beta: beta, c: output, ldc: outFeatures)
         case .conv(let g):
-            let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
-            let ld = g.columnStride(elementBytes: MemoryLayout<T>.stride)
-            let workers = Gemm.workers(forSamples: batch)
-            let columns = try scratch.buffer(.columns, count: k * ld * workers)
-            Gemm.forEachSample(batch, workers: workers) { n, worker in
-                let cols = columns + worker * k * ld
-                if workers == 1 {
-                    Im2col.im2colParallel(g, input: input + n * inCount, columns: cols, stride: ld)
-                } else {
-                    Im2col.im2col(g, input: input + n * inCount, columns: cols, stride: ld)
-                }
-                Gemm.multiply(transposeA: false, transposeB: false, m: g.outChannels, n: p, k: k,
-                              alpha: scale, a: weight, lda: k, b: cols, ldb: ld,
-                              beta: beta, c: output + n * outCount, ldc: p, split: workers == 1)
+            let outCount = outputCount
+            try Self.forEachLoweredSample(g, input: input, sampleSize: inputCount, batch: batch, slot: .columns,
+                                          scratch: scratch) { n, _, columns, ld, alone in
+                Gemm.multiply(transposeA: false, transposeB: false, m: g.outChannels, n: g.positions, k: g.patchSize,
+                              alpha: scale, a: weight, lda: g.patchSize, b: columns, ldb: ld,
+                              beta: beta, c: output + n * outCount, ldc: g.positions, split: alone)
             }
+        }
+    }
+
+    /// Lowers each sample of `input` (`sampleSize` values each) with im2col into a worker's slice
+    /// of scratch and hands it to `body(sample, worker, columns, rowStride, alone)`. Samples are
+    /// dealt to the cores; a lone sample (`alone`) splits its im2col and lets `body` split its product.
+    static func forEachLoweredSample(_ g: ConvGeometry, input: UnsafePointer<T>, sampleSize: Int, batch: Int,
+                                     slot: Scratch<T>.Slot, scratch: Scratch<T>,
+                                     _ body: (Int, Int, UnsafeMutablePointer<T>, Int, Bool) -> Void) throws(DTDError) {
+        let k = g.patchSize, ld = g.columnStride(elementBytes: MemoryLayout<T>.stride)
+        let workers = Gemm.workers(forSamples: batch)
+        let columns = try scratch.buffer(slot, count: k * ld * workers)
+        Gemm.forEachSample(batch, workers: workers) { n, worker in
+            let cols = columns + worker * k * ld
+            if workers == 1 {
+                Im2col.im2colParallel(g, input: input + n * sampleSize, columns: cols, stride: ld)
+            } else {
+                Im2col.im2col(g, input: input + n * sampleSize, columns: cols, stride: ld)
+            }
+            body(n, worker, cols, ld, workers == 1)
         }
     }
 
@@ -43,21 +55,14 @@ extension LinearLayer {
         guard case .conv(let g) = geometry else {
             throw DTDError(.internal, "a stacked product on a dense layer")
         }
-        let k = g.patchSize, p = g.positions, inCount = inputCount, outCount = outputCount
-        let ld = g.columnStride(elementBytes: MemoryLayout<T>.stride)
-        let workers = Gemm.workers(forSamples: batch)
-        let columns = try scratch.buffer(.columns, count: k * ld * workers)
-        let products = try scratch.buffer(.contribution, count: 2 * outCount * workers)
-        Gemm.forEachSample(batch, workers: workers) { n, worker in
-            let cols = columns + worker * k * ld, both = products + worker * 2 * outCount
-            if workers == 1 {
-                Im2col.im2colParallel(g, input: input + n * inCount, columns: cols, stride: ld)
-            } else {
-                Im2col.im2col(g, input: input + n * inCount, columns: cols, stride: ld)
-            }
-            Gemm.multiply(transposeA: false, transposeB: false, m: 2 * g.outChannels, n: p, k: k,
-                          alpha: 1, a: stacked, lda: k, b: cols, ldb: ld,
-                          beta: 0, c: both, ldc: p, split: workers == 1)
+        let outCount = outputCount
+        let products = try scratch.buffer(.contribution, count: 2 * outCount * Gemm.workers(forSamples: batch))
+        try Self.forEachLoweredSample(g, input: input, sampleSize: inputCount, batch: batch, slot: .columns,
+                                      scratch: scratch) { n, worker, columns, ld, alone in
+            let both = products + worker * 2 * outCount
+            Gemm.multiply(transposeA: false, transposeB: false, m: 2 * g.outChannels, n: g.positions, k: g.patchSize,
+                          alpha: 1, a: stacked, lda: g.patchSize, b: columns, ldb: ld,
+                          beta: 0, c: both, ldc: g.positions, split: alone)
             (first + n * outCount).update(from: both, count: outCount)
             (second + n * outCount).update(from: both + outCount, count: outCount)
         }
@@ -77,20 +82,12 @@ extension LinearLayer {
                    beta: 0, c: gradInput, ldc: inFeatures)
         case .conv(let g):
             if let kernel = transposedWeight, let t = g.transposed {
-                let k = t.patchSize, p = t.positions, inCount = inputCount, outCount = outputCount
-                let ld = t.columnStride(elementBytes: MemoryLayout<T>.stride)
-                let workers = Gemm.workers(forSamples: batch)
-                let columns = try scratch.buffer(.columnsGradient, count: k * ld * workers)
-                Gemm.forEachSample(batch, workers: workers) { n, worker in
-                    let cols = columns + worker * k * ld
-                    if workers == 1 {
-                        Im2col.im2colParallel(t, input: gradOutput + n * outCount, columns: cols, stride: ld)
-                    } else {
-                        Im2col.im2col(t, input: gradOutput + n * outCount, columns: cols, stride: ld)
-                    }
-                    Gemm.multiply(transposeA: false, transposeB: false, m: t.outChannels, n: p, k: k,
-                                  alpha: 1, a: kernel, lda: k, b: cols, ldb: ld,
-                                  beta: 0, c: gradInput + n * inCount, ldc: p, split: workers == 1)
+                let inCount = inputCount
+                try Self.forEachLoweredSample(t, input: gradOutput, sampleSize: outputCount, batch: batch,
+                                              slot: .columnsGradient, scratch: scratch) { n, _, columns, ld, alone in
+                    Gemm.multiply(transposeA: false, transposeB: false, m: t.outChannels, n: t.positions, k: t.patchSize,
+                                  alpha: 1, a: kernel, lda: t.patchSize, b: columns, ldb: ld,
+                                  beta: 0, c: gradInput + n * inCount, ldc: t.positions, split: alone)
                 }
                 return
             }
