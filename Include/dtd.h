@@ -36,7 +36,10 @@
  *   `_destroy` function, for which NULL is a harmless no-op.
  * - Threads: a fully built network and a fully set rule set are immutable and may be used from
  *   any number of threads at once. Building (`dtd_network_add_*`, `dtd_rules_set_*`) and
- *   destroying must not overlap any other use of the same handle.
+ *   destroying must not overlap any other use of the same handle. Compute calls use libdtd's
+ *   own worker threads (`DTD_NUM_THREADS` - 1 of them, started on first use, kept for the life
+ *   of the process), which spin up to `DTD_SPIN_US` microseconds (default 200) after each step
+ *   before they sleep; calls that overlap run their parallel steps on the calling thread.
  * - Non-finite values: weights, biases and rule parameters must be finite
  *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
  *   through the arithmetic to the outputs, and never traps.

@@ -288,7 +288,7 @@ extension Network {
         // writes its own records and tally, merged afterwards.
         let parts = batch * perSample >= 1 << 12 ? Gemm.workers(forSamples: batch) : 1
         let tallies = (0..<parts).map { _ in TallyBox(AuditTally(fullRange: fullRange, constrained: session.query.constrainToRegion)) }
-        Gemm.forEachRange(parts, work: parts > 1 ? Int.max : 0) { range in
+        Gemm.forEachRange(parts, work: parts > 1 ? Int.max : 0) { range, _ in
             for part in range {
                 let lower = part * batch / parts, upper = (part + 1) * batch / parts
                 let box = tallies[part]

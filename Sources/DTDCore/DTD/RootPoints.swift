@@ -81,7 +81,13 @@ struct RootSession<T: DTDScalar> {
         let columns = try Storage<Double>(count: 3 * columnsCount)
         let ones = try Storage<Double>(count: inCount) { _ in 1 }
         let validColumns = try Storage<Double>(count: columnsCount)
-        if case .conv(let g) = layer.geometry { Im2col.im2col(g, input: ones.pointer, columns: validColumns.mutablePointer) }
+        let plane: Storage<Double>
+        if case .conv(let g) = layer.geometry {
+            plane = try Storage<Double>(uninitializedCount: Im2col.planeCount(g))
+            Im2col.im2col(g, input: ones.pointer, columns: validColumns.mutablePointer, plane: plane.mutablePointer)
+        } else {
+            plane = try Storage<Double>(uninitializedCount: 0)
+        }
         let hasBounds = rule.low != nil && rule.high != nil
         let r = rootsPerSample
 
@@ -93,10 +99,11 @@ struct RootSession<T: DTDScalar> {
                 for i in 0..<inCount { low[i] = Double(l[i]); high[i] = Double(h[i]) }
             }
             if case .conv(let g) = layer.geometry {
-                Im2col.im2col(g, input: an, columns: columns.mutablePointer)
+                let p = plane.mutablePointer
+                Im2col.im2col(g, input: an, columns: columns.mutablePointer, plane: p)
                 if hasBounds {
-                    Im2col.im2col(g, input: low, columns: columns.mutablePointer + columnsCount)
-                    Im2col.im2col(g, input: high, columns: columns.mutablePointer + 2 * columnsCount)
+                    Im2col.im2col(g, input: low, columns: columns.mutablePointer + columnsCount, plane: p)
+                    Im2col.im2col(g, input: high, columns: columns.mutablePointer + 2 * columnsCount, plane: p)
                 }
             }
             var loadedPosition = -1

@@ -1,5 +1,3 @@
-import Dispatch
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -49,21 +47,20 @@ enum Gemm {
         let side = byColumns ? n : m, unit = byColumns ? 16 : 8
         let width = ((side + parts - 1) / parts + unit - 1) / unit * unit
         let blocks = (side + width - 1) / width
-        let shared = SharedPointers(a: a, b: b, c: c)
-        DispatchQueue.concurrentPerform(iterations: blocks) { block in
+        parallel(blocks) { block in
             let first = block * width
             let count = min(width, side - first)
             guard count > 0 else { return }
             if byColumns {
                 // Column j of op(B) starts at B + j*ldb when B is stored transposed (n x k), else at B + j.
-                let bBlock = shared.b + (transposeB ? first * ldb : first)
-                T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: count, k: k, alpha: alpha, a: shared.a,
-                       lda: lda, b: bBlock, ldb: ldb, beta: beta, c: shared.c + first, ldc: ldc)
+                let bBlock = b + (transposeB ? first * ldb : first)
+                T.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: count, k: k, alpha: alpha, a: a,
+                       lda: lda, b: bBlock, ldb: ldb, beta: beta, c: c + first, ldc: ldc)
             } else {
                 // Row i of op(A) starts at A + i when A is stored transposed (k x m), else at A + i*lda.
-                let aBlock = shared.a + (transposeA ? first : first * lda)
+                let aBlock = a + (transposeA ? first : first * lda)
                 T.gemm(transposeA: transposeA, transposeB: transposeB, m: count, n: n, k: k, alpha: alpha, a: aBlock,
-                       lda: lda, b: shared.b, ldb: ldb, beta: beta, c: shared.c + first * ldc, ldc: ldc)
+                       lda: lda, b: b, ldb: ldb, beta: beta, c: c + first * ldc, ldc: ldc)
             }
         }
     }
@@ -78,40 +75,43 @@ enum Gemm {
             for n in 0..<batch { body(n, 0) }
             return
         }
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                var n = worker
-                while n < batch {
-                    shared.value(n, worker)
-                    n += workers
-                }
+        parallel(workers) { worker in
+            var n = worker
+            while n < batch {
+                body(n, worker)
+                n += workers
             }
         }
     }
 
-    /// Runs `body` on disjoint ranges covering 0..<count, one per worker, when `work` (elements
-    /// touched) is large enough to pay for the threads; otherwise on the calling thread.
-    static func forEachRange(_ count: Int, work: Int, _ body: (Range<Int>) -> Void) {
+    /// Runs `body(range, part)` on disjoint ranges covering 0..<count, one per worker (part <
+    /// `threads`), when `work` (elements touched) is large enough to pay for the threads;
+    /// otherwise `body(0..<count, 0)` on the calling thread.
+    static func forEachRange(_ count: Int, work: Int, _ body: (Range<Int>, Int) -> Void) {
         let parts = min(threads, count)
-        guard parts > 1, work >= 1 << 16 else { return body(0..<count) }
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedBox(body)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                let lower = part * count / parts, upper = (part + 1) * count / parts
-                if lower < upper { shared.value(lower..<upper) }
+        guard parts > 1, work >= 1 << 14 else { return body(0..<count, 0) }
+        parallel(parts) { part in
+            let lower = part * count / parts, upper = (part + 1) * count / parts
+            if lower < upper { body(lower..<upper, part) }
+        }
+    }
+
+    /// Runs `body(sample, channels)` over every channel plane of `batch` samples, the planes split
+    /// into contiguous runs over the workers when `work` (elements touched) pays for the threads.
+    static func forEachPlanes(batch: Int, channels: Int, work: Int, _ body: (Int, Range<Int>) -> Void) {
+        forEachRange(batch * channels, work: work) { planes, _ in
+            var q = planes.lowerBound
+            while q < planes.upperBound {
+                let n = q / channels, c = q % channels
+                let end = min(channels, c + planes.upperBound - q)
+                body(n, c..<end)
+                q += end - c
             }
         }
     }
 
-    /// A value handed to worker threads that only touch disjoint parts of shared memory.
-    private struct UncheckedBox<Value>: @unchecked Sendable {
-        let value: Value
-        init(_ value: Value) { self.value = value }
-    }
-
-    /// The operands, handed to worker threads that write disjoint column blocks of C.
-    private struct SharedPointers<T>: @unchecked Sendable {
-        let a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>
+    /// Runs `body(i)` for i in 0..<count on the worker pool (inline without one).
+    static func parallel(_ count: Int, _ body: (Int) -> Void) {
+        if let pool = WorkerPool.shared { pool.run(count, body) } else { for i in 0..<count { body(i) } }
     }
 }

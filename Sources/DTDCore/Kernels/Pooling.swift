@@ -4,13 +4,14 @@ enum Pooling {
     /// index of the first maximum in row-major window order (PyTorch's tie rule). A NaN input
     /// wins its window, so it propagates as in PyTorch.
     static func maxForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
-                                         winners: UnsafeMutablePointer<Int>) {
+                                         winners: UnsafeMutablePointer<Int>, channels: Range<Int>? = nil) {
+        let channels = channels ?? 0..<g.channels
         let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
         if g.kernelHeight == 2, g.kernelWidth == 2, g.strideHeight == 2, g.strideWidth == 2,
            g.paddingHeight == 0, g.paddingWidth == 0 {
             // The common 2x2 / stride 2 window, always inside the input: the four cells in
             // row-major order, the first maximum (or NaN) winning.
-            for c in 0..<g.channels {
+            for c in channels {
                 let src = input + c * planeIn
                 for oy in 0..<g.outHeight {
                     let top = 2 * oy * g.width, bottom = top + g.width
@@ -30,7 +31,7 @@ enum Pooling {
             }
             return
         }
-        for c in 0..<g.channels {
+        for c in channels {
             let src = input + c * planeIn
             for oy in 0..<g.outHeight {
                 let y0 = oy * g.strideHeight - g.paddingHeight
@@ -57,11 +58,25 @@ enum Pooling {
         }
     }
 
-    /// Routes each output value to its window's winner: `input[winner] += output` (input zeroed by the caller).
+    /// Routes each output value of `channels` (all by default) to its window's winner:
+    /// `input[winner] += output` (the caller zeroes those channels of input first).
     static func maxRoute<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, winners: UnsafePointer<Int>,
-                                       input: UnsafeMutablePointer<T>) {
-        let count = g.channels * g.outHeight * g.outWidth
-        for o in 0..<count { input[winners[o]] += output[o] }
+                                       input: UnsafeMutablePointer<T>, channels: Range<Int>? = nil) {
+        let channels = channels ?? 0..<g.channels
+        let planeOut = g.outHeight * g.outWidth
+        for o in (channels.lowerBound * planeOut)..<(channels.upperBound * planeOut) { input[winners[o]] += output[o] }
+    }
+
+    /// `maxRoute` for a batch, overwriting `input` (batch, input size): channel planes are
+    /// zeroed and routed in runs split over the workers.
+    static func maxRoute<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, winners: UnsafePointer<Int>,
+                                       input: UnsafeMutablePointer<T>, batch: Int) {
+        let inCount = g.inputShape.count, outCount = g.outputShape.count, planeIn = g.height * g.width
+        Gemm.forEachPlanes(batch: batch, channels: g.channels, work: batch * inCount) { n, channels in
+            let sample = input + n * inCount
+            (sample + channels.lowerBound * planeIn).update(repeating: 0, count: channels.count * planeIn)
+            maxRoute(g, output: output + n * outCount, winners: winners + n * outCount, input: sample, channels: channels)
+        }
     }
 
     /// The number of cells averaged by window (oy, ox).

@@ -6,7 +6,7 @@
 final class Scratch<T: DTDScalar> {
     /// The named buffers a pass uses.
     enum Slot: Int, CaseIterable {
-        case columns, columnsGradient
+        case columns, columnsGradient, planes
         case denominator0, denominator1, share0, share1
         case termInput, contribution
         case gradientA, gradientB
@@ -21,7 +21,7 @@ final class Scratch<T: DTDScalar> {
     /// A buffer of at least `count` elements; its contents are unspecified.
     func buffer(_ slot: Slot, count: Int) throws(DTDError) -> UnsafeMutablePointer<T> {
         if let existing = slots[slot.rawValue], existing.count >= count { return existing.mutablePointer }
-        let fresh = try Storage<T>(count: count)
+        let fresh = try Storage<T>(uninitializedCount: count)
         slots[slot.rawValue] = fresh
         return fresh.mutablePointer
     }

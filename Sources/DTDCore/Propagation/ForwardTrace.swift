@@ -62,7 +62,7 @@ extension Network {
             case .linear(let layer):
                 let z = try Storage<T>(uninitializedCount: try Limits.product(batch, layer.outputCount, "layer \(index) output"))
                 if let rule = rules?[index], let stacked = rule.fusedWeight,
-                   !(0..<(batch * layer.inputCount)).contains(where: { !(a[$0] >= 0) }) {
+                   !SignScan.signs(a, count: batch * layer.inputCount).negative {
                     let d = try Storage<T>(uninitializedCount: batch * layer.outputCount)
                     try layer.applyStacked(stacked.pointer, input: a, batch: batch, first: z.mutablePointer,
                                            second: d.mutablePointer, scratch: scratch)
@@ -77,18 +77,21 @@ extension Network {
                 let out = try Storage<T>(uninitializedCount: count)
                 let o = out.mutablePointer
                 // NaN stays NaN, as in PyTorch.
-                for i in 0..<count {
-                    let x = a[i]
-                    o[i] = x > 0 ? x : (x.isNaN ? x : 0)
+                Gemm.forEachRange(count, work: count) { range, _ in
+                    for i in range {
+                        let x = a[i]
+                        o[i] = x > 0 ? x : (x.isNaN ? x : 0)
+                    }
                 }
                 trace.push(out)
             case .maxPool2d(let g):
                 let outCount = g.outputShape.count, inCount = g.inputShape.count
                 let out = try Storage<T>(uninitializedCount: try Limits.product(batch, outCount, "layer \(index) output"))
                 let winners = try IndexStorage(count: batch * outCount)
-                for n in 0..<batch {
-                    Pooling.maxForward(g, input: a + n * inCount, output: out.mutablePointer + n * outCount,
-                                       winners: winners.base + n * outCount)
+                let o = out.mutablePointer, w = winners.base
+                Gemm.forEachPlanes(batch: batch, channels: g.channels, work: batch * inCount) { n, channels in
+                    Pooling.maxForward(g, input: a + n * inCount, output: o + n * outCount, winners: w + n * outCount,
+                                       channels: channels)
                 }
                 trace.push(out)
                 trace.setWinners(winners, for: index)

@@ -35,14 +35,16 @@ extension LinearLayer {
                                      slot: Scratch<T>.Slot, scratch: Scratch<T>,
                                      _ body: (Int, Int, UnsafeMutablePointer<T>, Int, Bool) -> Void) throws(DTDError) {
         let k = g.patchSize, ld = g.columnStride(elementBytes: MemoryLayout<T>.stride)
-        let workers = Gemm.workers(forSamples: batch)
+        let workers = Gemm.workers(forSamples: batch), planeCount = Im2col.planeCount(g)
         let columns = try scratch.buffer(slot, count: k * ld * workers)
+        let planes = try scratch.buffer(.planes, count: planeCount * Gemm.threads)
         Gemm.forEachSample(batch, workers: workers) { n, worker in
             let cols = columns + worker * k * ld
             if workers == 1 {
-                Im2col.im2colParallel(g, input: input + n * sampleSize, columns: cols, stride: ld)
+                Im2col.im2colParallel(g, input: input + n * sampleSize, columns: cols, stride: ld, planes: planes)
             } else {
-                Im2col.im2col(g, input: input + n * sampleSize, columns: cols, stride: ld)
+                Im2col.im2col(g, input: input + n * sampleSize, columns: cols, stride: ld,
+                              plane: planes + worker * planeCount)
             }
             body(n, worker, cols, ld, workers == 1)
         }
@@ -143,10 +145,10 @@ extension LinearLayer {
 
     /// output[n, c, p] += scale * bias[c] for every sample n and position p.
     func addBias(_ bias: UnsafePointer<T>, to output: UnsafeMutablePointer<T>, batch: Int, scale: T = 1) {
-        let channels = outChannels, p = positions
-        for n in 0..<batch {
-            let row = output + n * outputCount
-            for c in 0..<channels {
+        let p = positions, outCount = outputCount
+        Gemm.forEachPlanes(batch: batch, channels: outChannels, work: batch * outCount) { n, channels in
+            let row = output + n * outCount
+            for c in channels {
                 let b = scale * bias[c]
                 let dst = row + c * p
                 for q in 0..<p { dst[q] += b }

@@ -22,15 +22,11 @@ extension Network {
                                       gradOutput: current, batch: batch, gradInput: next, scratch: scratch)
             case .relu:
                 let z = trace.input(of: index)
-                for i in 0..<inCount { next[i] = z[i] > 0 ? current[i] : 0 }
-            case .maxPool2d(let g):
-                next.update(repeating: 0, count: inCount)
-                let winners = try trace.winners(of: index)
-                let outCount = g.outputShape.count, perSample = g.inputShape.count
-                for n in 0..<batch {
-                    Pooling.maxRoute(g, output: current + n * outCount, winners: winners + n * outCount,
-                                     input: next + n * perSample)
+                Gemm.forEachRange(inCount, work: inCount) { range, _ in
+                    for i in range { next[i] = z[i] > 0 ? current[i] : 0 }
                 }
+            case .maxPool2d(let g):
+                Pooling.maxRoute(g, output: current, winners: try trace.winners(of: index), input: next, batch: batch)
             case .avgPool2d(let g):
                 next.update(repeating: 0, count: inCount)
                 let outCount = g.outputShape.count, perSample = g.inputShape.count

@@ -15,14 +15,7 @@ extension PreparedRule {
         let inCount = layer.inputCount, outCount = layer.outputCount
         let totalIn = batch * inCount, totalOut = batch * outCount
         // Branches over a+ or a- vanish when the input has no such part (a- after a ReLU).
-        var hasPositive = false, hasNegative = false
-        for i in 0..<totalIn {
-            if a[i] > 0 { hasPositive = true } else if a[i] < 0 { hasNegative = true } else if a[i].isNaN {
-                hasPositive = true
-                hasNegative = true
-            }
-            if hasPositive && hasNegative { break }
-        }
+        let (hasPositive, hasNegative) = usesInputSigns ? SignScan.signs(a, count: totalIn) : (true, true)
         func present(_ input: InputChoice) -> Bool {
             switch input {
             case .positive: hasPositive
@@ -48,42 +41,35 @@ extension PreparedRule {
         }
 
         for (groupIndex, group) in groups.enumerated() {
-            // 1. forward
+            // 1. forward (a plain product's denominator is z itself)
+            let denominator: UnsafePointer<T>
             if group.isPlainProduct {
-                d.update(from: z, count: totalOut)
-            } else if groupIndex == 0, let fused {
-                d.update(from: fused, count: totalOut)
-                for part in [group.constantPart, group.bias].compactMap({ $0 }) {
-                    let p = part.pointer
-                    for n in 0..<batch {
-                        let row = d + n * outCount
-                        for j in 0..<outCount { row[j] += p[j] }
-                    }
-                }
+                denominator = z
             } else {
-                var accumulate = false
-                for term in group.terms where present(term.input) {
-                    let x = try materialize(term.input, a, count: totalIn, scratch: scratch)
-                    try layer.apply(weight: term.weight.pointer, input: x, batch: batch, output: d,
-                                    scale: term.sign, accumulate: accumulate, scratch: scratch)
-                    accumulate = true
-                }
-                if !accumulate { d.update(repeating: 0, count: totalOut) }
-                for part in [group.constantPart, group.bias].compactMap({ $0 }) {
-                    let p = part.pointer
-                    for n in 0..<batch {
-                        let row = d + n * outCount
-                        for j in 0..<outCount { row[j] += p[j] }
+                if groupIndex == 0, let fused {
+                    d.update(from: fused, count: totalOut)
+                } else {
+                    var accumulate = false
+                    for term in group.terms where present(term.input) {
+                        let x = try materialize(term.input, a, count: totalIn, scratch: scratch)
+                        try layer.apply(weight: term.weight.pointer, input: x, batch: batch, output: d,
+                                        scale: term.sign, accumulate: accumulate, scratch: scratch)
+                        accumulate = true
                     }
+                    if !accumulate { d.update(repeating: 0, count: totalOut) }
                 }
+                for part in [group.constantPart, group.bias].compactMap({ $0 }) {
+                    Self.addToEverySample(part.pointer, d, batch: batch, count: outCount)
+                }
+                denominator = UnsafePointer(d)
             }
 
             // 2. divide
             let coefficient = group.coefficient
             if let ledger {
-                divideWithLedger(group, d: d, z: z, r: r, s: s, batch: batch, outCount: outCount, ledger: ledger)
+                divideWithLedger(group, d: denominator, z: z, r: r, s: s, batch: batch, outCount: outCount, ledger: ledger)
             } else {
-                divide(group.gate, d: d, z: z, r: r, s: s, count: totalOut)
+                divide(group.gate, d: denominator, z: z, r: r, s: s, count: totalOut)
             }
 
             // 3. transpose and 4. multiply (the first product assigns, the rest accumulate)
@@ -95,29 +81,36 @@ extension PreparedRule {
                                               gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
                 }
                 let c = coefficient * term.sign
-                if !written, term.input == .activation {
-                    for i in 0..<totalIn { result[i] = c * a[i] * contribution[i] }
-                    written = true
-                    continue
-                }
-                if !written {
-                    result.update(repeating: 0, count: totalIn)
-                    written = true
-                }
+                let assign = !written
+                written = true
+                let from = UnsafePointer(contribution)
                 switch term.input {
                 case .activation:
-                    for i in 0..<totalIn { result[i] += c * a[i] * contribution[i] }
-                case .positive:
-                    for i in 0..<totalIn where !(a[i] <= 0) { result[i] += c * a[i] * contribution[i] }
-                case .negative:
-                    for i in 0..<totalIn where !(a[i] >= 0) { result[i] += c * a[i] * contribution[i] }
+                    Gemm.forEachRange(totalIn, work: totalIn) { range, _ in
+                        if assign {
+                            for i in range { result[i] = c * a[i] * from[i] }
+                        } else {
+                            for i in range { result[i] += c * a[i] * from[i] }
+                        }
+                    }
+                case .positive, .negative:
+                    let positive = term.input == .positive
+                    Gemm.forEachRange(totalIn, work: totalIn) { range, _ in
+                        if assign { (result + range.lowerBound).update(repeating: 0, count: range.count) }
+                        if positive {
+                            for i in range where !(a[i] <= 0) { result[i] += c * a[i] * from[i] }
+                        } else {
+                            for i in range where !(a[i] >= 0) { result[i] += c * a[i] * from[i] }
+                        }
+                    }
                 case .low, .high, .ones:
                     guard let image = constantImage(term.input)?.pointer else {
                         throw DTDError(.internal, "layer \(layerIndex): no image for \(term.input)")
                     }
+                    if assign { result.update(repeating: 0, count: totalIn) }
                     for n in 0..<batch {
-                        let row = result + n * inCount, from = contribution + n * inCount
-                        for i in 0..<inCount { row[i] += c * image[i] * from[i] }
+                        let row = result + n * inCount, part = from + n * inCount
+                        for i in 0..<inCount { row[i] += c * image[i] * part[i] }
                     }
                 }
             }
@@ -134,7 +127,8 @@ extension PreparedRule {
     }
 
     /// s = gate R / stab(d), 0 where the stabilised denominator is 0 (or within the drop
-    /// tolerance); a closed gate at a NaN z passes NaN on. One tight loop per gate.
+    /// tolerance); a closed gate at a NaN z passes NaN on. One tight loop per gate, split over
+    /// the workers for large outputs.
     private func divide(_ gate: Gate, d: UnsafePointer<T>, z: UnsafePointer<T>, r: UnsafePointer<T>,
                         s: UnsafeMutablePointer<T>, count: Int) {
         let eps = stabilizer, drop = dropTolerance
@@ -142,13 +136,36 @@ extension PreparedRule {
             let denominator = drop > 0 && abs(d[i]) <= drop ? 0 : stabilize(d[i], eps)
             return share(r[i], denominator)
         }
-        switch gate {
-        case .all:
-            for i in 0..<count { s[i] = value(i) }
-        case .positiveOutput:
-            for i in 0..<count { s[i] = z[i] > 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
-        case .negativeOutput:
-            for i in 0..<count { s[i] = z[i] < 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
+        Gemm.forEachRange(count, work: count) { range, _ in
+            switch gate {
+            case .all:
+                for i in range { s[i] = value(i) }
+            case .positiveOutput:
+                for i in range { s[i] = z[i] > 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
+            case .negativeOutput:
+                for i in range { s[i] = z[i] < 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
+            }
+        }
+    }
+
+    /// d[n, j] += part[j] for every sample n, split over the workers for large outputs.
+    private static func addToEverySample(_ part: UnsafePointer<T>, _ d: UnsafeMutablePointer<T>, batch: Int, count: Int) {
+        let total = batch * count
+        Gemm.forEachRange(total, work: total) { range, _ in
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let j = i % count, end = min(range.upperBound, i - j + count)
+                let row = d + i, from = part + j
+                for k in 0..<(end - i) { row[k] += from[k] }
+                i = end
+            }
+        }
+    }
+
+    /// Whether a term reads the positive or negative part of the input (so the sign scan pays).
+    private var usesInputSigns: Bool {
+        groups.contains { group in
+            (group.terms + group.constantTerms).contains { $0.input == .positive || $0.input == .negative }
         }
     }
 

@@ -18,7 +18,7 @@ extension Network {
         for index in stride(from: trace.end - 1, through: from, by: -1) {
             let layer = layers[index]
             let next = buffers[free]
-            let outCount = layer.outputShape.count, inCount = layer.inputShape.count
+            let outCount = layer.outputShape.count
             switch layer {
             case .linear(let linear):
                 guard let rule = rules[index] else {
@@ -28,11 +28,7 @@ extension Network {
                                    relevance: current, batch: batch, result: next, ledger: ledger,
                                    fused: trace.fusedDenominator(of: index), scratch: scratch)
             case .maxPool2d(let g):
-                next.update(repeating: 0, count: batch * inCount)
-                let winners = try trace.winners(of: index)
-                for n in 0..<batch {
-                    Pooling.maxRoute(g, output: current + n * outCount, winners: winners + n * outCount, input: next + n * inCount)
-                }
+                Pooling.maxRoute(g, output: current, winners: try trace.winners(of: index), input: next, batch: batch)
                 recordPassThrough(ledger, index, batch: batch, current: current, count: outCount)
             case .avgPool2d(let g):
                 try averagePoolRelevance(g, index: index, trace: trace, relevance: current, batch: batch, result: next,
