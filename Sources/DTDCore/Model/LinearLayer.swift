@@ -18,12 +18,21 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
     /// For convolutions whose backward pass runs as a convolution (`ConvGeometry.transposed`):
     /// the flipped, channel-swapped kernel.
     let transposedWeight: Storage<T>?
+    /// The Winograd transform of `weight` (`Winograd.transform`) for convolutions whose forward
+    /// product is lowered that way. Only z = W a uses it: rule denominators and transposed
+    /// products keep im2col, whose rounding stays local to each output (see `Winograd`).
+    let winogradWeight: Storage<T>?
 
     public init(geometry: Geometry, weight: Storage<T>, bias: Storage<T>?) throws(DTDError) {
         self.geometry = geometry
         self.weight = weight
         self.bias = bias
         self.transposedWeight = try Self.transposedKernel(of: weight, geometry: geometry)
+        if case .conv(let g) = geometry {
+            self.winogradWeight = try Winograd.transform(weight, geometry: g)
+        } else {
+            self.winogradWeight = nil
+        }
     }
 
     /// The backward kernel for `weight` (W or a rule-modified copy), if the layer lowers its

@@ -33,6 +33,15 @@ final class ForwardTrace<T: DTDScalar> {
         }
         return UnsafePointer(stored.base)
     }
+    /// The signs present in `layer`'s input of `count` values (`SignScan`), scanned once per trace.
+    func inputSigns(of layer: Int, count: Int) -> (positive: Bool, negative: Bool) {
+        if let known = signs[layer] { return known }
+        let found = SignScan.signs(input(of: layer), count: count)
+        signs[layer] = found
+        return found
+    }
+    private var signs: [Int: (positive: Bool, negative: Bool)] = [:]
+
     /// The fused first-group product of `layer`, if the forward pass computed it.
     func fusedDenominator(of layer: Int) -> UnsafePointer<T>? { fused[layer]?.pointer }
 
@@ -61,14 +70,17 @@ extension Network {
             switch layers[index] {
             case .linear(let layer):
                 let z = try Storage<T>(uninitializedCount: try Limits.product(batch, layer.outputCount, "layer \(index) output"))
+                // A rule's fused [W; W_d] product (one im2col, one GEMM of twice the rows) when it
+                // has one; else z alone, through Winograd when the layer has it.
                 if let rule = rules?[index], let stacked = rule.fusedWeight,
-                   !SignScan.signs(a, count: batch * layer.inputCount).negative {
+                   !trace.inputSigns(of: index, count: batch * layer.inputCount).negative {
                     let d = try Storage<T>(uninitializedCount: batch * layer.outputCount)
                     try layer.applyStacked(stacked.pointer, input: a, batch: batch, first: z.mutablePointer,
                                            second: d.mutablePointer, scratch: scratch)
                     trace.setFused(d, for: index)
                 } else {
-                    try layer.apply(weight: layer.weight.pointer, input: a, batch: batch, output: z.mutablePointer, scratch: scratch)
+                    try layer.apply(weight: layer.weight.pointer, winograd: layer.winogradWeight?.pointer, input: a,
+                                    batch: batch, output: z.mutablePointer, scratch: scratch)
                 }
                 if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
                 trace.push(z)

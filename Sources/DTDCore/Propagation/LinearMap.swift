@@ -9,9 +9,14 @@ extension LinearLayer {
     /// - Parameters:
     ///   - weight: `outChannels * fanIn` elements: W or a rule-modified copy.
     ///   - input: `(batch, inputCount)`.
-    func apply(weight: UnsafePointer<T>, input: UnsafePointer<T>, batch: Int, output: UnsafeMutablePointer<T>,
-               scale: T = 1, accumulate: Bool = false, scratch: Scratch<T>) throws(DTDError) {
+    ///   - winograd: W transformed by `Winograd.transform` (the layer's `winogradWeight`), for z = W a only.
+    func apply(weight: UnsafePointer<T>, winograd: UnsafePointer<T>? = nil, input: UnsafePointer<T>, batch: Int,
+               output: UnsafeMutablePointer<T>, scale: T = 1, accumulate: Bool = false, scratch: Scratch<T>) throws(DTDError) {
         let beta: T = accumulate ? 1 : 0
+        if let winograd, case .conv(let g) = geometry {
+            return try Winograd.convolve(g, transformed: winograd, input: input, batch: batch, output: output,
+                                         scale: scale, accumulate: accumulate, scratch: scratch)
+        }
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
             Gemm.multiply(transposeA: false, transposeB: true, m: batch, n: outFeatures, k: inFeatures,
@@ -126,19 +131,24 @@ extension LinearLayer {
                 (gradInput + n * inCount).update(repeating: sum, count: inCount)
             }
         case .conv(let g):
-            let k = g.patchSize
-            let columns = try scratch.buffer(.columnsGradient, count: k * p)
-            let sums = try scratch.buffer(.termInput, count: p)
+            // Every input channel receives the same plane: the col2im of the channel sums at
+            // each position through the kernel's taps, computed once and copied.
+            let taps = g.kernelHeight * g.kernelWidth, plane = g.height * g.width
+            let columns = try scratch.buffer(.columnsGradient, count: taps * p)
             for n in 0..<batch {
-                sums.update(repeating: 0, count: p)
-                for c in 0..<channels {
-                    let row = gradOutput + n * outCount + c * p
-                    for q in 0..<p { sums[q] += row[q] }
+                let sums = columns, source = gradOutput + n * outCount
+                Gemm.forEachRange(p, work: channels * p) { positions, _ in
+                    for q in positions { sums[q] = 0 }
+                    for c in 0..<channels {
+                        let row = source + c * p
+                        for q in positions { sums[q] += row[q] }
+                    }
                 }
-                for r in 0..<k { (columns + r * p).update(from: sums, count: p) }
+                for r in 1..<max(taps, 1) { (columns + r * p).update(from: sums, count: p) }
                 let out = gradInput + n * inCount
-                out.update(repeating: 0, count: inCount)
-                Im2col.col2imAdd(g, columns: columns, output: out)
+                out.update(repeating: 0, count: plane)
+                Im2col.col2imAdd(g, columns: columns, output: out, channels: 0..<1)
+                for c in 1..<max(g.inChannels, 1) { (out + c * plane).update(from: out, count: plane) }
             }
         }
     }

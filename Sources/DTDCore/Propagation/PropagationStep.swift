@@ -11,11 +11,13 @@ extension PreparedRule {
     /// - Parameter fused: group 0's product W_d a, when the forward pass computed it (`fusedWeight`).
     func propagate(layer: LinearLayer<T>, input a: UnsafePointer<T>, output z: UnsafePointer<T>,
                    relevance r: UnsafePointer<T>, batch: Int, result: UnsafeMutablePointer<T>,
-                   ledger: LedgerSink?, fused: UnsafePointer<T>? = nil, scratch: Scratch<T>) throws(DTDError) {
+                   ledger: LedgerSink?, fused: UnsafePointer<T>? = nil,
+                   signs: (positive: Bool, negative: Bool)? = nil, scratch: Scratch<T>) throws(DTDError) {
         let inCount = layer.inputCount, outCount = layer.outputCount
         let totalIn = batch * inCount, totalOut = batch * outCount
         // Branches over a+ or a- vanish when the input has no such part (a- after a ReLU).
-        let (hasPositive, hasNegative) = usesInputSigns ? SignScan.signs(a, count: totalIn) : (true, true)
+        // `signs`, when given, are the input's (the trace scans each layer input once).
+        let (hasPositive, hasNegative) = usesInputSigns ? signs ?? SignScan.signs(a, count: totalIn) : (true, true)
         func present(_ input: InputChoice) -> Bool {
             switch input {
             case .positive: hasPositive
@@ -163,7 +165,7 @@ extension PreparedRule {
     }
 
     /// Whether a term reads the positive or negative part of the input (so the sign scan pays).
-    private var usesInputSigns: Bool {
+    var usesInputSigns: Bool {
         groups.contains { group in
             (group.terms + group.constantTerms).contains { $0.input == .positive || $0.input == .negative }
         }

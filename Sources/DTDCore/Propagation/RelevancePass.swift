@@ -26,7 +26,9 @@ extension Network {
                 }
                 try rule.propagate(layer: linear, input: trace.input(of: index), output: trace.output(of: index),
                                    relevance: current, batch: batch, result: next, ledger: ledger,
-                                   fused: trace.fusedDenominator(of: index), scratch: scratch)
+                                   fused: trace.fusedDenominator(of: index),
+                                   signs: rule.usesInputSigns ? trace.inputSigns(of: index, count: batch * linear.inputCount) : nil,
+                                   scratch: scratch)
             case .maxPool2d(let g):
                 Pooling.maxRoute(g, output: current, winners: try trace.winners(of: index), input: next, batch: batch)
                 recordPassThrough(ledger, index, batch: batch, current: current, count: outCount)
