@@ -16,15 +16,18 @@ enum Pooling {
                 for oy in 0..<g.outHeight {
                     let top = 2 * oy * g.width, bottom = top + g.width
                     for ox in 0..<g.outWidth {
-                        var best = top + 2 * ox
+                        var best = top + 2 * ox, value = src[best]
+                        // Selects, not branches: on real activations the winner is unpredictable.
                         @inline(__always) func consider(_ cell: Int) {
-                            if !(src[cell] <= src[best]) && !src[best].isNaN { best = cell }
+                            let v = src[cell], take = !(v <= value) && !value.isNaN
+                            value = take ? v : value
+                            best = take ? cell : best
                         }
                         consider(top + 2 * ox + 1)
                         consider(bottom + 2 * ox)
                         consider(bottom + 2 * ox + 1)
                         let o = c * planeOut + oy * g.outWidth + ox
-                        output[o] = src[best]
+                        output[o] = value
                         winners[o] = c * planeIn + best
                     }
                 }

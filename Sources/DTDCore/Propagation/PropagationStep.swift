@@ -53,7 +53,9 @@ extension PreparedRule {
                 } else {
                     var accumulate = false
                     for term in group.terms where present(term.input) {
-                        let x = try materialize(term.input, a, count: totalIn, scratch: scratch)
+                        // a+ is a itself when nothing is negative (or NaN), e.g. after a ReLU.
+                        let x = term.input == .positive && !hasNegative ? a
+                            : try materialize(term.input, a, count: totalIn, scratch: scratch)
                         try layer.apply(weight: term.weight.pointer, input: x, batch: batch, output: d,
                                         scale: term.sign, accumulate: accumulate, scratch: scratch)
                         accumulate = true
