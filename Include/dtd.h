@@ -43,6 +43,11 @@
  * - Non-finite values: weights, biases and rule parameters must be finite
  *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
  *   through the arithmetic to the outputs, and never traps.
+ * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
+ *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
+ *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
+ *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` in the
+ *   environment (read once per process) uses im2col everywhere.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
  *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
  *

@@ -103,6 +103,16 @@ struct Conv2DTests {
                     transposed, tolerance: 1e-5, "transpose, float32")
     }
 
+    /// The wide random network, on which the oracle and property suites run every rule, really
+    /// computes its three convolutions through Winograd.
+    @Test func theWideRandomNetworkUsesWinograd() throws {
+        let network = try RandomNetworks.wide.build(Double.self)
+        let lowered = network.layers.filter { layer in
+            if case .linear(let l) = layer { l.winogradWeight != nil } else { false }
+        }.count
+        #expect(lowered == (Winograd.enabled ? 3 : 0))
+    }
+
     /// The two element types agree on a convolution.
     @Test func floatAndDoubleAgree() throws {
         let g = Self.geometries[2]
