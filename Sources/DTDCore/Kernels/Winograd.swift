@@ -106,8 +106,8 @@ enum Winograd {
         }
     }
 
-    /// The distance between the 16 per-element blocks of `count` elements: rounded up to 4 KiB
-    /// worth of floats, plus 64 bytes.
+    /// The distance between the 16 per-element blocks of `count` elements: a multiple of 1024
+    /// elements plus 16, so consecutive blocks start in different cache sets.
     private static func blockStride(_ count: Int) -> Int { (count + 1023) / 1024 * 1024 + 16 }
 
     /// V_e[ci, t] = (B^T d B)_e for the 4x4 input tile d of tile t, channels `channels`, through a
