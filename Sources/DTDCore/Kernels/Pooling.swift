@@ -11,24 +11,28 @@ enum Pooling {
            g.paddingHeight == 0, g.paddingWidth == 0 {
             // The common 2x2 / stride 2 window, always inside the input: the four cells in
             // row-major order, the first maximum (or NaN) winning.
+            let outW = g.outWidth, width = g.width
             for c in channels {
-                let src = input + c * planeIn
+                let src = input + c &* planeIn
                 for oy in 0..<g.outHeight {
-                    let top = 2 * oy * g.width, bottom = top + g.width
-                    for ox in 0..<g.outWidth {
-                        var best = top + 2 * ox, value = src[best]
+                    let top = 2 &* oy &* width, bottom = top &+ width
+                    let o = c &* planeOut &+ oy &* outW
+                    let values = output + o, indices = winners + o
+                    let first = c &* planeIn
+                    for ox in 0..<outW {
+                        let i0 = top &+ 2 &* ox, i2 = bottom &+ 2 &* ox
+                        var best = i0, value = src[i0]
                         // Selects, not branches: on real activations the winner is unpredictable.
                         @inline(__always) func consider(_ cell: Int) {
                             let v = src[cell], take = !(v <= value) && !value.isNaN
                             value = take ? v : value
                             best = take ? cell : best
                         }
-                        consider(top + 2 * ox + 1)
-                        consider(bottom + 2 * ox)
-                        consider(bottom + 2 * ox + 1)
-                        let o = c * planeOut + oy * g.outWidth + ox
-                        output[o] = value
-                        winners[o] = c * planeIn + best
+                        consider(i0 &+ 1)
+                        consider(i2)
+                        consider(i2 &+ 1)
+                        values[ox] = value
+                        indices[ox] = first &+ best
                     }
                 }
             }
