@@ -72,20 +72,23 @@ public final class Storage<Element: DTDScalar>: @unchecked Sendable {
     }
 }
 
-/// A `calloc`-backed run of indices (max-pool winners), failing gracefully like `Storage`.
+/// A run of indices (max-pool winners) from the same per-thread cache as `Storage`, failing
+/// gracefully like it. Not initialised: its creator writes every index.
 public final class IndexStorage: @unchecked Sendable {
     public let count: Int
     @usableFromInline let base: UnsafeMutablePointer<Int>
+    private let block: BufferPool.Block
 
     public init(count: Int) throws(DTDError) {
         let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Int>.stride)
         guard !overflow, count >= 0 else { throw DTDError(.overflow, "\(count) indices do not fit in memory addresses") }
-        guard let raw = calloc(1, bytes) else { throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes") }
+        guard let block = BufferPool.acquire(bytes) else { throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes") }
         self.count = count
-        self.base = raw.bindMemory(to: Int.self, capacity: max(count, 1))
+        self.block = block
+        self.base = block.pointer.bindMemory(to: Int.self, capacity: max(count, 1))
     }
 
-    deinit { free(base) }
+    deinit { BufferPool.release(block) }
 }
 
 /// A run of flags saying which taps of a patch are inside the input (not padding).
