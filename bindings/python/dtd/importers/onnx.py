@@ -306,6 +306,10 @@ class _Translator:
         inputs = list(node.input)
         if attrs.get("transA", 0):
             raise self._unsupported(node, index, "transA = 1")
+        if self._const(inputs[0]) is not None:
+            raise self._unsupported(node, index, "its left operand A is a constant and its right "
+                                                 "operand B is computed; a dense layer needs the "
+                                                 "weights as B")
         source = self._activation(inputs[0], node, index)
         weight = self._weight(inputs[1], node, index, "B")
         if weight.ndim != 2:

@@ -3,7 +3,7 @@
 ``MLPClassifier`` and ``MLPRegressor`` with ``activation="relu"`` become
 ``dense, relu, dense, relu, ..., dense``. scikit-learn stores ``coefs_[i]`` as (in, out); libdtd's
 dense weights are (out, in), so they are transposed. The network ends at the **logits**, before
-the output activation (``out_activation_``: softmax, logistic or identity): LRP explains a
+the output activation (``out_activation_``: softmax, logistic, identity, or exp for the Poisson loss): LRP explains a
 logit, as Zennit does with a PyTorch classifier's last Linear layer. ``predict`` is the argmax of
 the logits (multi-class), or logit > 0 for a binary classifier, which has a single output unit.
 Layers are named ``"coefs_[i]"`` (dense) and ``"relu[i]"``.
