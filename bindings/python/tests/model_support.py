@@ -124,3 +124,123 @@ def zennit_hooks_by_name(model: torch.nn.Module, composite: Any) -> dict[str, An
     context: dict[Any, Any] = {}
     return {name: composite.module_map(context, name, module)
             for name, module in model.named_modules()}
+
+
+# MARK: - The layer list as a torch module, for Zennit
+
+
+class SpecModule(torch.nn.Module):
+    """A JSON layer list as a torch module whose children are named by layer index, ``add`` as
+    Zennit's ``Sum`` over ``torch.stack`` (as Zennit's ResNet canonizer writes it), ``route`` as
+    the source or ``torch.cat``. Zennit can then explain the layer list itself, rule by layer
+    index (as ``../shared/reference/make_graph_reference.py`` does)."""
+
+    def __init__(self, model: dict[str, Any]):
+        super().__init__()
+        from zennit.layer import Sum
+        nn = torch.nn
+        self.layers = model["layers"]
+        for index, layer in enumerate(self.layers):
+            kind = layer["type"]
+            if kind in ("dense", "conv2d"):
+                weight = np.asarray(layer["weight"], dtype=np.float64)
+                if kind == "dense":
+                    module = nn.Linear(weight.shape[1], weight.shape[0], bias=layer["bias"] is not None)
+                else:
+                    if len(layer["padding"]) == 4:
+                        raise NotImplementedError("asymmetric padding")
+                    module = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:],
+                                       stride=layer["stride"], padding=layer["padding"],
+                                       dilation=layer.get("dilation", 1),
+                                       bias=layer["bias"] is not None)
+                module.weight = nn.Parameter(_t(weight))
+                if layer["bias"] is not None:
+                    module.bias = nn.Parameter(_t(layer["bias"]))
+            elif kind == "batchnorm":
+                module = nn.BatchNorm2d(len(layer["gamma"]), eps=layer["eps"])
+                module.weight, module.bias = nn.Parameter(_t(layer["gamma"])), nn.Parameter(_t(layer["beta"]))
+                module.running_mean, module.running_var = _t(layer["running_mean"]), _t(layer["running_var"])
+            elif kind == "relu":
+                module = nn.ReLU()
+            elif kind == "maxpool2d":
+                module = nn.MaxPool2d(layer["kernel"], layer["stride"], layer["padding"])
+            elif kind == "avgpool2d":
+                module = nn.AvgPool2d(layer["kernel"], layer["stride"], layer["padding"],
+                                      count_include_pad=layer.get("count_include_pad", True))
+            elif kind == "adaptive_avgpool2d":
+                module = nn.AdaptiveAvgPool2d(layer["output_size"])
+            elif kind == "flatten":
+                module = nn.Flatten()
+            elif kind == "identity":
+                module = nn.Identity()
+            elif kind == "add":
+                module = Sum()
+            else:  # route: no module
+                continue
+            self.add_module(str(index), module)
+
+    def forward(self, x):
+        outputs = {-1: x}
+        a = x
+        for index, layer in enumerate(self.layers):
+            if layer["type"] == "route":
+                sources = [outputs[i] for i in layer["from"]]
+                a = sources[0] if len(sources) == 1 else torch.cat(sources, dim=1)
+            elif layer["type"] == "add":
+                a = getattr(self, str(index))(torch.stack([a] + [outputs[i] for i in layer["from"]], dim=-1))
+            else:
+                a = getattr(self, str(index))(a)
+            outputs[index] = a
+        return a
+
+
+def zennit_rule(rule: Any, x: torch.Tensor) -> Any:
+    """Zennit's hook for a dtd rule object (ZBox bounds as tensors shaped like ``x``)."""
+    from zennit import rules as zr
+    name = type(rule).__name__
+    if name == "Epsilon":
+        return zr.Epsilon(epsilon=rule.epsilon)
+    if name == "ZPlus":
+        return zr.ZPlus(stabilizer=rule.stabilizer)
+    if name == "Flat":
+        return zr.Flat(stabilizer=rule.stabilizer)
+    if name == "AlphaBeta":
+        return zr.AlphaBeta(alpha=rule.alpha, beta=rule.beta, stabilizer=rule.stabilizer)
+    if name == "Gamma":
+        return zr.Gamma(gamma=rule.gamma, stabilizer=rule.stabilizer)
+    if name == "ZBox":
+        return zr.ZBox(low=torch.full_like(x, rule.low), high=torch.full_like(x, rule.high),
+                       stabilizer=rule.stabilizer)
+    raise ValueError(name)
+
+
+def zennit_on_layer_list(model: dict[str, Any], rules: dict[int, Any], x: torch.Tensor,
+                         targets: torch.Tensor) -> np.ndarray:
+    """Zennit's relevance for the layer list with ``rules`` by index, libdtd's fixed rules on
+    the other layers (Norm at pools and add, Pass at ReLU and batch norm) and the exact fold."""
+    from zennit import rules as zr
+    from zennit.canonizers import NamedMergeBatchNorm
+    from zennit.composites import NameMapComposite
+
+    class ExactNamedMerge(NamedMergeBatchNorm):
+        def register(self, linears, batch_norm):
+            self.saved_eps = batch_norm.eps
+            super().register(linears, batch_norm)
+            batch_norm.running_var.data = torch.full_like(batch_norm.running_var.data, 0.5)
+            batch_norm.eps = 0.5
+
+        def remove(self):
+            super().remove()
+            self.batch_norm.eps = self.saved_eps
+
+    kinds = [layer["type"] for layer in model["layers"]]
+    name_map = [([str(i)], zennit_rule(rule, x)) for i, rule in rules.items()]
+    for index, kind in enumerate(kinds):
+        if kind in ("avgpool2d", "adaptive_avgpool2d", "add"):
+            name_map.append(([str(index)], zr.Norm()))
+        elif kind in ("relu", "batchnorm"):
+            name_map.append(([str(index)], zr.Pass()))
+    pairs = [([str(i - 1)], str(i)) for i, kind in enumerate(kinds) if kind == "batchnorm"]
+    module = SpecModule(model).to(x.dtype).eval()
+    composite = NameMapComposite(name_map=name_map, canonizers=[ExactNamedMerge(pairs)])
+    return zennit_lrp(module, x, composite, targets)

@@ -85,7 +85,7 @@ def test_from_onnx_equals_from_torch_on_vgg11():
     torchvision = pytest.importorskip("torchvision", reason="needs torchvision (the extras venv)")
     torch.manual_seed(11)
     model = torchvision.models.vgg11(weights=None).eval()
-    shape = (3, 64, 64) if HAS_GRAPH else (3, 224, 224)  # see test_import_torch.py
+    shape = (3, 224, 224)  # torch's ONNX exporter refuses VGG's adaptive pool on smaller maps
     _same_relevance(model, shape, _export(model, shape), dtd.composites.EpsilonPlusFlat(), batch=1)
 
 

@@ -24,7 +24,8 @@ import dtd  # noqa: E402
 from dtd import composites as dc  # noqa: E402
 from dtd.importers.torch import convert  # noqa: E402
 from model_support import (HAS_GRAPH, NEEDS_GRAPH, ExactMergeBatchNorm, exact_resnet_canonizer,  # noqa: E402
-                           per_sample_error, run_spec, zennit_hooks_by_name, zennit_lrp)
+                           per_sample_error, run_spec, zennit_hooks_by_name, zennit_lrp,
+                           zennit_on_layer_list)
 
 TOLERANCE = {"float32": 1e-4, "float64": 1e-8}
 PRESETS = ["EpsilonPlus", "EpsilonPlusFlat", "EpsilonGammaBox", "EpsilonAlpha2Beta1",
@@ -109,8 +110,8 @@ class ResidualConcatNet(nn.Module):
         self.down = nn.Conv2d(8, 12, 1, stride=2)
         self.down_bn = nn.BatchNorm2d(12)
         self.side = nn.Conv2d(12, 4, 1)
-        self.pool = nn.AdaptiveAvgPool2d((3, 3))
-        self.fc = nn.Linear(16 * 9, 6)
+        self.pool = nn.AdaptiveAvgPool2d((4, 4))  # on 6x6 maps: overlapping bins
+        self.fc = nn.Linear(16 * 16, 6)
         self.sum1, self.sum2 = Sum(), Sum()
         random_batchnorm_statistics(self, seed)
 
@@ -207,6 +208,34 @@ def test_preset_puts_zennits_rule_on_every_module(builder, name):
         else:
             assert type(hooks[module]) is fixed[layer["type"]], (index, module, zennit_rule)
     assert checked == sum(layer["type"] in ("dense", "conv2d") for layer in spec["layers"])
+
+
+@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("model_name", ["resnet18", "residual_concat"])
+def test_layer_list_and_preset_explained_by_zennit_equal_zennit_on_the_model(model_name, name):
+    """Zennit itself, run on the imported layer list with the preset's rule per layer index,
+    gives what Zennit gives on the torch model with the composite (and ResNetCanonizer): the
+    translation and the preset's assignment are right on graph models, whatever libdtd's own
+    graph layers do (which the graph reference cases check)."""
+    torch.manual_seed(0)
+    if model_name == "resnet18":
+        model, shape, canonizer = (torchvision.models.resnet18(weights=None), (3, 64, 64),
+                                   exact_resnet_canonizer)
+    else:
+        model, shape, canonizer = ResidualConcatNet(seed=2), (3, 12, 12), ExactMergeBatchNorm
+    random_batchnorm_statistics(model, 5)
+    model = model.double().eval()
+    spec = convert(model, shape)
+    x = torch.randn(2, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        targets = model(x).argmax(1)
+    ours, theirs = presets(name, like=x)
+    rules = ours._layer_rules([layer["type"] for layer in spec["layers"]])
+    on_list = zennit_on_layer_list(spec, rules, x, targets)
+    model.zennit = True  # ResidualConcatNet: Zennit's Sum layers (ResNet: the canonizer does it)
+    on_model = zennit_lrp(model, x, theirs([canonizer()]), targets)
+    assert np.abs(on_model).max() > 0
+    assert per_sample_error(on_list, on_model) <= 1e-12
 
 
 # MARK: - Against Zennit
