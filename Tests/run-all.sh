@@ -41,4 +41,14 @@ python3 Tests/abi/check_abi.py .build-static/release/libdtd.so
 .build/release/dtd-ffi-harness .build-static/release/libdtd.so Tests/abi/signatures.txt
 DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" python3 -m pytest -q bindings/python/tests
 
+# --- Python with its optional dependencies --------------------------------------------------
+# The Python suite again in the extras venv (Tests/setup-extras.sh: torch, torchvision, zennit,
+# onnx, scikit-learn, tqdm, ...), where the importer tests (from_torch + Zennit-named presets =
+# Zennit on VGG-11/ResNet-18, from_onnx = from_torch, from_sklearn), the command line and the
+# digits example run instead of skipping. -rs lists every remaining skip with its reason (tests
+# that need the graph layers say "needs graph layers (issue 10)").
+step "Python with optional dependencies (extras venv)"
+venv=$(bash Tests/setup-extras.sh)
+DTD_LIBRARY="$PWD/.build/release/libdtd.so" "$venv/bin/python" -m pytest -q -rs bindings/python/tests
+
 step "all suites passed"
