@@ -58,12 +58,21 @@ class CommandError(Exception):
 def load_model(path: str | os.PathLike[str], *, dtype: Any = None) -> Network:
     """A network from a JSON model or an ONNX file, told apart by content.
 
-    Args:
-        path: the model file.
-        dtype: ``"float32"``/``"float64"``; default: float64 for JSON, the weights' type for ONNX.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The model file.
+    dtype : {"float32", "float64"}, optional
+        Default: float64 for JSON, the weights' type for ONNX.
 
-    Raises:
-        CommandError: the file is missing, or neither a JSON model nor an ONNX model.
+    Returns
+    -------
+    dtd.Network
+
+    Raises
+    ------
+    CommandError
+        The file is missing, or neither a JSON model nor an ONNX model.
     """
     path = Path(path)
     try:

@@ -259,11 +259,19 @@ PRESETS: dict[str, type[Preset]] = {
 
 
 def preset(name: str, **params: Any) -> Preset | Composite:
-    """A preset by name: Zennit's class names (``"EpsilonPlusFlat"``, ...) or libdtd's
-    ``"mlp_epsilon_plus"``, ... ; ``params`` go to its constructor.
+    """A preset by name.
 
-    Raises:
-        ValueError: an unknown name (the message lists the known ones).
+    Parameters
+    ----------
+    name : str
+        Zennit's class names (``"EpsilonPlusFlat"``, ...) or libdtd's ``"mlp_epsilon_plus"``, ...
+    **params
+        Passed to its constructor (e.g. ``low``, ``high`` for ``EpsilonGammaBox``).
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message lists the known ones).
     """
     if name in PRESETS:
         return PRESETS[name](**params)

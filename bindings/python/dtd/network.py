@@ -483,11 +483,15 @@ class Network:
         ``Network.from_json(net.to_json(), dtype=net.dtype)`` computes bit for bit what ``net``
         does.
 
-        Args:
-            path: if given, the JSON text is also written to this file.
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            If given, the JSON text is also written to this file.
 
-        Returns:
-            The model as a dict of plain Python values (``json.dumps`` takes it as is).
+        Returns
+        -------
+        dict
+            The model as plain Python values (``json.dumps`` takes it as is).
         """
         model = {"input_shape": list(self._input_spec),
                  "layers": [{key: _json_value(value) for key, value in spec.items()}

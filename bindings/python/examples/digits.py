@@ -138,12 +138,22 @@ def print_audit(layer: int, rows: list[dict[str, float]]) -> None:
         print("  ".join(f"{text:>{width}}" for text, width in zip(cells, widths)))
 
 
+def default_out_dir() -> Path:
+    """<repo>/.build/digits-demo when run inside the libdtd repository, else ./digits-demo."""
+    for directory in (Path.cwd(), *Path.cwd().parents):
+        if (directory / "Package.swift").is_file() and (directory / "bindings" / "python").is_dir():
+            return directory / ".build" / "digits-demo"
+    return Path("digits-demo")
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("digits-demo"),
-                        help="where the heatmaps go (default: ./digits-demo)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the heatmaps go (default: <repo>/.build/digits-demo inside "
+                             "the repository, else ./digits-demo)")
     parser.add_argument("--scale", type=int, default=12, help="pixels per digit pixel")
     args = parser.parse_args(argv)
+    args.out = args.out or default_out_dir()
 
     model, X_test, y_test, accuracy = train()
     print(f"MLPClassifier 64-64-32-10 (ReLU) on scikit-learn's digits: test accuracy "

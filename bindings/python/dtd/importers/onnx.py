@@ -40,18 +40,25 @@ _SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cas
 def from_onnx(model: Any, *, dtype: Any = None) -> Any:
     """A :class:`dtd.Network` computing what an ONNX model computes.
 
-    Args:
-        model: a path to a ``.onnx`` file, its bytes, or an ``onnx.ModelProto``.
-        dtype: ``"float32"`` or ``"float64"``; by default the weights' own type (float32 for
-            most exported models).
+    Parameters
+    ----------
+    model : str, os.PathLike, bytes or onnx.ModelProto
+        A ``.onnx`` file, its bytes, or a loaded model.
+    dtype : {"float32", "float64"}, optional
+        By default the weights' own type (float32 for most exported models).
 
-    Returns:
-        The network; ``net.layer_names`` gives each layer's ONNX node name.
+    Returns
+    -------
+    dtd.Network
+        ``net.layer_names`` gives each layer's ONNX node name.
 
-    Raises:
-        UnsupportedModelError: a node libdtd cannot express (the message names it and its
-            op_type), or a graph that is not one input -> one output.
-        ValueError: the file is not an ONNX model.
+    Raises
+    ------
+    dtd.UnsupportedModelError
+        A node libdtd cannot express (the message names it and its op_type), or a graph that is
+        not one input -> one output.
+    ValueError
+        The data is not an ONNX model.
     """
     spec, weight_dtype = _convert(model)
     return build(spec, float_dtype(dtype, weight_dtype))

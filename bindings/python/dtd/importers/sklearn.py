@@ -23,15 +23,26 @@ __all__ = ["from_sklearn", "convert"]
 def from_sklearn(estimator: Any, *, dtype: Any = None) -> Any:
     """A :class:`dtd.Network` computing a fitted MLP's logits.
 
-    Args:
-        estimator: a fitted ``sklearn.neural_network.MLPClassifier`` or ``MLPRegressor`` with
-            ``activation="relu"``.
-        dtype: ``"float32"`` or ``"float64"``; by default the dtype of ``coefs_`` (float64
-            unless the model was fitted on float32 data).
+    Parameters
+    ----------
+    estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+        Fitted, with ``activation="relu"``.
+    dtype : {"float32", "float64"}, optional
+        By default the dtype of ``coefs_`` (float64 unless fitted on float32 data).
 
-    Raises:
-        UnsupportedModelError: another activation (the message names ``activation``).
-        TypeError: not an MLP; ValueError: not fitted.
+    Returns
+    -------
+    dtd.Network
+        ``dense, relu, ..., dense``, named ``"coefs_[i]"`` and ``"relu[i]"``.
+
+    Raises
+    ------
+    dtd.UnsupportedModelError
+        Another activation (the message names ``activation``).
+    TypeError
+        Not an MLP.
+    ValueError
+        Not fitted.
     """
     model, weight_dtype = _convert(estimator)
     return build(model, float_dtype(dtype, weight_dtype))

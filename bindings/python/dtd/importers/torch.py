@@ -40,21 +40,29 @@ __all__ = ["from_torch", "convert"]
 def from_torch(module: Any, input_shape: Sequence[int], *, dtype: Any = None) -> Any:
     """A :class:`dtd.Network` computing what ``module`` computes (in eval mode).
 
-    Args:
-        module: a ``torch.nn.Module`` that ``torch.fx`` can trace, made of the supported
-            layers (module doc): e.g. torchvision's ``vgg*``, ``resnet18/34/50``.
-        input_shape: one sample's shape, ``(C, H, W)`` or ``(D,)``, without the batch axis.
-        dtype: ``"float32"`` or ``"float64"``; by default the module's parameter dtype
-            (float32 for most models, float64 if the parameters are float64).
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A model ``torch.fx`` can trace, made of the supported layers (module doc), e.g.
+        torchvision's ``vgg*``, ``resnet18/34/50``.
+    input_shape : tuple of int
+        One sample's shape, ``(C, H, W)`` or ``(D,)``, without the batch axis.
+    dtype : {"float32", "float64"}, optional
+        By default the module's parameter dtype (float32 for most models).
 
-    Returns:
-        The network; ``net.layer_names`` gives each layer's qualified name, and rules may name
-        layers by them: ``rules={"features.0": dtd.rules.Flat(), ...}``.
+    Returns
+    -------
+    dtd.Network
+        ``net.layer_names`` gives each layer's qualified name, and rules may name layers by
+        them: ``rules={"features.0": dtd.rules.Flat(), ...}``.
 
-    Raises:
-        UnsupportedModelError: a module or function libdtd cannot express (the message names
-            its type and qualified name, or the fx node).
-        ValueError: ``input_shape`` is malformed or does not fit the model.
+    Raises
+    ------
+    dtd.UnsupportedModelError
+        A module or function libdtd cannot express (the message names its type and qualified
+        name, or the fx node).
+    ValueError
+        ``input_shape`` is malformed or does not fit the model.
     """
     model, model_dtype = _convert(module, input_shape, copy=False)  # the network copies
     return build(model, float_dtype(dtype, model_dtype))
@@ -80,7 +88,7 @@ def _convert(module: Any, input_shape: Sequence[int], *, copy: bool
     parameters = [p for p in module.parameters() if p.is_floating_point()]
     param_dtype = parameters[0].dtype if parameters else torch.float32
     device = parameters[0].device if parameters else torch.device("cpu")
-    was_training = module.training
+    modes = [(m, m.training) for m in module.modules()]  # restored one by one afterwards
     module.eval()  # trace and run as at inference (dropout off, batch-norm running statistics)
     try:
         try:
@@ -101,7 +109,8 @@ def _convert(module: Any, input_shape: Sequence[int], *, copy: bool
                              f"{type(error).__name__}: {error}") from error
         model = _Translator(torch, traced, shape, copy).run()
     finally:
-        module.train(was_training)
+        for submodule, training in modes:
+            submodule.training = training
     return model, np.float64 if param_dtype == torch.float64 else np.float32
 
 
