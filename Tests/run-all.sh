@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds libdtd and runs every test suite: the Swift engine tests, the ABI cross-check, the
-# libffi harness, the C examples (with valgrind), the Python package's tests, and the
-# self-contained (static Swift runtime) flavour. Stops at the first failing suite.
+# libffi harness, the C examples (with valgrind), the Python package's tests, the
+# self-contained (static Swift runtime) flavour, and libdtd used from outside the repository
+# (install, pkg-config, CMake, Go, a Swift package, the release archive). Stops at the first
+# failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,5 +42,14 @@ fi
 python3 Tests/abi/check_abi.py .build-static/release/libdtd.so
 .build/release/dtd-ffi-harness .build-static/release/libdtd.so Tests/abi/signatures.txt
 DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" python3 -m pytest -q bindings/python/tests
+
+# --- Using libdtd from outside the repository (issue 14) ---------------------------------------
+# Installs the self-contained flavour just built into a temporary prefix and uses it as a new
+# user would, with env -i: C through pkg-config, a CMake project with find_package(dtd 1), the Go
+# binding's go test, the Swift example package bindings/swift/ExplainMLP (DTDCore by path), the
+# release archive (built, unpacked, a C program linked against it, ldd checked); then
+# make uninstall must leave the prefix byte for byte as it was. About 1-2 minutes.
+step "install, pkg-config, CMake, Go, Swift package, release archive (Tests/install/check.sh)"
+bash Tests/install/check.sh
 
 step "all suites passed"
