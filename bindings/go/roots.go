@@ -3,7 +3,11 @@ package dtd
 // #include <dtd.h>
 import "C"
 
-import "runtime"
+import (
+	"fmt"
+	"math"
+	"runtime"
+)
 
 // Placement says where a DTD root sits along its rule's direction v_j (dtd_placement):
 // root_j = a - t_j v_j.
@@ -102,6 +106,16 @@ func (n *Network[T]) query(q RootQuery) C.dtd_root_query {
 		flags: flags, tol: C.double(tol), neuron_begin: i64(q.NeuronBegin), neuron_end: i64(end)}
 }
 
+// product3 is a*b*c, and false if it overflows or exceeds what a slice of 8-byte elements
+// can hold.
+func product3(a, b, c int) (int, bool) {
+	const limit = math.MaxInt / 8
+	if a < 0 || b < 0 || c < 0 || (b != 0 && a > limit/b) || (c != 0 && a*b > limit/c) {
+		return 0, false
+	}
+	return a * b * c, true
+}
+
 func product(shape []int) int {
 	p := 1
 	for _, d := range shape {
@@ -136,7 +150,8 @@ func (n *Network[T]) layout(op string, rules *Rules[T], q RootQuery, input []T) 
 }
 
 // Roots computes the DTD root points of layer q.Layer for a batch (dtd_roots_compute_f32/_f64):
-// points is (batch, roots per sample, layer input size) and info (batch, roots per sample).
+// points is (batch, roots per sample, layer input size) and info (batch, roots per sample). For
+// a large conv layer that is a lot of memory; narrow the query's neuron range.
 func (n *Network[T]) Roots(rules *Rules[T], q RootQuery, input []T) (points []T, info []RootInfo, err error) {
 	defer runtime.KeepAlive(n)
 	defer runtime.KeepAlive(rules)
@@ -144,8 +159,13 @@ func (n *Network[T]) Roots(rules *Rules[T], q RootQuery, input []T) (points []T,
 	if err != nil {
 		return nil, nil, err
 	}
+	count, ok := product3(batch, roots, width)
+	if !ok {
+		return nil, nil, &Error{Op: "Network.Roots", Status: ErrOverflow, Message: fmt.Sprintf(
+			"%d samples x %d roots x %d inputs do not fit in memory; audit a neuron range", batch, roots, width)}
+	}
 	cq, cinfo := n.query(q), make([]C.dtd_root_info, batch*roots)
-	points = make([]T, batch*roots*width)
+	points = make([]T, count)
 	in, pts, inf := ptr(input), ptr(points), (*C.dtd_root_info)(ptr(cinfo))
 	b, ni, np, nf := i64(batch), i64(len(input)), i64(len(points)), i64(len(cinfo))
 	if is32[T]() {
