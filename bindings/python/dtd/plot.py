@@ -122,14 +122,15 @@ def regions(net: Network, x: Any, *, target: Any = REQUIRED, rule: RuleArgument 
     first_target = int(np.ravel(roots.target)[0])
     labels = _region_labels(net, extent, int(resolution), first_target)
 
-    # Colours: a qualitative palette by region number, stronger where an input lies.
-    palette = plt.get_cmap("tab20").colors
+    # Colours: pastel (the arrows are saturated red and blue), by region number; stronger where
+    # an input lies.
+    palette = plt.get_cmap("Set3").colors + plt.get_cmap("Pastel2").colors
     colours = np.array([to_rgba(palette[(7 * k) % len(palette)]) for k in range(labels.max() + 1)])
-    colours[:, 3] = 0.35
+    colours[:, 3] = 0.4
     xs_grid, ys_grid = _grid(extent, int(resolution))
     columns = np.clip(np.searchsorted(xs_grid, xs[:, 0]), 0, resolution - 1)
     rows = np.clip(np.searchsorted(ys_grid, xs[:, 1]), 0, resolution - 1)
-    colours[np.unique(labels[rows, columns]), 3] = 0.8
+    colours[np.unique(labels[rows, columns]), 3] = 0.95
     picture = colours[labels]
     border = np.zeros(labels.shape, dtype=bool)
     border[:, :-1] |= labels[:, :-1] != labels[:, 1:]
@@ -158,5 +159,5 @@ def regions(net: Network, x: Any, *, target: Any = REQUIRED, rule: RuleArgument 
         Line2D([], [], marker="o", color="black", linestyle="", label="input"),
         Line2D([], [], color=_INSIDE, label="root in the input's region"),
         Line2D([], [], color=_OUTSIDE, marker="x", label="root outside it"),
-    ], loc="upper right", fontsize=8, framealpha=0.9)
+    ], loc="best", fontsize=8, framealpha=0.9)
     return ax
