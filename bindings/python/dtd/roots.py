@@ -299,7 +299,9 @@ class AuditResult(_RootFields):
 
         The aggregates are tallied again over all samples (for the conservation error: the
         largest of the parts'), so auditing a data set in chunks and concatenating gives what
-        one call on all of it gives, up to the order of floating-point sums.
+        one call on all of it gives, up to rounding: BLAS products of other batch sizes round
+        differently, which can flip ``same_gradient`` of a root that sits exactly on a kink
+        (hyperplane placement, region-constrained roots).
 
         Parameters
         ----------
