@@ -219,7 +219,7 @@ def test_layer_list_and_preset_explained_by_zennit_equal_zennit_on_the_model(mod
     graph layers do (which the graph reference cases check)."""
     torch.manual_seed(0)
     if model_name == "resnet18":
-        model, shape, canonizer = (torchvision.models.resnet18(weights=None), (3, 64, 64),
+        model, shape, canonizer = (torchvision.models.resnet18(weights=None), (3, 32, 32),
                                    exact_resnet_canonizer)
     else:
         model, shape, canonizer = ResidualConcatNet(seed=2), (3, 12, 12), ExactMergeBatchNorm
