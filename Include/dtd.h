@@ -200,6 +200,10 @@ typedef int32_t dtd_layer_kind;
 #define DTD_LAYER_AVGPOOL2D  5
 #define DTD_LAYER_FLATTEN    6
 #define DTD_LAYER_BATCHNORM  7  /**< folded into the preceding dense/conv layer; the identity at run time */
+#define DTD_LAYER_ROUTE      8  /**< the output of earlier layer(s); several are concatenated along channels */
+#define DTD_LAYER_ADD        9  /**< the previous output plus the outputs of listed earlier layers */
+#define DTD_LAYER_IDENTITY  10  /**< passes everything through (Dropout, Identity at inference) */
+#define DTD_LAYER_ADAPTIVE_AVGPOOL2D 11  /**< PyTorch's AdaptiveAvgPool2d */
 
 /** Largest rank of a layer's activation shape ((D) or (C, H, W)). */
 #define DTD_MAX_RANK 3
@@ -335,6 +339,115 @@ DTD_API dtd_status dtd_network_add_batchnorm_f64(dtd_network *network, const dou
                                                  const double *running_mean, const double *running_var,
                                                  int64_t count, double eps);
 
+/*
+ * Graphs. A network stays one list of layers (so every layer keeps one index for rules, the
+ * audit and the ledger); two layer kinds let a layer read earlier layers' outputs, the way
+ * Darknet's route and shortcut layers write YOLO and ResNet as a list. References go only
+ * backwards; -1 names the network input. Every other layer reads the previous layer's output.
+ * A torchvision ResNet BasicBlock is conv, batchnorm, relu, conv, batchnorm, add(from: [block
+ * input]), relu; with a downsample path: conv, batchnorm, relu, conv, batchnorm (= m),
+ * route(from: [block input]), conv, batchnorm, add(from: [m]), relu.
+ * Backward passes send each consumer's share back to its sources and sum what arrives at one
+ * layer's output: the gradient passes through `add` to every operand and splits at `route` by
+ * channel slice; LRP splits at `add` with the norm rule (operand k receives x_k (.) R / stab(sum),
+ * stabiliser 1e-6, Zennit's rule for its Sum layer) or flat (R / number of operands), see
+ * dtd_rules_set_epsilon(), and at `route` by slice.
+ * A source may not be a dense/conv layer that a batch-norm was folded into (its output before
+ * normalisation no longer exists; name the batch-norm's index instead): ::DTD_ERROR_LAYER_ORDER.
+ */
+
+/**
+ * dtd_network_add_route() : appends a layer whose output is the output of layer `from[0]`
+ * (`count` 1: a side branch, e.g. ResNet's downsample path, or any earlier activation), or the
+ * channel-wise concatenation (axis 1, in the order given) of the outputs of `from[0..count)`,
+ * which must then all be (C_i, H, W) with the same H and W (DenseNet, U-Net).
+ * @param from   in, borrowed for the call: `count` layer indices, each in [-1, layer count);
+ *               -1 is the network input. Repeats are allowed.
+ * @param count  in, >= 1.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_SIZE (count), ::DTD_ERROR_LAYER_INDEX
+ *          (a reference forward, to itself or below -1), ::DTD_ERROR_SHAPE_MISMATCH (flat sources
+ *          concatenated, different H or W, naming both sources and shapes), ::DTD_ERROR_LAYER_ORDER
+ *          (a folded conv), ::DTD_ERROR_OVERFLOW, ::DTD_ERROR_OUT_OF_MEMORY. On failure the
+ *          network is unchanged.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_route(dtd_network *network, const int64_t *from, int64_t count);
+
+/**
+ * dtd_network_add_add() : appends the residual sum: output = the previous layer's output (the
+ * network input for a first layer) + the outputs of layers `from[0..count)`, all of one shape.
+ * @param from   in, borrowed for the call: `count` layer indices in [-1, layer count).
+ * @param count  in, >= 1.
+ * Returns: as dtd_network_add_route(); ::DTD_ERROR_SHAPE_MISMATCH when an operand's shape
+ *          differs from the previous output's, naming the operand and both shapes.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_add(dtd_network *network, const int64_t *from, int64_t count);
+
+/**
+ * dtd_network_add_identity() : appends a layer that passes its input, gradient and relevance
+ * through unchanged (Dropout and Identity at inference), so indices can match a PyTorch
+ * Sequential one to one. Any current shape.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_identity(dtd_network *network);
+
+/**
+ * dtd_network_add_adaptive_avgpool2d() : appends PyTorch's AdaptiveAvgPool2d((out_h, out_w)):
+ * output cell (i, j) averages rows floor(i*H/out_h) .. ceil((i+1)*H/out_h) - 1 and the columns
+ * likewise (neighbouring bins may overlap). (1, 1) is global average pooling. Relevance as
+ * avg-pool (norm, or flat; see dtd_rules_set_epsilon()). The current activation must be (C, H, W).
+ * @param out_h, out_w  in, >= 1 (larger than H or W is allowed, as in PyTorch: bins repeat cells).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_SIZE, ::DTD_ERROR_SHAPE_MISMATCH (not
+ *          (C, H, W)), ::DTD_ERROR_OVERFLOW, ::DTD_ERROR_OUT_OF_MEMORY. On failure the network is
+ *          unchanged.
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_adaptive_avgpool2d(dtd_network *network, int64_t out_h, int64_t out_w);
+
+/**
+ * dtd_network_add_conv2d_padded_f32() / _f64() : dtd_network_add_conv2d_f32() with a zero
+ * padding of its own on each side (ONNX's pads [top, left, bottom, right], reordered).
+ * Output height: floor((H + pad_top + pad_bottom - dilation_h*(kernel_h - 1) - 1) / stride_h) + 1.
+ * @param pad_top, pad_bottom, pad_left, pad_right  in, >= 0.
+ * Other parameters and returns as dtd_network_add_conv2d_f32().
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_conv2d_padded_f32(dtd_network *network, const float *weight, int64_t weight_count,
+                                                     int64_t out_channels, int64_t in_channels,
+                                                     int64_t kernel_h, int64_t kernel_w,
+                                                     const float *bias, int64_t bias_count,
+                                                     int64_t stride_h, int64_t stride_w,
+                                                     int64_t pad_top, int64_t pad_bottom,
+                                                     int64_t pad_left, int64_t pad_right,
+                                                     int64_t dilation_h, int64_t dilation_w);
+DTD_API dtd_status dtd_network_add_conv2d_padded_f64(dtd_network *network, const double *weight, int64_t weight_count,
+                                                     int64_t out_channels, int64_t in_channels,
+                                                     int64_t kernel_h, int64_t kernel_w,
+                                                     const double *bias, int64_t bias_count,
+                                                     int64_t stride_h, int64_t stride_w,
+                                                     int64_t pad_top, int64_t pad_bottom,
+                                                     int64_t pad_left, int64_t pad_right,
+                                                     int64_t dilation_h, int64_t dilation_w);
+
+/**
+ * dtd_network_add_maxpool2d_padded() / dtd_network_add_avgpool2d_padded() : the pools with a
+ * padding of their own on each side (ONNX's MaxPool / AveragePool pads, reordered). Each
+ * padding is in [0, kernel) along its axis (ONNX's limit), so no window lies wholly in padding.
+ * Other parameters and returns as dtd_network_add_maxpool2d() / dtd_network_add_avgpool2d().
+ * Threads: building.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_add_maxpool2d_padded(dtd_network *network, int64_t kernel_h, int64_t kernel_w,
+                                                    int64_t stride_h, int64_t stride_w,
+                                                    int64_t pad_top, int64_t pad_bottom,
+                                                    int64_t pad_left, int64_t pad_right);
+DTD_API dtd_status dtd_network_add_avgpool2d_padded(dtd_network *network, int64_t kernel_h, int64_t kernel_w,
+                                                    int64_t stride_h, int64_t stride_w,
+                                                    int64_t pad_top, int64_t pad_bottom,
+                                                    int64_t pad_left, int64_t pad_right,
+                                                    int32_t count_include_pad);
+
 /**
  * dtd_network_dtype() : the network's element type.
  * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER.  Threads: safe on a built network.  Since: ABI 1
@@ -378,6 +491,19 @@ DTD_API dtd_status dtd_network_layer_kind(const dtd_network *network, int64_t la
  */
 DTD_API dtd_status dtd_network_layer_shape(const dtd_network *network, int64_t layer,
                                            int64_t *out_shape, int64_t capacity, int64_t *out_rank);
+
+/**
+ * dtd_network_layer_sources() : the layers whose outputs layer `layer` reads, in operand order:
+ * `layer - 1` for ordinary layers (-1: the network input), the `from` list for route, and
+ * `layer - 1` followed by the `from` list for add.
+ * @param out_from   out, caller-allocated: `capacity` elements; the first `*out_count` are written.
+ * @param out_count  out: the number of sources (written even when `capacity` is too small).
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_SIZE (negative
+ *          capacity), ::DTD_ERROR_BUFFER_TOO_SMALL (capacity < count; `*out_count` says how many).
+ * Threads: safe on a built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_network_layer_sources(const dtd_network *network, int64_t layer,
+                                             int64_t *out_from, int64_t capacity, int64_t *out_count);
 
 /**
  * dtd_network_forward_f32() / _f64() : outputs f(x) for a batch.
@@ -471,9 +597,11 @@ DTD_API dtd_status dtd_relevance_gradient_x_input_f64(const dtd_network *network
 
 /**
  * dtd_relevance_lrp_f32() / _f64() : Layer-wise Relevance Propagation of `output_relevance`
- * down to the input with the rule `rules` assigns to each dense/conv layer. ReLU, flatten and
- * batch-norm pass relevance unchanged; max-pool routes it like the gradient; avg-pool uses the
- * epsilon form with stabiliser 1e-6. The formulas are Zennit's (README, "Rules").
+ * down to the input with the rule `rules` assigns to each dense/conv layer. ReLU, flatten,
+ * identity and batch-norm pass relevance unchanged; max-pool routes it like the gradient; route
+ * splits it back by channel slice; avg-pool, adaptive avg-pool and add use the norm rule
+ * (stabiliser 1e-6) unless `rules` gives them epsilon or flat (dtd_rules_set_epsilon()). The
+ * formulas are Zennit's (section 5).
  * @param rules             in: a rule set made for `network` with a rule on every dense/conv layer.
  * @param output_relevance  in: (batch, output size).
  * @param relevance         out, caller-allocated: (batch, *input_shape).
@@ -494,6 +622,56 @@ DTD_API dtd_status dtd_relevance_lrp_f64(const dtd_network *network, const dtd_r
                                          const double *output_relevance, int64_t output_relevance_count,
                                          double *relevance, int64_t relevance_count,
                                          dtd_ledger_entry *ledger, int64_t ledger_count);
+
+/**
+ * A relevance mask for dtd_relevance_lrp_layers_f32(): of the relevance arriving at the output of
+ * layer `layer`, keep only the entries whose flag in `keep` is nonzero and zero the rest, before
+ * it propagates further down (e.g. "which input pixels made channel 17 of layer 5 matter?", the
+ * building block of concept-level explanations). One mask applies to every sample of the batch.
+ */
+typedef struct dtd_relevance_mask {
+    int64_t layer;         /**< in [0, layer count) */
+    const uint8_t *keep;   /**< borrowed for the call: one flag per channel of a (C, H, W) output
+                                (`keep_count` == C), or one per element of the layer's output
+                                (`keep_count` == its size) */
+    int64_t keep_count;    /**< see `keep` */
+} dtd_relevance_mask;
+
+/**
+ * dtd_relevance_lrp_layers_f32() / _f64() : dtd_relevance_lrp_f32() that also returns the
+ * relevance at the outputs of chosen layers and can mask the relevance at chosen layers.
+ * The relevance "at the output of layer l" is the sum of what every consumer of that output
+ * sends back (for a chain: the relevance at the input of layer l + 1), after l's mask if it has
+ * one; it is what layer l then propagates. A mask that keeps everything changes nothing.
+ * @param record_layers   in, borrowed, may be NULL when `record_count` is 0: layer indices in
+ *                        [0, layer count), repeats allowed.
+ * @param recorded        out, caller-allocated, may be NULL when `record_count` is 0: for each
+ *                        recorded layer in order, a (batch, that layer's output size) block;
+ *                        `recorded_count` >= batch * the sum of those sizes.
+ * @param masks           in, borrowed, may be NULL when `mask_count` is 0: at most one per layer.
+ * Other parameters as dtd_relevance_lrp_f32().
+ * Returns: as dtd_relevance_lrp_f32(), plus ::DTD_ERROR_LAYER_INDEX (a recorded or masked layer
+ *          outside [0, layer count)), ::DTD_ERROR_SHAPE_MISMATCH (a `keep_count` that is neither
+ *          the channel count nor the output size, naming the mask), ::DTD_ERROR_INVALID_ARGUMENT
+ *          (two masks for one layer), ::DTD_ERROR_BUFFER_TOO_SMALL (`recorded_count`).
+ * Threads: safe on a shared, fully built network and rule set.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_relevance_lrp_layers_f32(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                                const float *input, int64_t input_count,
+                                                const float *output_relevance, int64_t output_relevance_count,
+                                                float *relevance, int64_t relevance_count,
+                                                dtd_ledger_entry *ledger, int64_t ledger_count,
+                                                const int64_t *record_layers, int64_t record_count,
+                                                float *recorded, int64_t recorded_count,
+                                                const dtd_relevance_mask *masks, int64_t mask_count);
+DTD_API dtd_status dtd_relevance_lrp_layers_f64(const dtd_network *network, const dtd_rules *rules, int64_t batch,
+                                                const double *input, int64_t input_count,
+                                                const double *output_relevance, int64_t output_relevance_count,
+                                                double *relevance, int64_t relevance_count,
+                                                dtd_ledger_entry *ledger, int64_t ledger_count,
+                                                const int64_t *record_layers, int64_t record_count,
+                                                double *recorded, int64_t recorded_count,
+                                                const dtd_relevance_mask *masks, int64_t mask_count);
 
 /* =============================================================================================
  * 5. Rules and composites
@@ -520,7 +698,7 @@ DTD_API dtd_status dtd_relevance_lrp_f64(const dtd_network *network, const dtd_r
 
 /** Rule kinds, as reported by dtd_rules_kind(). */
 typedef int32_t dtd_rule_kind;
-#define DTD_RULE_NONE       0  /**< no rule set (or the layer has no weights) */
+#define DTD_RULE_NONE       0  /**< no rule set (pooling and add layers then use norm with 1e-6) */
 #define DTD_RULE_EPSILON    1
 #define DTD_RULE_ZPLUS      2
 #define DTD_RULE_ALPHABETA  3
@@ -564,13 +742,21 @@ DTD_API void dtd_rules_destroy(dtd_rules *rules);
 /*
  * The dtd_rules_set_* functions assign a rule to layer `layer`, replacing any earlier one, and
  * precompute its modified weights. Common returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER,
- * ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_RULE (the layer is not dense/conv), ::DTD_ERROR_NON_FINITE,
+ * ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_RULE (the layer does not take that rule: only dense/conv
+ * layers take every rule; see dtd_rules_set_epsilon() for pooling and add), ::DTD_ERROR_NON_FINITE,
  * ::DTD_ERROR_INVALID_ARGUMENT (a parameter out of its domain, an unknown bias mode),
  * ::DTD_ERROR_OUT_OF_MEMORY. On failure the layer keeps its previous rule.
  * Threads: building; must not overlap any use of `rules`.  Since: ABI 1
  */
 
-/** epsilon(epsilon): epsilon >= 0 and finite; 0 is LRP-0. */
+/**
+ * epsilon(epsilon): epsilon >= 0 and finite; 0 is LRP-0.
+ * On avgpool2d, adaptive_avgpool2d and add layers, epsilon selects the norm rule with stabiliser
+ * `epsilon` (a (.) P^T (R / stab(z)), the default with 1e-6 when the layer has no rule; `bias` is
+ * ignored) and flat selects uniform redistribution (each output's relevance split equally over
+ * the in-bounds cells of its window, or over add's operands). Other rules on those layers, and
+ * any rule on other layers without weights, are ::DTD_ERROR_RULE.
+ */
 DTD_API dtd_status dtd_rules_set_epsilon(dtd_rules *rules, int64_t layer, double epsilon, dtd_bias_mode bias);
 /** z+ ; stabilizer >= 0 and finite (use ::DTD_DEFAULT_STABILIZER). */
 DTD_API dtd_status dtd_rules_set_zplus(dtd_rules *rules, int64_t layer, double stabilizer, dtd_bias_mode bias);
@@ -626,8 +812,8 @@ DTD_API dtd_status dtd_rules_set_composite(dtd_rules *rules, dtd_composite compo
                                            double gamma, double low, double high);
 
 /**
- * dtd_rules_kind() : the ::dtd_rule_kind assigned to layer `layer` (::DTD_RULE_NONE when unset
- * or when the layer has no weights).
+ * dtd_rules_kind() : the ::dtd_rule_kind assigned to layer `layer` (::DTD_RULE_NONE when unset,
+ * and for layers that take no rule).
  * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX.
  * Threads: safe on a fully set rule set.  Since: ABI 1
  */
@@ -655,6 +841,10 @@ DTD_API dtd_status dtd_rules_kind(const dtd_rules *rules, int64_t layer, dtd_rul
  * in the top-down pass above the layer); a neuron with R_j = 0 has root_j = a (::DTD_ROOT_AT_INPUT).
  * NaN in the input propagates: such roots get NaN output changes and segments, and the summary's
  * NaN-sensitive aggregates (mean segment, conservation) become NaN.
+ * Graphs: g must depend on the network only through layer l's input, so roots, audits and the
+ * theory calls that take a layer refuse (::DTD_ERROR_LAYER_ORDER, naming the layer) a layer l
+ * that a later route or add bypasses, i.e. reads an output below l (layer l's own input
+ * included). Layers above l may be route/add/pooling layers of any kind.
  * ============================================================================================= */
 
 /** Root placements. */
