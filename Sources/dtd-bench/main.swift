@@ -22,6 +22,9 @@
 //           them (1 thread and over the workers), one GEMM over the whole batch's columns, and the
 //           transposed layout (positions as rows).
 //   loop    `dtd-bench loop MODEL METHOD BATCH [SECONDS]`: one case back to back, for perf record.
+//   calls   `dtd-bench calls MODEL METHOD BATCH COUNT`: one case exactly COUNT times, untimed, for
+//           instruction counts (valgrind --tool=callgrind; the difference of two COUNTs is the
+//           cost of the extra calls, setup excluded).
 // Weights are He-uniform from a fixed SplitMix64 seed; inputs uniform [0, 1).
 
 import DTDCore
@@ -510,6 +513,27 @@ func shapesSection(quick: Bool) {
     }
 }
 
+/// Runs one case exactly `count` times (for instruction counts under callgrind).
+func callsSection(_ args: [String]) throws {
+    guard args.count >= 4, let model = [mlp, lenet, vgg].first(where: { $0.name == args[0] }),
+          let method = Method(rawValue: args[1]), let batch = Int(args[2]), let count = Int(args[3]) else {
+        print("usage: dtd-bench calls mlp|lenet|vgg forward|gradient|lrp-eps|lrp-comp BATCH COUNT")
+        exit(2)
+    }
+    let net = try build(model)
+    let rules = (eps: try RuleSet<Float>(for: net, everyLinearLayer: .epsilon(1e-6)),
+                 comp: try compositeRules(net, cnn: model.isCNN))
+    let x = uniformArray(batch * net.inputCount, 0, 1)
+    var fo = [Float](repeating: 0, count: batch * net.outputCount)
+    var out = [Float](repeating: 0, count: x.count)
+    let y = try net.forward(x, batch: batch)
+    var seed = [Float](repeating: 0, count: y.count)
+    for n in 0..<batch { seed[n * net.outputCount] = y[n * net.outputCount] }
+    for _ in 0..<count { try run(net, method, rules, x: x, seed: seed, batch: batch, out: &out, forwardOut: &fo) }
+    let checksum = (method == .forward ? fo : out).reduce(0.0) { $0 + Double($1) }
+    print("\(model.name) \(method.rawValue) batch \(batch): \(count) calls, checksum \(checksum)")
+}
+
 /// Runs one case back to back for `duration` seconds (for `perf record`), then prints its median.
 func loopSection(_ args: [String]) throws {
     guard args.count >= 3, let model = [mlp, lenet, vgg].first(where: { $0.name == args[0] }),
@@ -546,6 +570,11 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") {
     print("usage: dtd-bench [--quick] [gemm] [shapes] [nets] [layers]   (default: all sections)")
     print("       dtd-bench loop MODEL METHOD BATCH [SECONDS]   (one case back to back, for perf record)")
+    print("       dtd-bench calls MODEL METHOD BATCH COUNT     (one case COUNT times, for callgrind)")
+    exit(0)
+}
+if arguments.first == "calls" {
+    do { try callsSection(Array(arguments.dropFirst())) } catch { print("error: \(error)"); exit(1) }
     exit(0)
 }
 if arguments.first == "loop" {
