@@ -51,7 +51,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "dtd-bench",
-            dependencies: ["DTDCore"]
+            dependencies: ["DTDCore", "CBLAS"]
         ),
         .testTarget(
             name: "DTDCoreTests",

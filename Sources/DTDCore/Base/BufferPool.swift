@@ -7,7 +7,10 @@ import Darwin
 /// A per-thread cache of freed buffers, so repeated calls reuse memory instead of mapping and
 /// faulting in fresh pages for every activation (the cost dominated small-batch calls).
 ///
-/// Each thread keeps at most `limit` bytes (`DTD_CACHE_MB`, default 128; 0 disables caching);
+/// With `Storage`, one of the two files outside `Kernels/` that touch raw memory: this is where
+/// every block `Storage` hands out comes from (malloc) and goes back to (free).
+///
+/// Each thread keeps at most `limit` bytes (`Environment.cacheBytes`; 0 disables caching);
 /// a thread's cache is freed when the thread exits. Blocks are reused only for requests of at
 /// least a quarter of their size, so a large block never serves a tiny request.
 enum BufferPool {
@@ -23,10 +26,7 @@ enum BufferPool {
         deinit { for b in blocks { free(b.pointer) } }
     }
 
-    static let limit: Int = {
-        if let text = getenv("DTD_CACHE_MB"), let mb = Int(String(cString: text)), mb >= 0 { return min(mb, 1 << 20) << 20 }
-        return 128 << 20
-    }()
+    static var limit: Int { Environment.cacheBytes }
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

@@ -92,13 +92,12 @@ public struct ConvGeometry: Equatable, Sendable {
 
     /// The kernel of `transposed`: W (Cout, Cin, kH, kW) as (Cin, Cout, kH, kW), spatially flipped.
     func transposedKernel<T: DTDScalar>(_ weight: Storage<T>) throws(DTDError) -> Storage<T> {
-        let kh = kernelHeight, kw = kernelWidth, taps = kh * kw
+        let taps = kernelHeight * kernelWidth
         let result = try Storage<T>(uninitializedCount: weight.count)
-        let from = weight.pointer, to = result.mutablePointer
         for co in 0..<outChannels {
             for ci in 0..<inChannels {
-                let source = from + (co * inChannels + ci) * taps, target = to + (ci * outChannels + co) * taps
-                for t in 0..<taps { target[taps - 1 - t] = source[t] }
+                let source = (co * inChannels + ci) * taps, target = (ci * outChannels + co) * taps
+                for t in 0..<taps { result[target + taps - 1 - t] = weight[source + t] }
             }
         }
         return result

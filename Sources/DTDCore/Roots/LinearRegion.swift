@@ -7,45 +7,45 @@
 // equation per unit: no sampling.
 
 extension Network {
-    /// Runs layers `start..<trace.end` on `batch` points with the state of `reference` frozen:
-    /// point p uses the ReLU masks and max-pool winners of reference sample `p / pointsPerSample`.
-    func frozenTrace(input: UnsafePointer<T>, batch: Int, from start: Int, reference: ForwardTrace<T>,
+    /// Runs layers `start..<reference.end` on `input`'s points with the state of `reference`
+    /// frozen: point p uses the ReLU masks and max-pool winners of reference sample
+    /// `p / pointsPerSample`.
+    func frozenTrace(input: BatchView<T>, from start: Int, reference: ForwardTrace<T>,
                      pointsPerSample: Int, scratch: Scratch<T>) throws(DTDError) -> ForwardTrace<T> {
-        let trace = ForwardTrace<T>(batch: batch, start: start, end: reference.end, input: input)
+        let batch = input.batch
+        let trace = ForwardTrace<T>(start: start, end: reference.end, input: input)
         for index in start..<reference.end {
             let a = trace.input(of: index)
+            let outCount = layers[index].outputShape.count
             switch layers[index] {
             case .linear(let layer):
-                let z = try Storage<T>(count: batch * layer.outputCount)
-                try layer.apply(weight: layer.weight.pointer, winograd: layer.winogradWeight?.pointer, input: a,
-                                batch: batch, output: z.mutablePointer, scratch: scratch)
-                if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
-                trace.pushOwned(z)
-            case .relu(let shape):
-                let size = shape.count
-                let out = try Storage<T>(count: batch * size)
+                let z = try Storage<T>(count: batch * outCount)
+                let zView = z.mutableView(batch: batch, count: outCount)
+                try layer.apply(weight: layer.weight, winograd: layer.winogradWeight, input: a, output: zView, scratch: scratch)
+                if let bias = layer.bias { layer.addBias(bias, to: zView) }
+                trace.push(z, count: outCount)
+            case .relu:
+                let out = try Storage<T>(count: batch * outCount)
+                let o = out.mutableView(batch: batch, count: outCount)
                 let mask = reference.input(of: index)
                 for p in 0..<batch {
-                    let m = mask + (p / pointsPerSample) * size
-                    let src = a + p * size, dst = out.mutablePointer + p * size
-                    for u in 0..<size { dst[u] = m[u] > 0 ? src[u] : 0 }
+                    let n = p / pointsPerSample
+                    for u in 0..<outCount { o[p, u] = mask[n, u] > 0 ? a[p, u] : 0 }
                 }
-                trace.pushOwned(out)
-            case .maxPool2d(let g):
-                let outCount = g.outputShape.count, inCount = g.inputShape.count
+                trace.push(out, count: outCount)
+            case .maxPool2d:
                 let out = try Storage<T>(count: batch * outCount)
+                let o = out.mutableView(batch: batch, count: outCount)
                 let winners = try reference.winners(of: index)
                 for p in 0..<batch {
-                    let w = winners + (p / pointsPerSample) * outCount
-                    let src = a + p * inCount, dst = out.mutablePointer + p * outCount
-                    for o in 0..<outCount { dst[o] = src[w[o]] }
+                    let n = p / pointsPerSample
+                    for k in 0..<outCount { o[p, k] = a[p, winners[n, k]] }
                 }
-                trace.pushOwned(out)
+                trace.push(out, count: outCount)
             case .avgPool2d(let g):
-                let outCount = g.outputShape.count, inCount = g.inputShape.count
                 let out = try Storage<T>(count: batch * outCount)
-                for p in 0..<batch { Pooling.avgForward(g, input: a + p * inCount, output: out.mutablePointer + p * outCount) }
-                trace.pushOwned(out)
+                Pooling.avgForward(g, input: a, output: out.mutableView(batch: batch, count: outCount))
+                trace.push(out, count: outCount)
             case .flatten, .batchNorm:
                 trace.pushAlias(a)
             }
@@ -58,20 +58,20 @@ extension Network {
     /// in the closure of a's region (`.infinity` if the line never leaves it). `direction(p)` is
     /// +1 or -1.
     func regionExit(reference: ForwardTrace<T>, frozen: ForwardTrace<T>, from start: Int, pointsPerSample: Int,
-                    direction: (Int) -> Double, into exit: UnsafeMutablePointer<Double>) throws(DTDError) {
+                    direction: (Int) -> Double, into exit: MutableBatchView<Double>) throws(DTDError) {
         let batch = frozen.batch
         for p in 0..<batch { exit[p] = .infinity }
         for index in start..<reference.end {
             switch layers[index] {
             case .relu(let shape):
                 let size = shape.count
-                let z0All = reference.input(of: index), z1All = frozen.input(of: index)
+                let z0 = reference.input(of: index), z1 = frozen.input(of: index)
                 for p in 0..<batch {
-                    let z0 = z0All + (p / pointsPerSample) * size, z1 = z1All + p * size
+                    let n = p / pointsPerSample
                     let sigma = direction(p)
                     var mu = exit[p]
                     for u in 0..<size {
-                        let a0 = Double(z0[u]), slope = sigma * (Double(z1[u]) - a0)
+                        let a0 = Double(z0[n, u]), slope = sigma * (Double(z1[p, u]) - a0)
                         if slope.isNaN { mu = .nan; break }
                         if a0 > 0 {
                             if slope < 0 { mu = min(mu, a0 / -slope) }
@@ -82,19 +82,17 @@ extension Network {
                     exit[p] = exit[p].isNaN ? .nan : mu
                 }
             case .maxPool2d(let g):
-                let inCount = g.inputShape.count, outCount = g.outputShape.count
-                let v0All = reference.input(of: index), v1All = frozen.input(of: index)
+                let v0 = reference.input(of: index), v1 = frozen.input(of: index)
                 let winners = try reference.winners(of: index)
                 for p in 0..<batch {
                     let n = p / pointsPerSample
-                    let v0 = v0All + n * inCount, v1 = v1All + p * inCount, w = winners + n * outCount
                     let sigma = direction(p)
                     var mu = exit[p]
                     Self.forEachWindow(g) { o, c in
-                        let winner = w[o]
+                        let winner = winners[n, o]
                         guard c != winner else { return }
-                        let gap0 = Double(v0[winner]) - Double(v0[c])
-                        let slope = sigma * ((Double(v1[winner]) - Double(v1[c])) - gap0)
+                        let gap0 = Double(v0[n, winner]) - Double(v0[n, c])
+                        let slope = sigma * ((Double(v1[p, winner]) - Double(v1[p, c])) - gap0)
                         if slope.isNaN { mu = .nan } else if slope < 0, !mu.isNaN { mu = min(mu, max(gap0, 0) / -slope) }
                     }
                     exit[p] = exit[p].isNaN ? .nan : mu
@@ -110,36 +108,34 @@ extension Network {
     /// largest magnitude at the point or at the reference input, matches either state (a point
     /// where every unit is at its hinge, like the origin of a bias-free net, is in every closure).
     func samePattern(reference: ForwardTrace<T>, points: ForwardTrace<T>, from start: Int, pointsPerSample: Int,
-                     into result: UnsafeMutablePointer<Bool>) throws(DTDError) {
+                     into result: MutableBatchView<Bool>) throws(DTDError) {
         let batch = points.batch
         for p in 0..<batch { result[p] = true }
         for index in start..<reference.end {
             switch layers[index] {
             case .relu(let shape):
                 let size = shape.count
-                let z0All = reference.input(of: index), z1All = points.input(of: index)
+                let z0 = reference.input(of: index), z1 = points.input(of: index)
                 for p in 0..<batch where result[p] {
-                    let z0 = z0All + (p / pointsPerSample) * size, z1 = z1All + p * size
+                    let n = p / pointsPerSample
                     var largest = 0.0
-                    for u in 0..<size { largest = max(largest, abs(Double(z1[u])), abs(Double(z0[u]))) }
+                    for u in 0..<size { largest = max(largest, abs(Double(z1[p, u])), abs(Double(z0[n, u]))) }
                     let tolerance = 1e-9 * largest
-                    for u in 0..<size where z1[u].isNaN || ((z0[u] > 0) != (z1[u] > 0) && abs(Double(z1[u])) > tolerance) {
+                    for u in 0..<size where z1[p, u].isNaN || ((z0[n, u] > 0) != (z1[p, u] > 0) && abs(Double(z1[p, u])) > tolerance) {
                         result[p] = false
                         break
                     }
                 }
             case .maxPool2d(let g):
                 let inCount = g.inputShape.count, outCount = g.outputShape.count
-                let v1All = points.input(of: index)
-                let w0All = try reference.winners(of: index), w1All = try points.winners(of: index)
-                let v0All = reference.input(of: index)
+                let v0 = reference.input(of: index), v1 = points.input(of: index)
+                let w0 = try reference.winners(of: index), w1 = try points.winners(of: index)
                 for p in 0..<batch where result[p] {
-                    let v1 = v1All + p * inCount, v0 = v0All + (p / pointsPerSample) * inCount
-                    let w0 = w0All + (p / pointsPerSample) * outCount, w1 = w1All + p * outCount
+                    let n = p / pointsPerSample
                     var largest = 0.0
-                    for i in 0..<inCount { largest = max(largest, abs(Double(v1[i])), abs(Double(v0[i]))) }
+                    for i in 0..<inCount { largest = max(largest, abs(Double(v1[p, i])), abs(Double(v0[n, i]))) }
                     let tolerance = 1e-9 * largest
-                    for o in 0..<outCount where w0[o] != w1[o] && Double(v1[w1[o]]) - Double(v1[w0[o]]) > tolerance {
+                    for o in 0..<outCount where w0[n, o] != w1[p, o] && Double(v1[p, w1[p, o]]) - Double(v1[p, w0[n, o]]) > tolerance {
                         result[p] = false
                         break
                     }

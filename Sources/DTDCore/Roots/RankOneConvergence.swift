@@ -9,12 +9,18 @@ extension Network {
     /// For every layer boundary, the mean pairwise cosine similarity of the relevance vectors that
     /// `seedsPerSample` seeds produce, averaged over the batch.
     /// - Parameters:
-    ///   - seeds: `(batch, seedsPerSample, output size)`.
+    ///   - input: `(batch, inputCount)` values.
+    ///   - batch: the number of samples, > 0.
+    ///   - rules: a rule set made for this network, with a rule on every dense/conv layer.
+    ///   - seedsPerSample: seeds per sample, >= 2.
+    ///   - seeds: `(batch, seedsPerSample, outputCount)`.
     ///   - csc: receives `layers.count + 1` values: csc[l] at the input of layer l, the last for the seeds.
+    /// - Throws: `DTDError` as `lrp(input:batch:outputRelevance:rules:result:)`; `.size` for
+    ///   fewer than 2 seeds per sample.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func rankOneSimilarity(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, seedsPerSample: Int,
-                                  seeds: UnsafeBufferPointer<T>, csc: UnsafeMutableBufferPointer<Double>) throws(DTDError) {
+    public func rankOneSimilarity(input: Span<T>, batch: Int, rules: RuleSet<T>, seedsPerSample: Int,
+                                  seeds: Span<T>, csc: inout MutableSpan<Double>) throws(DTDError) {
         try checkNotEmpty()
         try rules.checkUsable(with: self)
         try checkBatch(batch, input: input.count, inputName: "input")
@@ -33,37 +39,43 @@ extension Network {
             throw DTDError(.bufferTooSmall, "csc holds \(csc.count) values, the network needs layer count + 1 = \(layers.count + 1)")
         }
         for index in layers.indices where layers[index].linear != nil { _ = try rules.preparedRule(at: index) }
-        guard let x = input.baseAddress, let r = seeds.baseAddress, let out = csc.baseAddress else { return }
 
         // Every sample repeated once per seed, so all seeds go through the network as one batch.
         let repeated = try Storage<T>(count: try Limits.product(total, inputCount, "batch x seeds x input size"))
-        for n in 0..<batch {
-            for s in 0..<seedsPerSample {
-                (repeated.mutablePointer + (n * seedsPerSample + s) * inputCount).update(from: x + n * inputCount, count: inputCount)
+        let copies = repeated.mutableView(batch: total, count: inputCount)
+        var similarities = [Double](repeating: 0, count: layers.count + 1)
+        try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
+            for n in 0..<batch {
+                for s in 0..<seedsPerSample { copies.sample(n * seedsPerSample + s).copy(from: x.sample(n)) }
+            }
+            try seeds.withBatchView(batch: total, count: outputCount) { (r) throws(DTDError) in
+                let scratch = Scratch<T>()
+                let trace = try trace(input: copies.readOnly, scratch: scratch)
+                let result = try Storage<T>(count: total * inputCount)
+                try relevancePass(trace, seed: r, rules: rules.prepared, from: 0,
+                                  into: result.mutableView(batch: total, count: inputCount), ledger: nil,
+                                  scratch: scratch) { (layer: Int, relevance: BatchView<T>) throws(DTDError) in
+                    similarities[layer] = Self.meanPairwiseCosine(relevance, batch: batch, vectors: seedsPerSample)
+                }
             }
         }
-        let scratch = Scratch<T>()
-        let trace = try trace(input: repeated.pointer, batch: total, scratch: scratch)
-        let result = try Storage<T>(count: total * inputCount)
-        try relevancePass(trace, seed: r, rules: rules.prepared, from: 0, into: result.mutablePointer, ledger: nil,
-                          scratch: scratch) { (layer: Int, relevance: UnsafePointer<T>) throws(DTDError) in
-            let size = layer == self.layers.count ? self.outputCount : self.layers[layer].inputShape.count
-            out[layer] = Self.meanPairwiseCosine(relevance, batch: batch, vectors: seedsPerSample, size: size)
-        }
+        for (layer, value) in similarities.enumerated() { csc[layer] = value }
     }
 
-    /// Mean over samples of the mean pairwise cosine similarity of `vectors` vectors of `size`.
-    static func meanPairwiseCosine(_ values: UnsafePointer<T>, batch: Int, vectors: Int, size: Int) -> Double {
+    /// Mean over samples of the mean pairwise cosine similarity of their `vectors` vectors
+    /// (`values` holds `batch * vectors` of them).
+    static func meanPairwiseCosine(_ values: BatchView<T>, batch: Int, vectors: Int) -> Double {
+        let size = values.count
         var sum = 0.0
         for n in 0..<batch {
             var pairs = 0.0, count = 0.0
             for i in 0..<vectors {
-                let u = values + (n * vectors + i) * size
+                let u = n * vectors + i
                 for j in (i + 1)..<vectors {
-                    let v = values + (n * vectors + j) * size
+                    let v = n * vectors + j
                     var dot = 0.0, uu = 0.0, vv = 0.0
                     for k in 0..<size {
-                        let a = Double(u[k]), b = Double(v[k])
+                        let a = Double(values[u, k]), b = Double(values[v, k])
                         dot += a * b
                         uu += a * a
                         vv += b * b

@@ -58,6 +58,7 @@ struct RootChunk<T: DTDScalar> {
     let samples: Int
     let roots: Int
     let info: [RootInfo]
+    /// `(roots, layer input size)` root points.
     let points: Storage<T>
     var records: [AuditRecord] = []
     /// f_k(x) per sample of the chunk.
@@ -65,40 +66,39 @@ struct RootChunk<T: DTDScalar> {
 }
 
 extension Network {
-    /// Runs the root computation (and, with `audit`, the audit) chunk by chunk.
-    func forEachRootChunk(_ session: RootSession<T>, input x: UnsafePointer<T>, batch: Int, audit: Bool,
+    /// Runs the root computation (and, with `audit`, the audit) chunk by chunk over the samples of `x`.
+    func forEachRootChunk(_ session: RootSession<T>, input x: BatchView<T>, audit: Bool,
                           _ body: (RootChunk<T>) throws(DTDError) -> Void) throws(DTDError) {
         let perSample = session.rootsPerSample, inCount = session.inputCount
-        let chunk = session.chunkSize(batch: batch)
+        let chunk = session.chunkSize(batch: x.batch)
         let scratch = Scratch<T>()
         var first = 0
-        while first < batch {
-            let m = min(chunk, batch - first)
-            let trace = try trace(input: x + first * inputCount, batch: m, scratch: scratch)
+        while first < x.batch {
+            let m = min(chunk, x.batch - first)
+            let trace = try trace(input: x.samples(first..<(first + m)), scratch: scratch)
             let relevance = try topDownRelevance(trace, forms: session.forms, layer: session.layerIndex,
                                                  target: session.query.target, scratch: scratch)
             let roots = m * perSample
             var info = [RootInfo](repeating: RootInfo(neuron: 0), count: roots)
-            let directions = try Storage<Double>(count: roots * inCount)
-            try info.withUnsafeMutableBufferPointer { (buffer) throws(DTDError) in
-                guard let base = buffer.baseAddress else { return }
-                try session.computeRoots(trace: trace, relevance: relevance, info: base,
-                                         directions: directions.mutablePointer, scratch: scratch)
-            }
+            let directionStorage = try Storage<Double>(count: roots * inCount)
+            let directions = directionStorage.mutableView(batch: roots, count: inCount)
+            try session.computeRoots(trace: trace, relevance: relevance.view(batch: m, count: relevance.count / m),
+                                     info: &info, directions: directions)
             let a = trace.input(of: session.layerIndex)
 
             // The unclipped roots, for what region-constrained DTD leaves unexplained.
             let unclipped = info
             // The region along each root's line, from the local model at a - v.
             let exitStorage = try Storage<Double>(count: roots) { _ in .infinity }
-            let exit = exitStorage.mutablePointer
+            let exit = exitStorage.mutableView
             if audit || session.query.constrainToRegion {
                 let q = try Storage<T>(count: roots * inCount)
+                let shifted = q.mutableView(batch: roots, count: inCount)
                 for i in 0..<roots {
-                    let n = i / perSample, v = directions.pointer + i * inCount, dst = q.mutablePointer + i * inCount
-                    for e in 0..<inCount { dst[e] = T(Double(a[n * inCount + e]) - v[e]) }
+                    let n = i / perSample
+                    for e in 0..<inCount { shifted[i, e] = T(Double(a[n, e]) - directions[i, e]) }
                 }
-                let frozen = try frozenTrace(input: q.pointer, batch: roots, from: session.layerIndex, reference: trace,
+                let frozen = try frozenTrace(input: shifted.readOnly, from: session.layerIndex, reference: trace,
                                              pointsPerSample: perSample, scratch: scratch)
                 let steps = info.map(\.t)
                 try regionExit(reference: trace, frozen: frozen, from: session.layerIndex, pointsPerSample: perSample,
@@ -119,15 +119,16 @@ extension Network {
 
             // The points a - t v.
             let points = try Storage<T>(count: roots * inCount)
+            let pointView = points.mutableView(batch: roots, count: inCount)
             for i in 0..<roots {
-                let n = i / perSample, t = info[i].t, v = directions.pointer + i * inCount, dst = points.mutablePointer + i * inCount
-                for e in 0..<inCount { dst[e] = T(Double(a[n * inCount + e]) - t * v[e]) }
+                let n = i / perSample, t = info[i].t
+                for e in 0..<inCount { pointView[i, e] = T(Double(a[n, e]) - t * directions[i, e]) }
             }
 
             var result = RootChunk<T>(firstSample: first, samples: m, roots: roots, info: info, points: points)
             if audit {
                 result.records = try auditChunk(reference: trace, layer: session.layerIndex, target: session.query.target,
-                                                points: points.pointer, pointsPerSample: perSample, infos: info,
+                                                points: pointView.readOnly, pointsPerSample: perSample, infos: info,
                                                 scratch: scratch)
                 for i in 0..<roots {
                     let t = info[i].t, t0 = unclipped[i].t, rooted = info[i].hasRoot
@@ -138,7 +139,7 @@ extension Network {
                     result.records[i].unexplained = rooted ? unclipped[i].relevance * (1 - explained) : 0
                 }
             }
-            result.outputs = (0..<m).map { Double(trace.output[$0 * outputCount + session.query.target]) }
+            result.outputs = (0..<m).map { Double(trace.output[$0, session.query.target]) }
             try body(result)
             first += m
         }
@@ -151,27 +152,33 @@ extension Network {
         return rooted && step != 0 ? min(1, exit / abs(step)) : 1
     }
 
-    /// The study's checks for `points` (pointsPerSample per sample of `reference`), at layer
-    /// `layer`'s input, for output `target`. Fills everything but segment/admissible/unexplained.
-    func auditChunk(reference: ForwardTrace<T>, layer: Int, target: Int, points: UnsafePointer<T>, pointsPerSample: Int,
+    /// The study's checks for `points` (`(batch * pointsPerSample, layer input size)`, point p
+    /// belonging to sample p / pointsPerSample of `reference`), at layer `layer`'s input, for
+    /// output `target`. Fills everything but segment/admissible/unexplained.
+    func auditChunk(reference: ForwardTrace<T>, layer: Int, target: Int, points: BatchView<T>, pointsPerSample: Int,
                     infos: [RootInfo], scratch: Scratch<T>) throws(DTDError) -> [AuditRecord] {
         let m = reference.batch, count = m * pointsPerSample
         let inCount = layers[layer].inputShape.count, outCount = outputCount
 
         // g(a) and its gradient, per sample.
         let seedA = try Storage<T>(count: m * outCount)
-        for n in 0..<m { seedA.mutablePointer[n * outCount + target] = 1 }
+        let seedAView = seedA.mutableView(batch: m, count: outCount)
+        for n in 0..<m { seedAView[n, target] = 1 }
         let gradientA = try Storage<T>(count: m * inCount)
-        try backpropagate(reference, seed: seedA.pointer, into: gradientA.mutablePointer, stop: layer, scratch: scratch)
+        let gradientAView = gradientA.mutableView(batch: m, count: inCount)
+        try backpropagate(reference, seed: seedAView.readOnly, into: gradientAView, stop: layer, scratch: scratch)
 
         // g and its gradient at every point, as one batch.
-        let traced = try trace(input: points, batch: count, from: layer, scratch: scratch)
+        let traced = try trace(input: points, from: layer, scratch: scratch)
         let seed = try Storage<T>(count: count * outCount)
-        for p in 0..<count { seed.mutablePointer[p * outCount + target] = 1 }
+        let seedView = seed.mutableView(batch: count, count: outCount)
+        for p in 0..<count { seedView[p, target] = 1 }
         let gradient = try Storage<T>(count: count * inCount)
-        try backpropagate(traced, seed: seed.pointer, into: gradient.mutablePointer, scratch: scratch)
-        let same = try ValidityMask(count: count)
-        try samePattern(reference: reference, points: traced, from: layer, pointsPerSample: pointsPerSample, into: same.pointer)
+        let gradientView = gradient.mutableView(batch: count, count: inCount)
+        try backpropagate(traced, seed: seedView.readOnly, into: gradientView, scratch: scratch)
+        let same = try Storage<Bool>(count: count)
+        try samePattern(reference: reference, points: traced, from: layer, pointsPerSample: pointsPerSample,
+                        into: same.mutableView)
 
         let a = reference.input(of: layer)
         var records: [AuditRecord] = []
@@ -179,16 +186,16 @@ extension Network {
         for p in 0..<count {
             let n = p / pointsPerSample
             var record = AuditRecord(root: infos[p])
-            let gA = Double(reference.output[n * outCount + target]), gRoot = Double(traced.output[p * outCount + target])
+            let gA = Double(reference.output[n, target]), gRoot = Double(traced.output[p, target])
             var largest = 0.0, taylor = 0.0
             for i in 0..<inCount {
-                let g0 = Double(gradientA[n * inCount + i]), g1 = Double(gradient[p * inCount + i])
+                let g0 = Double(gradientAView[n, i]), g1 = Double(gradientView[p, i])
                 let difference = abs(g1 - g0)
                 largest = difference.isNaN || largest.isNaN ? .nan : max(largest, difference)
-                taylor += g1 * (Double(a[n * inCount + i]) - Double(points[p * inCount + i]))
+                taylor += g1 * (Double(a[n, i]) - Double(points[p, i]))
             }
             record.sameGradientFlag = largest <= 1e-5 ? 1 : 0
-            record.samePatternFlag = same.pointer[p] ? 1 : 0
+            record.samePatternFlag = same[p] ? 1 : 0
             record.outputChange = gRoot - gA
             record.taylorResidual = gA - gRoot - taylor
             records.append(record)
@@ -268,13 +275,16 @@ struct AuditTally {
 extension Network {
     /// Computes the roots of a layer and audits each against g, the network from the layer's
     /// input to output `query.target`.
-    /// - Parameter records: receives `(batch, roots per sample)` records.
+    /// - Parameters:
+    ///   - records: receives `(batch, rootCount(rules:query:))` records.
+    ///   - others: as `roots(input:batch:rules:query:info:)`.
     /// - Returns: the study's aggregates.
+    /// - Throws: `DTDError` as `roots(input:batch:rules:query:info:)`.
     @discardableResult
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func auditRoots(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
-                           records: UnsafeMutableBufferPointer<AuditRecord>) throws(DTDError) -> AuditSummary {
+    public func auditRoots(input: Span<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
+                           records: inout MutableSpan<AuditRecord>) throws(DTDError) -> AuditSummary {
         let session = try RootSession(network: self, rules: rules, query: query)
         try checkBatch(batch, input: input.count, inputName: "input")
         let perSample = session.rootsPerSample
@@ -282,27 +292,30 @@ extension Network {
         guard records.count >= needed else {
             throw DTDError(.bufferTooSmall, "records holds \(records.count) records, batch \(batch) x \(perSample) roots needs \(needed)")
         }
-        guard let x = input.baseAddress, let out = records.baseAddress else { return AuditSummary() }
         let fullRange = session.neurons.count == session.layer.outputCount
         // Large batches are split into sample ranges audited on all cores at once; each range
         // writes its own records and tally, merged afterwards.
-        let parts = batch * perSample >= 1 << 12 ? Gemm.workers(forSamples: batch) : 1
+        let parts = batch * perSample >= 1 << 12 ? ParallelFor.workers(forSamples: batch) : 1
         let tallies = (0..<parts).map { _ in TallyBox(AuditTally(fullRange: fullRange, constrained: session.query.constrainToRegion)) }
-        Gemm.forEachRange(parts, work: parts > 1 ? Int.max : 0) { range, _ in
-            for part in range {
-                let lower = part * batch / parts, upper = (part + 1) * batch / parts
-                let box = tallies[part]
-                do throws(DTDError) {
-                    try forEachRootChunk(session, input: x + lower * inputCount, batch: upper - lower,
-                                         audit: true) { (chunk: RootChunk<T>) throws(DTDError) in
-                        let offset = (lower + chunk.firstSample) * perSample
-                        for i in 0..<chunk.roots { out[offset + i] = chunk.records[i] }
-                        for n in 0..<chunk.samples {
-                            box.tally.add(chunk.records[(n * perSample)..<((n + 1) * perSample)], output: chunk.outputs[n])
+        try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
+            try records.withMutableBatchView(batch: batch, count: perSample) { (out) throws(DTDError) in
+                ParallelFor.forEachRange(parts, work: parts > 1 ? Int.max : 0) { range, _ in
+                    for part in range {
+                        let lower = part * batch / parts, upper = (part + 1) * batch / parts
+                        let box = tallies[part]
+                        do throws(DTDError) {
+                            try forEachRootChunk(session, input: x.samples(lower..<upper),
+                                                 audit: true) { (chunk: RootChunk<T>) throws(DTDError) in
+                                let offset = (lower + chunk.firstSample) * perSample
+                                for i in 0..<chunk.roots { out[offset + i] = chunk.records[i] }
+                                for n in 0..<chunk.samples {
+                                    box.tally.add(chunk.records[(n * perSample)..<((n + 1) * perSample)], output: chunk.outputs[n])
+                                }
+                            }
+                        } catch {
+                            box.failure = error
                         }
                     }
-                } catch {
-                    box.failure = error
                 }
             }
         }
@@ -316,11 +329,22 @@ extension Network {
 
     /// Audits arbitrary points (e.g. constructed roots) of layer `layer`'s input against g, the
     /// network from there to output `target`: record i of sample n describes point i of sample n.
+    /// - Parameters:
+    ///   - input: `(batch, inputCount)` values.
+    ///   - batch: the number of samples, > 0.
+    ///   - layer: any layer index; the points are at its input.
+    ///   - target: the explained output, in `[0, outputCount)`.
+    ///   - pointsPerSample: points per sample, > 0.
+    ///   - points: `(batch, pointsPerSample, layer input size)` values.
+    ///   - records: receives `(batch, pointsPerSample)` records (no admissible step, nothing unexplained).
+    /// - Returns: the study's aggregates over the points.
+    /// - Throws: `DTDError` `.emptyNetwork`, `.layerIndex`, `.outOfRange`, `.size`, `.overflow`,
+    ///   `.bufferTooSmall`, `.outOfMemory`.
     @discardableResult
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func auditPoints(input: UnsafeBufferPointer<T>, batch: Int, layer: Int, target: Int, pointsPerSample: Int,
-                            points: UnsafeBufferPointer<T>, records: UnsafeMutableBufferPointer<AuditRecord>) throws(DTDError) -> AuditSummary {
+    public func auditPoints(input: Span<T>, batch: Int, layer: Int, target: Int, pointsPerSample: Int,
+                            points: Span<T>, records: inout MutableSpan<AuditRecord>) throws(DTDError) -> AuditSummary {
         try checkNotEmpty()
         try checkLayerIndex(layer)
         guard target >= 0, target < outputCount else {
@@ -337,37 +361,42 @@ extension Network {
         guard records.count >= pointCount else {
             throw DTDError(.bufferTooSmall, "records holds \(records.count) records, batch \(batch) x \(pointsPerSample) points needs \(pointCount)")
         }
-        guard let x = input.baseAddress, let p = points.baseAddress, let out = records.baseAddress else { return AuditSummary() }
         let chunk = max(1, min(batch, (1 << 22) / max(1, pointsPerSample * largestActivation(from: layer))))
         let scratch = Scratch<T>()
         var tally = AuditTally(fullRange: false)
-        var first = 0
-        while first < batch {
-            let m = min(chunk, batch - first)
-            let reference = try trace(input: x + first * inputCount, batch: m, scratch: scratch)
-            let chunkPoints = p + first * pointsPerSample * inCount
-            let infos = (0..<(m * pointsPerSample)).map {
-                RootInfo(neuron: $0 % pointsPerSample, z: .nan, wv: .nan, t: .nan)
+        try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
+            try points.withBatchView(batch: pointCount, count: inCount) { (allPoints) throws(DTDError) in
+                try records.withMutableBatchView(batch: pointCount, count: 1) { (out) throws(DTDError) in
+                    var first = 0
+                    while first < batch {
+                        let m = min(chunk, batch - first)
+                        let reference = try trace(input: x.samples(first..<(first + m)), scratch: scratch)
+                        let chunkPoints = allPoints.samples((first * pointsPerSample)..<((first + m) * pointsPerSample))
+                        let infos = (0..<(m * pointsPerSample)).map {
+                            RootInfo(neuron: $0 % pointsPerSample, z: .nan, wv: .nan, t: .nan)
+                        }
+                        var chunkRecords = try auditChunk(reference: reference, layer: layer, target: target, points: chunkPoints,
+                                                          pointsPerSample: pointsPerSample, infos: infos, scratch: scratch)
+                        let frozen = try frozenTrace(input: chunkPoints, from: layer, reference: reference,
+                                                     pointsPerSample: pointsPerSample, scratch: scratch)
+                        let exitStorage = try Storage<Double>(count: m * pointsPerSample) { _ in .infinity }
+                        let exit = exitStorage.mutableView
+                        try regionExit(reference: reference, frozen: frozen, from: layer, pointsPerSample: pointsPerSample,
+                                       direction: { _ in 1 }, into: exit)
+                        for i in chunkRecords.indices {
+                            chunkRecords[i].segmentInside = exit[i].isNaN ? .nan : min(1, exit[i])
+                            chunkRecords[i].admissibleT = .nan
+                            chunkRecords[i].unexplained = 0
+                            out[first * pointsPerSample + i] = chunkRecords[i]
+                        }
+                        for n in 0..<m {
+                            tally.add(chunkRecords[(n * pointsPerSample)..<((n + 1) * pointsPerSample)],
+                                      output: Double(reference.output[n, target]))
+                        }
+                        first += m
+                    }
+                }
             }
-            var records = try auditChunk(reference: reference, layer: layer, target: target, points: chunkPoints,
-                                         pointsPerSample: pointsPerSample, infos: infos, scratch: scratch)
-            let frozen = try frozenTrace(input: chunkPoints, batch: m * pointsPerSample, from: layer, reference: reference,
-                                         pointsPerSample: pointsPerSample, scratch: scratch)
-            let exitStorage = try Storage<Double>(count: m * pointsPerSample) { _ in .infinity }
-            let exit = exitStorage.mutablePointer
-            try regionExit(reference: reference, frozen: frozen, from: layer, pointsPerSample: pointsPerSample,
-                           direction: { _ in 1 }, into: exit)
-            for i in records.indices {
-                records[i].segmentInside = exit[i].isNaN ? .nan : min(1, exit[i])
-                records[i].admissibleT = .nan
-                records[i].unexplained = 0
-                out[first * pointsPerSample + i] = records[i]
-            }
-            for n in 0..<m {
-                tally.add(records[(n * pointsPerSample)..<((n + 1) * pointsPerSample)],
-                          output: Double(reference.output[n * outputCount + target]))
-            }
-            first += m
         }
         return tally.finished()
     }

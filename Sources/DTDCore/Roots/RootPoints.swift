@@ -15,11 +15,11 @@ struct RootSession<T: DTDScalar> {
     let direction: RootDirection
     let forms: [PreparedRule<T>?]
     let neurons: Range<Int>
-    /// W as Double, `outChannels * fanIn`.
+    /// W as Double, `(outChannels, fanIn)`.
     let weights: Storage<Double>
 
     var layerIndex: Int { query.layer }
-    var rootsPerSample: Int { neurons.count * direction.partials }
+    var rootsPerSample: Int { neurons.count * direction.count }
     var inputCount: Int { layer.inputCount }
 
     init(network: Network<T>, rules: RuleSet<T>, query: RootQuery, needsRootRule: Bool = true) throws(DTDError) {
@@ -39,7 +39,8 @@ struct RootSession<T: DTDScalar> {
         guard neurons.lowerBound >= 0, neurons.upperBound <= layer.outputCount, !neurons.isEmpty else {
             throw DTDError(.outOfRange, "neuron range [\(neurons.lowerBound), \(neurons.upperBound)) must be non-empty and inside [0, \(layer.outputCount)) of layer \(query.layer) (output \(layer.outputShape))")
         }
-        guard neurons.count * (rules.rule(at: query.layer)?.partialsCount ?? 1) <= Limits.maxDimension else {
+        let partials = rules.rule(at: query.layer)?.rootPartials.count ?? 1
+        guard neurons.count * partials <= Limits.maxDimension else {
             throw DTDError(.size, "neuron range [\(neurons.lowerBound), \(neurons.upperBound)) gives more roots per sample than the limit \(Limits.maxDimension); audit a smaller range")
         }
         let rule = try rules.preparedRule(at: query.layer)
@@ -53,9 +54,8 @@ struct RootSession<T: DTDScalar> {
         self.direction = RootDirection(rule: rule.rule)
         self.forms = try network.upperRootForms(rules: rules, above: query.layer, tolerance: query.tolerance)
         self.neurons = neurons
-        let w = try Storage<Double>(count: layer.weight.count)
-        for i in 0..<w.count { w.mutablePointer[i] = Double(layer.weight[i]) }
-        self.weights = w
+        let weight = layer.weight
+        self.weights = try Storage<Double>(count: weight.count) { Double(weight[$0]) }
     }
 
     /// Samples per chunk so that a chunk's points and traces stay within a fixed memory budget.
@@ -64,70 +64,94 @@ struct RootSession<T: DTDScalar> {
         return max(1, min(batch, (1 << 22) / perSample))
     }
 
+    /// Neuron j's weight row, `(1, fanIn)`.
+    func weightRow(neuron j: Int) -> BatchView<Double> {
+        weights.view(batch: layer.outChannels, count: layer.fanIn).sample(j / layer.positions)
+    }
+
     /// Computes the roots of the samples of `trace`: `info` gets `(batch, rootsPerSample)` records,
-    /// `directions` the matching v_j scattered onto the layer input `(batch, rootsPerSample, inputCount)`.
-    func computeRoots(trace: ForwardTrace<T>, relevance: Storage<T>, info: UnsafeMutablePointer<RootInfo>,
-                      directions: UnsafeMutablePointer<Double>, scratch: Scratch<T>) throws(DTDError) {
-        let batch = trace.batch
-        let inCount = layer.inputCount, outCount = layer.outputCount
-        let fan = layer.fanIn, positions = layer.positions
+    /// `directions` the matching v_j scattered onto the layer input `(batch * rootsPerSample, inputCount)`.
+    func computeRoots(trace: ForwardTrace<T>, relevance: BatchView<T>, info: inout [RootInfo],
+                      directions: MutableBatchView<Double>) throws(DTDError) {
+        let inCount = layer.inputCount, fan = layer.fanIn, positions = layer.positions
         let a = trace.input(of: layerIndex), z = trace.output(of: layerIndex)
+        // This neuron-position's input patch, bounds, validity and direction, contiguous.
         let patchStorage = try Storage<Double>(count: 4 * fan)
-        let patch = patchStorage.mutablePointer, lowPatch = patch + fan, highPatch = patch + 2 * fan, v = patch + 3 * fan
-        let valid = try ValidityMask(count: fan)
-        let sample = try Storage<Double>(count: 3 * inCount)
-        let columnsCount: Int
-        if case .conv(let g) = layer.geometry { columnsCount = g.patchSize * g.positions } else { columnsCount = 0 }
-        let columns = try Storage<Double>(count: 3 * columnsCount)
-        let ones = try Storage<Double>(count: inCount) { _ in 1 }
-        let validColumns = try Storage<Double>(count: columnsCount)
-        let plane: Storage<Double>
+        let patches = patchStorage.mutableView(batch: 4, count: fan)
+        let patch = patches.sample(0), lowPatch = patches.sample(1), highPatch = patches.sample(2), v = patches.sample(3)
+        let validStorage = try Storage<Bool>(count: fan)
+        let valid = validStorage.mutableView
+        // This sample's input and bounds in Double and, for a conv layer, as im2col columns.
+        let sampleStorage = try Storage<Double>(count: 3 * inCount)
+        let samples = sampleStorage.mutableView(batch: 3, count: inCount)
+        let an = samples.sample(0), low = samples.sample(1), high = samples.sample(2)
+        var lowered: (columns: MutableBatchView<Double>, valid: BatchView<Double>, plane: MutableBatchView<Double>)?
+        var loweredStorage: [Storage<Double>] = []
         if case .conv(let g) = layer.geometry {
-            plane = try Storage<Double>(uninitializedCount: Im2col.planeCount(g))
-            Im2col.im2col(g, input: ones.pointer, columns: validColumns.mutablePointer, plane: plane.mutablePointer)
-        } else {
-            plane = try Storage<Double>(uninitializedCount: 0)
+            let count = g.patchSize * g.positions
+            let columns = try Storage<Double>(count: 3 * count)
+            let ones = try Storage<Double>(count: inCount) { _ in 1 }
+            let validColumns = try Storage<Double>(count: count)
+            let plane = try Storage<Double>(uninitializedCount: Im2col.planeCount(g))
+            Conv2D.lower(g, sample: ones.view, columns: validColumns.mutableView, plane: plane.mutableView)
+            lowered = (columns.mutableView(batch: 3, count: count), validColumns.view, plane.mutableView)
+            loweredStorage = [columns, ones, validColumns, plane]
         }
         let hasBounds = rule.low != nil && rule.high != nil
-        let r = rootsPerSample
+        let perSample = rootsPerSample, partials = direction.count
 
-        for n in 0..<batch {
-            // This sample's input and bounds, in Double and (for conv) as im2col columns.
-            let an = sample.mutablePointer, low = an + inCount, high = an + 2 * inCount
-            for i in 0..<inCount { an[i] = Double(a[n * inCount + i]) }
+        for n in 0..<trace.batch {
+            for i in 0..<inCount { an[0, i] = Double(a[n, i]) }
             if hasBounds, let l = rule.low, let h = rule.high {
-                for i in 0..<inCount { low[i] = Double(l[i]); high[i] = Double(h[i]) }
+                for i in 0..<inCount { low[0, i] = Double(l[i]); high[0, i] = Double(h[i]) }
             }
-            if case .conv(let g) = layer.geometry {
-                let p = plane.mutablePointer
-                Im2col.im2col(g, input: an, columns: columns.mutablePointer, plane: p)
+            if case .conv(let g) = layer.geometry, let lowered {
+                Conv2D.lower(g, sample: an.readOnly, columns: lowered.columns.sample(0), plane: lowered.plane)
                 if hasBounds {
-                    Im2col.im2col(g, input: low, columns: columns.mutablePointer + columnsCount, plane: p)
-                    Im2col.im2col(g, input: high, columns: columns.mutablePointer + 2 * columnsCount, plane: p)
+                    Conv2D.lower(g, sample: low.readOnly, columns: lowered.columns.sample(1), plane: lowered.plane)
+                    Conv2D.lower(g, sample: high.readOnly, columns: lowered.columns.sample(2), plane: lowered.plane)
                 }
             }
             var loadedPosition = -1
             for (slot, j) in neurons.enumerated() {
-                let channel = j / positions, position = j % positions
+                let position = j % positions
                 if position != loadedPosition {
-                    loadPatch(position: position, sample: an, low: low, high: high, columns: columns.pointer,
-                              columnsCount: columnsCount, validColumns: validColumns.pointer, hasBounds: hasBounds,
-                              patch: patch, lowPatch: lowPatch, highPatch: highPatch, valid: valid)
+                    switch layer.geometry {
+                    case .dense:
+                        patch.copy(from: an.readOnly)
+                        if hasBounds {
+                            lowPatch.copy(from: low.readOnly)
+                            highPatch.copy(from: high.readOnly)
+                        }
+                        valid.fill(true)
+                    case .conv:
+                        guard let lowered else { throw DTDError(.internal, "a conv layer without its lowered patches") }
+                        // Tap k of this position is element k * P + position of the columns.
+                        for k in 0..<fan {
+                            let column = k * positions + position
+                            patch[k] = lowered.columns[0, column]
+                            valid[k] = lowered.valid[column] != 0
+                            if hasBounds {
+                                lowPatch[k] = lowered.columns[1, column]
+                                highPatch[k] = lowered.columns[2, column]
+                            }
+                        }
+                    }
                     loadedPosition = position
                 }
-                let w = weights.pointer + channel * fan
-                let zj = Double(z[n * outCount + j]), rj = Double(relevance[n * outCount + j])
-                for partial in 0..<direction.partials {
-                    let index = n * r + slot * direction.partials + partial
+                let zj = Double(z[n, j]), rj = Double(relevance[n, j])
+                for partial in 0..<partials {
+                    let index = n * perSample + slot * partials + partial
                     var record = RootInfo(neuron: j, partial: Int32(partial), z: zj)
-                    record.relevance = direction.relevanceFactor(partial: partial) * rj
-                    let wv = direction.direction(partial: partial, a: patch, w: w, low: hasBounds ? lowPatch : nil,
-                                                 high: hasBounds ? highPatch : nil, valid: valid.pointer, count: fan, z: zj, v: v)
-                    let out = directions + index * inCount
-                    out.update(repeating: 0, count: inCount)
+                    record.relevance = direction.relevanceFactor(partial: partial, z: zj) * rj
+                    let wv = direction.direction(partial: partial, a: patch.readOnly, w: weightRow(neuron: j),
+                                                 low: hasBounds ? lowPatch.readOnly : nil, high: hasBounds ? highPatch.readOnly : nil,
+                                                 valid: valid.readOnly, z: zj, v: v)
+                    let out = directions.sample(index)
+                    out.fill(0)
                     if let wv {
                         record.wv = wv
-                        scatter(v, position: position, into: out)
+                        scatter(v.readOnly, position: position, into: out)
                     } else {
                         record.wv = .nan
                     }
@@ -144,47 +168,21 @@ struct RootSession<T: DTDScalar> {
                 }
             }
         }
-    }
-
-    /// Copies neuron-position `position`'s input patch (and bounds, validity) into contiguous buffers.
-    private func loadPatch(position: Int, sample: UnsafePointer<Double>, low: UnsafePointer<Double>, high: UnsafePointer<Double>,
-                           columns: UnsafePointer<Double>, columnsCount: Int, validColumns: UnsafePointer<Double>,
-                           hasBounds: Bool, patch: UnsafeMutablePointer<Double>, lowPatch: UnsafeMutablePointer<Double>,
-                           highPatch: UnsafeMutablePointer<Double>, valid: ValidityMask) {
-        let fan = layer.fanIn
-        switch layer.geometry {
-        case .dense:
-            patch.update(from: sample, count: fan)
-            if hasBounds {
-                lowPatch.update(from: low, count: fan)
-                highPatch.update(from: high, count: fan)
-            }
-            valid.setAll(true)
-        case .conv(let g):
-            let p = g.positions
-            for k in 0..<fan {
-                patch[k] = columns[k * p + position]
-                valid.pointer[k] = validColumns[k * p + position] != 0
-                if hasBounds {
-                    lowPatch[k] = columns[columnsCount + k * p + position]
-                    highPatch[k] = columns[2 * columnsCount + k * p + position]
-                }
-            }
-        }
+        withExtendedLifetime(loweredStorage) {}
     }
 
     /// Neuron j's weights laid onto the layer input: w_ij for every input element i (0 outside
     /// a conv neuron's receptive field).
-    func weightsOnInput(neuron j: Int, into out: UnsafeMutablePointer<Double>) {
-        out.update(repeating: 0, count: inputCount)
-        scatter(weights.pointer + (j / layer.positions) * layer.fanIn, position: j % layer.positions, into: out)
+    func weightsOnInput(neuron j: Int, into out: MutableBatchView<Double>) {
+        out.fill(0)
+        scatter(weightRow(neuron: j), position: j % layer.positions, into: out)
     }
 
-    /// Writes a patch-space vector onto the layer input (padding taps dropped).
-    private func scatter(_ v: UnsafePointer<Double>, position: Int, into out: UnsafeMutablePointer<Double>) {
+    /// Adds a patch-space vector onto the layer input (padding taps dropped).
+    private func scatter(_ v: BatchView<Double>, position: Int, into out: MutableBatchView<Double>) {
         switch layer.geometry {
         case .dense(let inFeatures, _):
-            out.update(from: v, count: inFeatures)
+            for i in 0..<inFeatures { out[i] = v[i] }
         case .conv(let g):
             let oy = position / g.outWidth, ox = position % g.outWidth
             var k = 0
@@ -206,39 +204,75 @@ struct RootSession<T: DTDScalar> {
 
 extension Network {
     /// Roots per sample for `query`: the neurons in its range, twice that for alpha-beta.
+    /// - Throws: `DTDError` as `roots(input:batch:rules:query:info:)`, before any input is read.
     public func rootCount(rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> Int {
         try RootSession(network: self, rules: rules, query: query).rootsPerSample
     }
 
-    /// The DTD roots of a layer for a batch.
+    /// The DTD roots of a layer for a batch, without the points.
     /// - Parameters:
-    ///   - points: if given, receives `(batch, roots per sample, layer input size)` root points.
-    ///   - info: receives `(batch, roots per sample)` records.
+    ///   - input: `(batch, inputCount)` values.
+    ///   - batch: the number of samples, > 0.
+    ///   - rules: a rule set made for this network; the query's layer and every dense/conv layer
+    ///     above it need a root rule (epsilon 0, z+, alpha-beta, gamma, w^2, zbox).
+    ///   - query: the layer, the explained output, the placement, the neuron range.
+    ///   - info: receives `(batch, rootCount(rules:query:))` records.
+    /// - Throws: `DTDError` `.emptyNetwork`, `.networkMismatch`, `.layerIndex`, `.rule`,
+    ///   `.outOfRange` (target, tolerance, neuron range), `.size`, `.overflow`,
+    ///   `.bufferTooSmall`, `.outOfMemory`.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func roots(input: UnsafeBufferPointer<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
-                      points: UnsafeMutableBufferPointer<T>?, info: UnsafeMutableBufferPointer<RootInfo>) throws(DTDError) {
+    public func roots(input: Span<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
+                      info: inout MutableSpan<RootInfo>) throws(DTDError) {
+        let session = try rootsSession(input: input.count, batch: batch, rules: rules, query: query, info: info.count, points: nil)
+        try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
+            try forEachRootChunk(session, input: x, audit: false) { (chunk: RootChunk<T>) throws(DTDError) in
+                let offset = chunk.firstSample * session.rootsPerSample
+                for i in 0..<chunk.roots { info[offset + i] = chunk.info[i] }
+            }
+        }
+    }
+
+    /// The DTD roots of a layer for a batch, with the points.
+    /// - Parameters:
+    ///   - points: receives `(batch, rootCount(rules:query:), layer input size)` root points.
+    ///   - others: as `roots(input:batch:rules:query:info:)`.
+    /// - Throws: as `roots(input:batch:rules:query:info:)`.
+    @_specialize(exported: true, where T == Float)
+    @_specialize(exported: true, where T == Double)
+    public func roots(input: Span<T>, batch: Int, rules: RuleSet<T>, query: RootQuery,
+                      points: inout MutableSpan<T>, info: inout MutableSpan<RootInfo>) throws(DTDError) {
+        let session = try rootsSession(input: input.count, batch: batch, rules: rules, query: query, info: info.count,
+                                       points: points.count)
+        let perSample = session.rootsPerSample, inCount = session.inputCount
+        try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
+            try points.withMutableBatchView(batch: batch * perSample, count: inCount) { (out) throws(DTDError) in
+                try forEachRootChunk(session, input: x, audit: false) { (chunk: RootChunk<T>) throws(DTDError) in
+                    let offset = chunk.firstSample * perSample
+                    for i in 0..<chunk.roots { info[offset + i] = chunk.info[i] }
+                    out.samples(offset..<(offset + chunk.roots)).copy(from: chunk.points.view(batch: chunk.roots, count: inCount))
+                }
+            }
+        }
+    }
+
+    /// Validates a roots call: the session, the batch, and the output sizes.
+    private func rootsSession(input: Int, batch: Int, rules: RuleSet<T>, query: RootQuery, info: Int,
+                              points: Int?) throws(DTDError) -> RootSession<T> {
         let session = try RootSession(network: self, rules: rules, query: query)
-        try checkBatch(batch, input: input.count, inputName: "input")
+        try checkBatch(batch, input: input, inputName: "input")
         let perSample = session.rootsPerSample
         let infoCount = try Limits.product(batch, perSample, "batch x roots per sample")
-        guard info.count >= infoCount else {
-            throw DTDError(.bufferTooSmall, "info holds \(info.count) records, batch \(batch) x \(perSample) roots needs \(infoCount)")
+        guard info >= infoCount else {
+            throw DTDError(.bufferTooSmall, "info holds \(info) records, batch \(batch) x \(perSample) roots needs \(infoCount)")
         }
         if let points {
             let needed = try Limits.product([batch, perSample, session.inputCount], "batch x roots x layer input size")
-            guard points.count >= needed else {
-                throw DTDError(.bufferTooSmall, "points holds \(points.count) values, batch \(batch) x \(perSample) roots x layer input \(session.layer.inputShape) needs \(needed)")
+            guard points >= needed else {
+                throw DTDError(.bufferTooSmall, "points holds \(points) values, batch \(batch) x \(perSample) roots x layer input \(session.layer.inputShape) needs \(needed)")
             }
         }
-        guard let x = input.baseAddress, let infoBase = info.baseAddress else { return }
-        try forEachRootChunk(session, input: x, batch: batch, audit: false) { (chunk: RootChunk<T>) throws(DTDError) in
-            let offset = chunk.firstSample * perSample
-            for i in 0..<chunk.roots { infoBase[offset + i] = chunk.info[i] }
-            if let base = points?.baseAddress {
-                (base + offset * session.inputCount).update(from: chunk.points.pointer, count: chunk.roots * session.inputCount)
-            }
-        }
+        return session
     }
 }
 
@@ -246,76 +280,65 @@ extension Network {
     /// The root form of the relevance at layer `query.layer`'s input,
     /// R_i = sum_j c_j w_ij (a_i - root_ij) with c_j = R_j / (t_j w_j^T v_j), from the roots
     /// themselves. By the equivalence lemma it equals the layer rule's propagation with the bias
-    /// excluded and no stabiliser, for either placement. Returns `(batch, layer input size)` values.
+    /// excluded and no stabiliser, for either placement.
+    /// - Returns: `(batch, layer input size)` values.
+    /// - Throws: `DTDError` as `roots(input:batch:rules:query:info:)`.
     public func rootFormRelevance(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> [Double] {
         let session = try RootSession(network: self, rules: rules, query: query)
         try checkBatch(batch, input: input.count, inputName: "input")
         let inCount = session.inputCount, perSample = session.rootsPerSample
-        var result = [Double](repeating: 0, count: batch * inCount)
-        let row = try Storage<Double>(count: inCount)
-        try input.withUnsafeBufferPointer { (x) throws(DTDError) in
-            guard let base = x.baseAddress else { return }
-            try forEachRootChunk(session, input: base, batch: batch, audit: false) { (chunk: RootChunk<T>) throws(DTDError) in
-                let a = try Storage<T>(count: chunk.samples * inputCount)
-                a.mutablePointer.update(from: base + chunk.firstSample * inputCount, count: chunk.samples * inputCount)
-                let trace = try trace(input: a.pointer, batch: chunk.samples, to: query.layer + 1, scratch: Scratch())
+        let result = try Storage<Double>(count: batch * inCount)
+        let sums = result.mutableView(batch: batch, count: inCount)
+        let rowStorage = try Storage<Double>(count: inCount)
+        let row = rowStorage.mutableView
+        try input.span.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
+            try forEachRootChunk(session, input: x, audit: false) { (chunk: RootChunk<T>) throws(DTDError) in
+                let trace = try trace(input: x.samples(chunk.firstSample..<(chunk.firstSample + chunk.samples)),
+                                      to: query.layer + 1, scratch: Scratch())
                 let layerInput = trace.input(of: query.layer)
+                let points = chunk.points.view(batch: chunk.roots, count: inCount)
                 for i in 0..<chunk.roots {
                     let info = chunk.info[i]
                     guard info.hasRoot, info.t != 0, info.wv != 0 else { continue }
                     let n = i / perSample
                     let c = info.relevance / (info.t * info.wv)
-                    session.weightsOnInput(neuron: info.neuron, into: row.mutablePointer)
-                    let point = chunk.points.pointer + i * inCount
+                    session.weightsOnInput(neuron: info.neuron, into: row)
                     for e in 0..<inCount where row[e] != 0 {
-                        let ai = Double(layerInput[n * inCount + e])
-                        result[(chunk.firstSample + n) * inCount + e] += c * row[e] * (ai - Double(point[e]))
+                        let ai = Double(layerInput[n, e])
+                        sums[chunk.firstSample + n, e] += c * row[e] * (ai - Double(points[i, e]))
                     }
                 }
             }
         }
-        return result
+        return Array(result)
     }
 
-    /// The roots of a batch as arrays: `points` is `(batch, roots per sample, layer input size)`.
+    /// The roots of a batch as arrays.
+    /// - Returns: `points`, `(batch, roots per sample, layer input size)`, and `info`, `(batch, roots per sample)`.
+    /// - Throws: `DTDError` as `roots(input:batch:rules:query:points:info:)`.
     public func roots(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> (points: [T], info: [RootInfo]) {
         try checkBatch(batch, input: input.count, inputName: "input")
         let perSample = try rootCount(rules: rules, query: query)
         let inCount = layers[query.layer].inputShape.count
         var points = [T](repeating: 0, count: batch * perSample * inCount)
         var info = [RootInfo](repeating: RootInfo(neuron: 0), count: batch * perSample)
-        var failure: DTDError?
-        input.withUnsafeBufferPointer { x in
-            points.withUnsafeMutableBufferPointer { p in
-                info.withUnsafeMutableBufferPointer { r in
-                    do throws(DTDError) { try roots(input: x, batch: batch, rules: rules, query: query, points: p, info: r) }
-                    catch { failure = error }
-                }
-            }
-        }
-        if let failure { throw failure }
+        var pointsSpan = points.mutableSpan, infoSpan = info.mutableSpan
+        try roots(input: input.span, batch: batch, rules: rules, query: query, points: &pointsSpan, info: &infoSpan)
+        _ = consume pointsSpan
+        _ = consume infoSpan
         return (points, info)
     }
 
     /// Audits the roots of a batch given as an array.
+    /// - Returns: `(batch, roots per sample)` records and the study's aggregates.
+    /// - Throws: `DTDError` as `auditRoots(input:batch:rules:query:records:)`.
     public func auditRoots(_ input: [T], batch: Int, rules: RuleSet<T>, query: RootQuery) throws(DTDError) -> (records: [AuditRecord], summary: AuditSummary) {
         try checkBatch(batch, input: input.count, inputName: "input")
         let perSample = try rootCount(rules: rules, query: query)
         var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: batch * perSample)
-        var summary = AuditSummary()
-        var failure: DTDError?
-        input.withUnsafeBufferPointer { x in
-            records.withUnsafeMutableBufferPointer { r in
-                do throws(DTDError) { summary = try auditRoots(input: x, batch: batch, rules: rules, query: query, records: r) }
-                catch { failure = error }
-            }
-        }
-        if let failure { throw failure }
+        var recordsSpan = records.mutableSpan
+        let summary = try auditRoots(input: input.span, batch: batch, rules: rules, query: query, records: &recordsSpan)
+        _ = consume recordsSpan
         return (records, summary)
     }
-}
-
-extension Rule {
-    /// Roots per neuron: 2 for alpha-beta, else 1.
-    var partialsCount: Int { if case .alphaBeta = self { 2 } else { 1 } }
 }

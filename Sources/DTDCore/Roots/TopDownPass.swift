@@ -20,14 +20,13 @@ extension Network {
                           scratch: Scratch<T>) throws(DTDError) -> Storage<T> {
         let batch = trace.batch
         let seed = try Storage<T>(count: batch * outputCount)
-        for n in 0..<batch {
-            let i = n * outputCount + target
-            seed.mutablePointer[i] = trace.output[i]
-        }
+        let seedView = seed.mutableView(batch: batch, count: outputCount)
+        for n in 0..<batch { seedView[n, target] = trace.output[n, target] }
         if layer == layers.count - 1 { return seed }
-        let result = try Storage<T>(count: batch * layers[layer].outputShape.count)
-        try relevancePass(trace, seed: seed.pointer, rules: forms, from: layer + 1, into: result.mutablePointer,
-                          ledger: nil, scratch: scratch)
+        let count = layers[layer].outputShape.count
+        let result = try Storage<T>(count: batch * count)
+        try relevancePass(trace, seed: seedView.readOnly, rules: forms, from: layer + 1,
+                          into: result.mutableView(batch: batch, count: count), ledger: nil, scratch: scratch)
         return result
     }
 }

@@ -244,11 +244,7 @@ struct NetworkBuildingTests {
         var weight: [Double] = [1, 2, 3, 4]
         var bias: [Double] = [0.5, -0.5]
         var network = try Network<Double>(inputShape: .flat(2))
-        try weight.withUnsafeBufferPointer { w in
-            try bias.withUnsafeBufferPointer { b in
-                try network.addDense(weight: w, outFeatures: 2, inFeatures: 2, bias: b)
-            }
-        }
+        try network.addDense(weight: weight.span, outFeatures: 2, inFeatures: 2, bias: bias.span)
         let before = try network.forward([1, 1], batch: 1)
         weight[0] = 100
         bias[1] = 100

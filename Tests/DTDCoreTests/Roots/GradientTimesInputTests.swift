@@ -10,13 +10,10 @@ struct GradientTimesInputTests {
     /// Runs `gradientTimesInputDistance` on arrays.
     static func distances(_ network: Network<Double>, _ x: [Double], batch: Int, seed: [Double], rules: RuleSet<Double>) throws -> [Double] {
         var result = [Double](repeating: .nan, count: batch)
-        try x.withUnsafeBufferPointer { input in
-            try seed.withUnsafeBufferPointer { r in
-                try result.withUnsafeMutableBufferPointer {
-                    try network.gradientTimesInputDistance(input: input, batch: batch, outputRelevance: r, rules: rules, distances: $0)
-                }
-            }
-        }
+        var distances = result.mutableSpan
+        try network.gradientTimesInputDistance(input: x.span, batch: batch, outputRelevance: seed.span, rules: rules,
+                                               distances: &distances)
+        _ = consume distances
         return result
     }
 
@@ -95,15 +92,10 @@ struct GradientTimesInputTests {
         let gradient = naive.gradient(batch: x, seed: seed, inputCount: count)
         for (name, root) in [("shared", shared), ("per sample", perSample), ("zero", [Double](repeating: 0, count: count))] {
             var result = [Double](repeating: .nan, count: batch * count)
-            try x.withUnsafeBufferPointer { input in
-                try root.withUnsafeBufferPointer { r in
-                    try seed.withUnsafeBufferPointer { s in
-                        try result.withUnsafeMutableBufferPointer {
-                            try network.constantRootExplanation(input: input, batch: batch, root: r, outputRelevance: s, result: $0)
-                        }
-                    }
-                }
-            }
+            var out = result.mutableSpan
+            try network.constantRootExplanation(input: x.span, batch: batch, root: root.span, outputRelevance: seed.span,
+                                                result: &out)
+            _ = consume out
             let expected = (0..<(batch * count)).map { gradient[$0] * (x[$0] - root[root.count == count ? $0 % count : $0]) }
             expectClose(result, expected, tolerance: 1e-12, "\(spec), \(name) root")
             if name == "zero" {

@@ -23,14 +23,10 @@ struct RankOneConvergenceTests {
         let rules = try RuleSet(for: network, everyLinearLayer: rule)
         let x = RandomNetworks.inputs(deep, batch: batch, seed: 7000)
         var csc = [Double](repeating: .nan, count: network.layers.count + 1)
-        try x.withUnsafeBufferPointer { input in
-            try seeds.withUnsafeBufferPointer { s in
-                try csc.withUnsafeMutableBufferPointer {
-                    try network.rankOneSimilarity(input: input, batch: batch, rules: rules, seedsPerSample: seedsPerSample,
-                                                  seeds: s, csc: $0)
-                }
-            }
-        }
+        var out = csc.mutableSpan
+        try network.rankOneSimilarity(input: x.span, batch: batch, rules: rules, seedsPerSample: seedsPerSample,
+                                      seeds: seeds.span, csc: &out)
+        _ = consume out
         return csc
     }
 

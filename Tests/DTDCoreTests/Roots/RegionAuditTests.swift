@@ -324,14 +324,10 @@ struct RegionAuditTests {
         let (points, _) = try c.roots()
         let perSample = expected.count / c.batch
         var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: -1)), count: expected.count)
-        let summary = try c.x.withUnsafeBufferPointer { x in
-            try points.withUnsafeBufferPointer { p in
-                try records.withUnsafeMutableBufferPointer {
-                    try c.network.auditPoints(input: x, batch: c.batch, layer: layer, target: 1, pointsPerSample: perSample,
-                                              points: p, records: $0)
-                }
-            }
-        }
+        var out = records.mutableSpan
+        let summary = try c.network.auditPoints(input: c.x.span, batch: c.batch, layer: layer, target: 1,
+                                                pointsPerSample: perSample, points: points.span, records: &out)
+        _ = consume out
         for (i, (record, reference)) in zip(records, expected).enumerated() {
             #expect(record.root.neuron == i % perSample && record.root.t.isNaN && record.root.wv.isNaN)
             #expect(record.admissibleT.isNaN && record.unexplained == 0)

@@ -21,16 +21,11 @@ struct RootConstructionTests {
                           explanation: [Double], inCount: Int, neurons: Int) throws -> (points: [Double], info: [RootInfo]) {
         var points = [Double](repeating: .nan, count: batch * neurons * inCount)
         var info = [RootInfo](repeating: RootInfo(neuron: -1), count: batch * neurons)
-        try x.withUnsafeBufferPointer { input in
-            try explanation.withUnsafeBufferPointer { e in
-                try points.withUnsafeMutableBufferPointer { p in
-                    try info.withUnsafeMutableBufferPointer {
-                        try network.constructRoots(input: input, batch: batch, rules: rules, query: query, explanation: e,
-                                                   points: p, info: $0)
-                    }
-                }
-            }
-        }
+        var p = points.mutableSpan, r = info.mutableSpan
+        try network.constructRoots(input: x.span, batch: batch, rules: rules, query: query, explanation: explanation.span,
+                                   points: &p, info: &r)
+        _ = consume p
+        _ = consume r
         return (points, info)
     }
 
@@ -110,14 +105,10 @@ struct RootConstructionTests {
         #expect(carrying > 0, "no sample carries relevance to layer \(layer)")
 
         var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: -1)), count: batch * outCount)
-        let summary = try x.withUnsafeBufferPointer { input in
-            try points.withUnsafeBufferPointer { p in
-                try records.withUnsafeMutableBufferPointer {
-                    try network.auditPoints(input: input, batch: batch, layer: layer, target: target, pointsPerSample: outCount,
-                                            points: p, records: $0)
-                }
-            }
-        }
+        var out = records.mutableSpan
+        let summary = try network.auditPoints(input: x.span, batch: batch, layer: layer, target: target,
+                                              pointsPerSample: outCount, points: points.span, records: &out)
+        _ = consume out
         #expect(summary.samples == batch && summary.pairs == batch * outCount)
         let tail = NaiveTail(spec, layer: layer, target: target)
         for (i, record) in records.enumerated() {

@@ -223,11 +223,9 @@ struct RootPointTests {
         let query = RootQuery(layer: 2, target: 2, placement: .hyperplane, neurons: 3..<7)
         let expected = try network.roots(x, batch: 2, rules: rules, query: query)
         var info = [RootInfo](repeating: RootInfo(neuron: -1), count: expected.info.count)
-        try x.withUnsafeBufferPointer { input in
-            try info.withUnsafeMutableBufferPointer {
-                try network.roots(input: input, batch: 2, rules: rules, query: query, points: nil, info: $0)
-            }
-        }
+        var out = info.mutableSpan
+        try network.roots(input: x.span, batch: 2, rules: rules, query: query, info: &out)
+        _ = consume out
         #expect(info == expected.info)
     }
 }

@@ -35,36 +35,21 @@ struct RootValidationTests {
             case .roots:
                 _ = try network.roots(x, batch: 2, rules: rules, query: query)
             case .rootsBuffer:
-                try x.withUnsafeBufferPointer { input in
-                    try points.withUnsafeMutableBufferPointer { p in
-                        try info.withUnsafeMutableBufferPointer {
-                            try network.roots(input: input, batch: 2, rules: rules, query: query, points: p, info: $0)
-                        }
-                    }
-                }
+                var p = points.mutableSpan, r = info.mutableSpan
+                try network.roots(input: x.span, batch: 2, rules: rules, query: query, points: &p, info: &r)
             case .auditRoots:
                 _ = try network.auditRoots(x, batch: 2, rules: rules, query: query)
             case .auditRootsBuffer:
-                _ = try x.withUnsafeBufferPointer { input in
-                    try records.withUnsafeMutableBufferPointer {
-                        try network.auditRoots(input: input, batch: 2, rules: rules, query: query, records: $0)
-                    }
-                }
+                var r = records.mutableSpan
+                try network.auditRoots(input: x.span, batch: 2, rules: rules, query: query, records: &r)
             case .rootFormRelevance:
                 _ = try network.rootFormRelevance(x, batch: 2, rules: rules, query: query)
             case .constructRoots:
                 // An explanation of the right total is not needed: validation comes first.
                 let explanation = [Double](repeating: 0, count: 2 * 4)
-                try x.withUnsafeBufferPointer { input in
-                    try explanation.withUnsafeBufferPointer { e in
-                        try points.withUnsafeMutableBufferPointer { p in
-                            try info.withUnsafeMutableBufferPointer {
-                                try network.constructRoots(input: input, batch: 2, rules: rules, query: query, explanation: e,
-                                                           points: p, info: $0)
-                            }
-                        }
-                    }
-                }
+                var p = points.mutableSpan, r = info.mutableSpan
+                try network.constructRoots(input: x.span, batch: 2, rules: rules, query: query, explanation: explanation.span,
+                                           points: &p, info: &r)
             }
         }
     }
@@ -166,12 +151,11 @@ struct RootValidationTests {
         let x = Self.x
         func roots(_ rules: RuleSet<Double>, points: Int?, info: Int) throws {
             var p = [Double](repeating: 0, count: points ?? 0), r = [RootInfo](repeating: RootInfo(neuron: 0), count: info)
-            try x.withUnsafeBufferPointer { input in
-                try p.withUnsafeMutableBufferPointer { pb in
-                    try r.withUnsafeMutableBufferPointer {
-                        try network.roots(input: input, batch: 2, rules: rules, query: query, points: points == nil ? nil : pb, info: $0)
-                    }
-                }
+            var pb = p.mutableSpan, rb = r.mutableSpan
+            if points == nil {
+                try network.roots(input: x.span, batch: 2, rules: rules, query: query, info: &rb)
+            } else {
+                try network.roots(input: x.span, batch: 2, rules: rules, query: query, points: &pb, info: &rb)
             }
         }
         try roots(rules, points: 24, info: 6)
@@ -183,11 +167,8 @@ struct RootValidationTests {
 
         func audit(_ rules: RuleSet<Double>, records count: Int) throws {
             var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: count)
-            _ = try x.withUnsafeBufferPointer { input in
-                try records.withUnsafeMutableBufferPointer {
-                    try network.auditRoots(input: input, batch: 2, rules: rules, query: query, records: $0)
-                }
-            }
+            var r = records.mutableSpan
+            try network.auditRoots(input: x.span, batch: 2, rules: rules, query: query, records: &r)
         }
         try audit(alphaBeta, records: 12)
         expectDTDError(.bufferTooSmall, mentioning: ["records", "11", "12"]) { try audit(alphaBeta, records: 11) }
@@ -195,14 +176,9 @@ struct RootValidationTests {
         func auditPoints(points: Int, records: Int, pointsPerSample: Int = 3, layer: Int = 0, target: Int = 0) throws {
             let p = [Double](repeating: 0.5, count: points)
             var r = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: records)
-            _ = try x.withUnsafeBufferPointer { input in
-                try p.withUnsafeBufferPointer { pb in
-                    try r.withUnsafeMutableBufferPointer {
-                        try network.auditPoints(input: input, batch: 2, layer: layer, target: target,
-                                                pointsPerSample: pointsPerSample, points: pb, records: $0)
-                    }
-                }
-            }
+            var rb = r.mutableSpan
+            try network.auditPoints(input: x.span, batch: 2, layer: layer, target: target,
+                                    pointsPerSample: pointsPerSample, points: p.span, records: &rb)
         }
         try auditPoints(points: 24, records: 6)
         expectDTDError(.bufferTooSmall, mentioning: ["points", "23", "24"]) { try auditPoints(points: 23, records: 6) }
@@ -214,15 +190,13 @@ struct RootValidationTests {
         func construct(explanation: Int, points: Int, info: Int?) throws {
             let e = [Double](repeating: 0, count: explanation)
             var p = [Double](repeating: 0, count: points), r = [RootInfo](repeating: RootInfo(neuron: 0), count: info ?? 0)
-            try x.withUnsafeBufferPointer { input in
-                try e.withUnsafeBufferPointer { eb in
-                    try p.withUnsafeMutableBufferPointer { pb in
-                        try r.withUnsafeMutableBufferPointer {
-                            try network.constructRoots(input: input, batch: 2, rules: rules, query: query, explanation: eb,
-                                                       points: pb, info: info == nil ? nil : $0)
-                        }
-                    }
-                }
+            var pb = p.mutableSpan, rb = r.mutableSpan
+            if info == nil {
+                try network.constructRoots(input: x.span, batch: 2, rules: rules, query: query, explanation: e.span,
+                                           points: &pb)
+            } else {
+                try network.constructRoots(input: x.span, batch: 2, rules: rules, query: query, explanation: e.span,
+                                           points: &pb, info: &rb)
             }
         }
         expectDTDError(.bufferTooSmall, mentioning: ["explanation", "7", "8"]) { try construct(explanation: 7, points: 24, info: 6) }
@@ -238,13 +212,9 @@ struct RootValidationTests {
         let x = Self.x, seeds = [Double](repeating: 1, count: 2 * 2 * 2)
         func rankOne(seedsPerSample: Int, csc count: Int) throws {
             var csc = [Double](repeating: 0, count: count)
-            try x.withUnsafeBufferPointer { input in
-                try seeds.withUnsafeBufferPointer { s in
-                    try csc.withUnsafeMutableBufferPointer {
-                        try network.rankOneSimilarity(input: input, batch: 2, rules: rules, seedsPerSample: seedsPerSample, seeds: s, csc: $0)
-                    }
-                }
-            }
+            var c = csc.mutableSpan
+            try network.rankOneSimilarity(input: x.span, batch: 2, rules: rules, seedsPerSample: seedsPerSample, seeds: seeds.span,
+                                          csc: &c)
         }
         try rankOne(seedsPerSample: 2, csc: 4)
         expectDTDError(.size, mentioning: ["seeds_per_sample", "1"]) { try rankOne(seedsPerSample: 1, csc: 4) }
@@ -254,25 +224,14 @@ struct RootValidationTests {
         let seed = [Double](repeating: 1, count: 4)
         var distances = [Double](repeating: 0, count: 1)
         expectDTDError(.bufferTooSmall, mentioning: ["distances", "1", "2"]) {
-            try x.withUnsafeBufferPointer { input in
-                try seed.withUnsafeBufferPointer { s in
-                    try distances.withUnsafeMutableBufferPointer {
-                        try network.gradientTimesInputDistance(input: input, batch: 2, outputRelevance: s, rules: rules, distances: $0)
-                    }
-                }
-            }
+            var d = distances.mutableSpan
+            try network.gradientTimesInputDistance(input: x.span, batch: 2, outputRelevance: seed.span, rules: rules, distances: &d)
         }
         var result = [Double](repeating: 0, count: 8)
         expectDTDError(.shapeMismatch, mentioning: ["root", "3", "(4)", "8"]) {
-            try x.withUnsafeBufferPointer { input in
-                try [1.0, 2, 3].withUnsafeBufferPointer { root in
-                    try seed.withUnsafeBufferPointer { s in
-                        try result.withUnsafeMutableBufferPointer {
-                            try network.constantRootExplanation(input: input, batch: 2, root: root, outputRelevance: s, result: $0)
-                        }
-                    }
-                }
-            }
+            let root: [Double] = [1, 2, 3]
+            var r = result.mutableSpan
+            try network.constantRootExplanation(input: x.span, batch: 2, root: root.span, outputRelevance: seed.span, result: &r)
         }
     }
 

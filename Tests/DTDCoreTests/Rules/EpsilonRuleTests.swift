@@ -29,13 +29,10 @@ struct EpsilonRuleTests {
         let x = RandomNetworks.inputs(spec, batch: 1, seed: 3)
         for k in 0..<network.outputCount {
             var seed = [Double](repeating: 0, count: network.outputCount)
-            try x.withUnsafeBufferPointer { input in
-                try [Int64(k)].withUnsafeBufferPointer { targets in
-                    try seed.withUnsafeMutableBufferPointer { output in
-                        try network.targetSeed(input: input, batch: 1, targets: targets, seed: output)
-                    }
-                }
-            }
+            let targets = [Int64(k)]
+            var output = seed.mutableSpan
+            try network.targetSeed(input: x.span, batch: 1, targets: targets.span, seed: &output)
+            _ = consume output
             var unit = [Double](repeating: 0, count: network.outputCount)
             unit[k] = 1
             expectClose(try network.lrp(x, batch: 1, outputRelevance: seed, rules: rules),
