@@ -9,22 +9,20 @@ enum SignScan {
         found.withUnsafeMutableBufferPointer { found in
             guard let parts = found.baseAddress else { return }
             ParallelFor.forEachRange(count, work: count) { range, part in
-                var positive = false, negative = false
-                // Blocks of 1024 keep the inner loop branch-free; stop once both signs are seen.
+                // Bit 1: some x > 0 (or NaN); bit 2: some x < 0 (or NaN). Blocks of 1024 keep
+                // the inner loop branch-free (it vectorises); stop once both signs are seen.
+                var seen: UInt32 = 0
                 var lower = range.lowerBound
-                while lower < range.upperBound, !(positive && negative) {
+                while lower < range.upperBound, seen != 3 {
                     let upper = min(lower + 1024, range.upperBound)
-                    var anyPositive = false, anyNegative = false
-                    for i in lower..<upper {
-                        let x = values[i]
-                        anyPositive = anyPositive || !(x <= 0)
-                        anyNegative = anyNegative || !(x >= 0)
+                    var block: UInt32 = 0
+                    for x in UnsafeBufferPointer(start: values + lower, count: upper - lower) {
+                        block |= (x <= 0 ? 0 : 1) | (x >= 0 ? 0 : 2)
                     }
-                    positive = positive || anyPositive
-                    negative = negative || anyNegative
+                    seen |= block
                     lower = upper
                 }
-                parts[part] = (positive, negative)
+                parts[part] = (seen & 1 != 0, seen & 2 != 0)
             }
         }
         return (found.contains { $0.positive }, found.contains { $0.negative })
