@@ -18,7 +18,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
     }
 
     /// Where a group's denominator comes from.
-    enum Denominator: Sendable {
+    enum Denominator: Sendable, Equatable {
         /// The forward pass's z itself: the group is exactly W a + b (or W a with no bias to
         /// drop), so no product is needed. z - b would cancel badly in float32 when |b| >> |W a|.
         case forwardOutput
