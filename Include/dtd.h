@@ -38,18 +38,30 @@
  *   any number of threads at once. Building (`dtd_network_add_*`, `dtd_rules_set_*`) and
  *   destroying must not overlap any other use of the same handle. Compute calls use libdtd's
  *   own worker threads (`DTD_NUM_THREADS` - 1 of them, started on first use, kept for the life
- *   of the process), which spin up to `DTD_SPIN_US` microseconds (default 200) after each step
- *   before they sleep; calls that overlap run their parallel steps on the calling thread.
+ *   of the process), which spin `DTD_SPIN_US` microseconds after each step before they sleep;
+ *   calls that overlap run their parallel steps on the calling thread.
  * - Non-finite values: weights, biases and rule parameters must be finite
  *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
  *   through the arithmetic to the outputs, and never traps.
  * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
  *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
  *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
- *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` in the
- *   environment (read once per process) uses im2col everywhere.
+ *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` uses
+ *   im2col everywhere.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
  *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
+ * - Environment variables, each read once per process on first use (unset or invalid means the
+ *   default; large values are capped). They change speed and memory use, never a result beyond
+ *   rounding:
+ *     DTD_NUM_THREADS  threads per call, the caller included, at most 64 (default: the online
+ *                      cores, at most 16; 1 starts no worker threads)
+ *     DTD_SPIN_US      microseconds a worker spins after a step before it sleeps, at most 10^6
+ *                      (default 200; 0 where cores are shared with busy neighbours)
+ *     DTD_CACHE_MB     MiB of freed buffers each thread keeps for reuse (default 128; 0: none)
+ *     DTD_WINOGRAD     0: im2col instead of Winograd for the forward activations (see Rounding)
+ *     DTD_FAST_PATHS   0: every optional shortcut off (fused forward products, skipped sign
+ *                      branches, broadcast and convolution-lowered transposes, ...), to check
+ *                      that none of them changes a result
  *
  * ## Example (float64; error checks elided)
  * @code
@@ -465,7 +477,7 @@ DTD_API dtd_status dtd_relevance_gradient_x_input_f64(const dtd_network *network
  * dtd_relevance_lrp_f32() / _f64() : Layer-wise Relevance Propagation of `output_relevance`
  * down to the input with the rule `rules` assigns to each dense/conv layer. ReLU, flatten and
  * batch-norm pass relevance unchanged; max-pool routes it like the gradient; avg-pool uses the
- * epsilon form with stabiliser 1e-6. The formulas are Zennit's (README, "Rules").
+ * epsilon form with stabiliser 1e-6. The formulas are Zennit's (section 5).
  * @param rules             in: a rule set made for `network` with a rule on every dense/conv layer.
  * @param output_relevance  in: (batch, output size).
  * @param relevance         out, caller-allocated: (batch, *input_shape).

@@ -5,18 +5,11 @@ import Darwin
 #endif
 
 /// Every environment variable libdtd reads, each read once per process, on first use. This is
-/// the only file that calls `getenv`; the table for users is in `Include/dtd.h` (conventions,
-/// "Environment"):
-///
-/// | variable         | default           | effect                                                        |
-/// |------------------|-------------------|---------------------------------------------------------------|
-/// | `DTD_NUM_THREADS`| online cores, ≤ 16| threads per call (1: no worker threads); at most 64            |
-/// | `DTD_SPIN_US`    | 200               | µs a worker spins after a step before it sleeps (0: sleep at once)|
-/// | `DTD_CACHE_MB`   | 128               | freed buffers kept per thread for reuse (0: none)              |
-/// | `DTD_WINOGRAD`   | 1                 | 0: im2col instead of Winograd F(2x2, 3x3) for 3x3 convolutions |
-/// | `DTD_FAST_PATHS` | 1                 | 0: every optional shortcut off (see `fastPaths`)              |
-///
-/// An unset, unparsable or out-of-range value means the default.
+/// the only file that calls `getenv`. The users' table (defaults, ranges, effects) is in
+/// `Include/dtd.h` (conventions, "Environment variables"): `DTD_NUM_THREADS` (`threads`),
+/// `DTD_SPIN_US` (`spinNanoseconds`), `DTD_CACHE_MB` (`cacheBytes`), `DTD_WINOGRAD`
+/// (`winograd`) and `DTD_FAST_PATHS` (`fastPaths`). An unset or invalid value means the
+/// default; large values are capped.
 enum Environment {
     /// `DTD_NUM_THREADS`, else the online cores (at most 16).
     static let threads: Int = {
