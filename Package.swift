@@ -26,6 +26,7 @@ let package = Package(
         .target(
             name: "DTDCore",
             dependencies: ["CBLAS"],
+            exclude: ["README.md"],
             // Full cross-module optimisation lets the boundary specialise the generic engine
             // for Float and Double instead of calling it through witness tables.
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"])],
