@@ -4,7 +4,7 @@ import Testing
 
 /// forward, gradient, gradient × input, LRP and targetSeed validate their arguments before
 /// touching a buffer: each failure has its `DTDError.Kind` and a message that names the argument
-/// and the sizes (DESIGN §2.4, §2.9).
+/// and the sizes (`Include/dtd.h` conventions).
 @Suite("Call validation")
 struct CallValidationTests {
     /// dense(4 → 3) relu dense(3 → 2): input (4), output (2).
@@ -90,8 +90,8 @@ struct CallValidationTests {
     }
 
     /// The array conveniences must validate the batch before sizing their results from it: a
-    /// negative or oversized batch is a `.size` error, not a trap (DESIGN §2.9: nothing a caller
-    /// passes may crash the process). Each call runs in a child process (an exit test), so a trap
+    /// negative or oversized batch is a `.size` error, not a trap (`Include/dtd.h`: nothing a caller
+    /// passes crashes the process). Each call runs in a child process (an exit test), so a trap
     /// fails this test only.
     @Test(arguments: ArrayCall.allCases, [-1, Int(Int32.max) + 1])
     func arrayConveniencesRejectABatchOutOfRangeWithoutTrapping(_ call: ArrayCall, _ batch: Int) async {

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// forward(x), gradient Jᵀr (ReLU′(0) = 0, max-pool to the first maximum) and x ⊙ Jᵀr (DESIGN §4).
+/// forward(x), gradient Jᵀr (ReLU′(0) = 0, max-pool to the first maximum) and x ⊙ Jᵀr (`Include/dtd.h` section 4).
 @Suite("Forward and gradient")
 struct ForwardAndGradientTests {
     @Test(arguments: RandomNetworks.all)

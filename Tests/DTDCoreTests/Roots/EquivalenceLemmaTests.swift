@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The equivalence lemma of DESIGN §5: the root form of the relevance,
+/// The equivalence lemma (`Include/dtd.h` section 6, `Rules/Rule+Terms.swift`): the root form of the relevance,
 /// R_{i←j} = c_j w_ij (a_i − ã_ij) = R_j w_ij v_ij / (w_jᵀv_j), summed over j, equals the layer
 /// rule's propagation with bias mode exclude and no stabiliser — for every root rule, for either
 /// placement (the roots move, the relevance does not).

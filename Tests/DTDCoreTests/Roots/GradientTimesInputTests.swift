@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// T2 of DESIGN §7 (Sixt & Landgraf 2022, Theorem 2): constant roots give gradient × input. LRP-0
+/// T2 (`Include/dtd.h` section 7; Sixt & Landgraf 2022, Theorem 2): constant roots give gradient × input. LRP-0
 /// with the bias included is x ⊙ ∇f(x) on any ReLU network, and a constant first-layer root x̃
 /// gives ∇f(x) ⊙ (x − x̃). Gradients come from the naive oracle; float64; random MLPs and CNNs with
 /// max pooling or none (average pooling keeps a 1e-6 stabiliser in LRP, so it is left out).

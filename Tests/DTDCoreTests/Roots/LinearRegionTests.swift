@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// DESIGN §6's exact region checks against dense sampling. segment_inside is the largest s ∈ [0, 1]
+/// The exact region checks (`Include/dtd.h` section 6) against dense sampling. segment_inside is the largest s ∈ [0, 1]
 /// with a → a + s(ã − a) inside the closure of a's linear region, found by the engine by walking
 /// the breakpoints of g_ℓ along the line; admissible_t is the largest step along −v_j inside it.
 /// Here the region is sampled instead: at each point the naive oracle computes every ReLU
@@ -123,7 +123,7 @@ struct LinearRegionTests {
         #expect(roundingSegments == 0, "\(spec): \(roundingSegments) roots in the region with segment_inside = 1 − rounding")
     }
 
-    /// admissible_t, signed like t: the point a − admissible_t·v_j (v_j from DESIGN §5's table,
+    /// admissible_t, signed like t: the point a − admissible_t·v_j (v_j from the direction table,
     /// computed naively) is on the region's boundary — some unit of g_ℓ at its hinge or a max-pool
     /// tie, within 1e-8 relative — just before it (1 − 1e-6 of the step) the line is inside the
     /// closure, just beyond it (1 + 1e-6) outside. Relevance placement, zplus and gamma. Without

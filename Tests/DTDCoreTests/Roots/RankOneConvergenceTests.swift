@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// Rank-1 convergence (DESIGN §7; Sixt, Granz & Landgraf, ICML 2020): propagating different output
+/// Rank-1 convergence (`Include/dtd.h` section 7; Sixt, Granz & Landgraf, ICML 2020): propagating different output
 /// relevance vectors with z+ through a deep ReLU network gives ever more similar relevance vectors
 /// as depth grows — the mean pairwise cosine similarity (CSC) tends to 1 — while gradient × input
 /// (LRP-0) keeps them apart. The CSC values are also recomputed from the naive oracle's LRP.

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The root audit of DESIGN §6, field by field against first principles: g_ℓ (the network from
+/// The root audit (`Include/dtd.h` section 6), field by field against first principles: g_ℓ (the network from
 /// layer ℓ's input to output k), its gradient and its ReLU/max-pool state are evaluated by the
 /// naive oracle (Support/NaiveDTD.swift) at the very points the engine returns from `roots`, and
 /// the summary is recomputed from the records. Float64, random MLPs and CNNs (max pooling or none),
@@ -10,7 +10,7 @@ import Testing
 struct RegionAuditTests {
     // MARK: Conservation
 
-    /// DESIGN §6: max conservation error = max over samples of |Σ_i R_i − f_k(x)|, R_i the root-form
+    /// The max conservation error = max over samples of |Σ_i R_i − f_k(x)|, R_i the root-form
     /// relevance at the layer input, whose total is the relevance of the rooted records (Σ_j R_j, or
     /// αR_j − βR_j per alpha-beta pair). The summary must equal that recomputation (f_k from the naive
     /// forward pass), and with bias-exclude root forms nothing is lost on the way down unless a
@@ -165,7 +165,7 @@ struct RegionAuditTests {
     /// form sends R = α(2, 0) − β(0, 2) = (4, −2) down. At layer 0, neuron 0 has a·w = (1, 2) > 0:
     /// its alpha root carries 8 along v⁺ = (1, 2) (w·v = 3, t = 8/3) and its beta root has
     /// v⁻ = 0, hence no root; neuron 1 has a·w = (1, −2): alpha root −4 along (1, 0) (w·v = 1,
-    /// t = −4), beta root 2 along (0, 2) (w·v = −2, t = −1). So 3 pairs (DESIGN §6: partial roots
+    /// t = −4), beta root 2 along (0, 2) (w·v = −2, t = −1). So 3 pairs (partial roots
     /// count apart, rootless ones not), and the rootless beta root drops its −4: the rooted
     /// relevance 8 − 4 + 2 = 6 misses f(x) = 2 by a conservation error of 4.
     @Test func alphaBetaPartialRootsAreSeparatePairsAnalytic() throws {
@@ -187,7 +187,7 @@ struct RegionAuditTests {
     }
 
     /// The header's dtd_audit_record: admissible_t is "0 with no direction". Gamma defines no
-    /// direction for a neuron with z_j = 0 (DESIGN §5): dense(2 → 2, W = [[1, 1], [1, −1]],
+    /// direction for a neuron with z_j = 0: dense(2 → 2, W = [[1, 1], [1, −1]],
     /// b = (−3, 0)) at x = (1, 2) gives z = (0, −1), so neuron 0 has no root and no direction.
     @Test func admissibleStepIsZeroWithoutADirection() throws {
         var network = try Network<Double>(inputShape: .flat(2))
@@ -260,7 +260,7 @@ struct RegionAuditTests {
 
     // MARK: Region-constrained DTD
 
-    /// DESIGN §6: region-constrained DTD stops each root at the region's boundary and reports the
+    /// Region-constrained DTD stops each root at the region's boundary and reports the
     /// relevance left unexplained. Against the same query without the constraint: t becomes
     /// sign(t)·min(|t|, |admissible_t|), flagged clipped exactly when |t| was reduced; the clipped
     /// root is in the closure of a's region (the engine's same_pattern and the naive state agree)

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// T3 of DESIGN §7 (Sixt & Landgraf 2022, Theorem 3): input-dependent roots can reproduce any
+/// T3 (`Include/dtd.h` section 7; Sixt & Landgraf 2022, Theorem 3): input-dependent roots can reproduce any
 /// explanation. For a target explanation e of a dense layer's input whose total is the relevance
 /// R = Σ_j R_j reaching the layer, `constructRoots` places roots ã_ij = a_i − R_{i←j}/(c_j w_ij)
 /// with c_j = R_j / z_j; the root form Σ_j c_j w_ij (a_i − ã_ij) then gives back e, and each root
@@ -29,7 +29,7 @@ struct RootConstructionTests {
         return (points, info)
     }
 
-    /// The top-down relevance R_j of DESIGN §6 at the output of `layer` (upper layers in root
+    /// The top-down relevance R_j (`Include/dtd.h` section 6) at the output of `layer` (upper layers in root
     /// form), the layer input a and z = W a + b, naively, for one sample.
     static func naiveLayer(_ spec: NetworkSpec, _ xn: [Double], layer: Int, target: Int, rules: [Int: Rule])
         -> (r: [Double], a: [Double], z: [Double], map: NaiveAffine) {

@@ -1,13 +1,13 @@
 import Testing
 @testable import DTDCore
 
-/// DTD root points (DESIGN §5), float64, on the seeded random MLPs (biases of every sign, inputs of
+/// DTD root points (`Include/dtd.h` section 6), float64, on the seeded random MLPs (biases of every sign, inputs of
 /// both signs, one MLP without ReLUs) and the CNNs with max pooling or none, at the first and a
 /// middle dense/conv layer. Each root is compared with Support/NaiveDTD.swift, a reading of §5's
 /// direction table and placements that shares no code with the engine.
 @Suite("Root points")
 struct RootPointTests {
-    /// DESIGN §5, hyperplane placement: t_j = z_j / (w_jᵀv_j), so w_jᵀã_j + b_j = 0. Checked to
+    /// Hyperplane placement: t_j = z_j / (w_jᵀv_j), so w_jᵀã_j + b_j = 0. Checked to
     /// 1e-10 relative to Σ_i |w_ij|(|a_i| + |ã_ij|) + |b_j| (the size of the terms that cancel) for every root
     /// that carries relevance, with w_j and b_j read from the network description, not the engine.
     @Test(arguments: DTDNetworks.rootRules)
@@ -41,7 +41,7 @@ struct RootPointTests {
         #expect(checked > 40, "only \(checked) roots carried relevance")
     }
 
-    /// The records and points against DESIGN §5 computed naively, for both placements: the flags
+    /// The records and points against `Include/dtd.h` section 6 computed naively, for both placements: the flags
     /// (no root when |w_jᵀv_j| ≤ tol, at the input when R_j = 0), R_j from the top-down pass in root
     /// form, z_j, w_jᵀv_j, t_j = z_j/(w_jᵀv_j) or R_j/(w_jᵀv_j), and the point a − t_j v_j; a neuron
     /// without a root gets the input itself.
@@ -136,7 +136,7 @@ struct RootPointTests {
         }
     }
 
-    /// DESIGN §4: float32 follows float64 to about 1e-4 relative. Roots of a float32 network (the
+    /// float32 follows float64 to about 1e-4 relative. Roots of a float32 network (the
     /// same parameters and inputs, rounded to float32) have the float64 roots' flags, and R_j, z_j,
     /// w_jᵀv_j and the points agree to 1e-4 relative per sample (the roots are computed in Double
     /// from float32 activations, so only the float32 forward and top-down passes round).
@@ -166,7 +166,7 @@ struct RootPointTests {
         }
     }
 
-    /// DESIGN §5: alpha-beta has two partial roots per neuron, each its own root: partial 0 along
+    /// alpha-beta has two partial roots per neuron, each its own root: partial 0 along
     /// v⁺ carrying αR_j, partial 1 along v⁻ carrying −βR_j; rootCount doubles accordingly.
     @Test func alphaBetaRootsComeInPairs() throws {
         let spec = RandomNetworks.mlps[0]

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The DTD calls validate their arguments (DESIGN §2.9, §5): each bad query, rule set or buffer is
+/// The DTD calls validate their arguments (`Include/dtd.h` conventions and section 6): each bad query, rule set or buffer is
 /// a `DTDError` of the right kind whose message names the thing — the layer, the target, the
 /// neuron range, tol, the rule, the buffer — on every entry point that takes it.
 @Suite("Root call validation")
@@ -104,7 +104,7 @@ struct RootValidationTests {
         }
     }
 
-    /// DESIGN §5: epsilon > 0 and flat are not root rules. At the audited layer every root call
+    /// `Include/dtd.h` section 6: epsilon > 0 and flat are not root rules. At the audited layer every root call
     /// refuses them (T3's construction does not use the layer's rule and accepts them); above it,
     /// where their root form would carry R down, every call refuses them, naming that layer.
     @Test(arguments: Entry.allCases, [Rule.epsilon(0.25), .epsilon(1e-6, bias: .exclude), .flat()])
@@ -235,7 +235,7 @@ struct RootValidationTests {
         }
     }
 
-    /// `Rule.rootForm(layer:)` is DESIGN §5's root form — the rule with bias mode exclude and no
+    /// `Rule.rootForm(layer:)` is the root form (`Include/dtd.h` section 6) — the rule with bias mode exclude and no
     /// stabiliser — for every root rule, and refuses epsilon > 0 and flat, naming the layer.
     @Test(arguments: Rule.allTestCases)
     func rootFormIsTheBiasFreeUnstabilisedRule(_ rule: Rule) throws {

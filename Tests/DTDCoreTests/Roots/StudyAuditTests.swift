@@ -1,13 +1,13 @@
 import Testing
 @testable import DTDCore
 
-/// The study's experiment (DESIGN §6) on its own network, 10-10-10-2 with ReLU after every layer,
+/// The study's experiment (`Include/dtd.h` section 6) on its own network, 10-10-10-2 with ReLU after every layer,
 /// explained output 0, four blocks of 1000 inputs |N(0, I)| (one per rule column), first-layer
 /// roots with the column's rule at every dense layer. The weights are float32 values, used here in
 /// float64 and in float32.
 @Suite("The study's audit")
 struct StudyAuditTests {
-    /// The rule of each of the study's columns (DESIGN §6: LRP-0, z+, γ = 1, w²).
+    /// The rule of each of the study's columns (LRP-0, z+, γ = 1, w²).
     static func rule(_ column: String) -> Rule? {
         switch column {
         case "lrp0": .epsilon(0)

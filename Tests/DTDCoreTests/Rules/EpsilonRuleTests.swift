@@ -1,10 +1,10 @@
 import Testing
 @testable import DTDCore
 
-/// The epsilon rule a ⊙ Wᵀ(R / stab(z)), stab(z) = z + ε·sign(z), sign(0) = +1 (DESIGN §4).
+/// The epsilon rule a ⊙ Wᵀ(R / stab(z)), stab(z) = z + ε·sign(z), sign(0) = +1 (`Include/dtd.h` section 5).
 @Suite("Epsilon rule")
 struct EpsilonRuleTests {
-    /// DESIGN §7, T2: LRP-0 (ε = 0, bias include) equals x ⊙ ∇f(x) for any ReLU network whose
+    /// T2 (`Include/dtd.h` section 7): LRP-0 (ε = 0, bias include) equals x ⊙ ∇f(x) for any ReLU network whose
     /// pooling is max-pooling (which LRP routes exactly like the gradient). LRP is seeded with the
     /// outputs themselves, R = c ⊙ f(x) (for c = e_k the usual "explain output k" seed), and
     /// gradient × input with c, since LRP-0 divides each output's relevance by its value.
