@@ -1,12 +1,19 @@
 /// Everything a 2-D convolution's index arithmetic needs: input and output sizes, kernel,
 /// stride, zero padding and dilation, per axis.
 public struct ConvGeometry: Equatable, Sendable {
+    /// The input: channels, height, width.
     public let inChannels: Int, height: Int, width: Int
+    /// Output channels (Cout).
     public let outChannels: Int
+    /// Kernel size per axis.
     public let kernelHeight: Int, kernelWidth: Int
+    /// Stride per axis.
     public let strideHeight: Int, strideWidth: Int
+    /// Zero padding per axis, on both sides.
     public let paddingHeight: Int, paddingWidth: Int
+    /// Dilation per axis.
     public let dilationHeight: Int, dilationWidth: Int
+    /// The output size per axis (PyTorch's formula).
     public let outHeight: Int, outWidth: Int
 
     /// Rows of the im2col matrix: Cin * kH * kW.
@@ -21,10 +28,16 @@ public struct ConvGeometry: Equatable, Sendable {
         let p = positions
         return (p * bytes) % 1024 == 0 ? p + 64 / bytes : p
     }
+    /// `(Cin, H, W)`.
     public var inputShape: Shape { .image(channels: inChannels, height: height, width: width) }
+    /// `(Cout, Hout, Wout)`.
     public var outputShape: Shape { .image(channels: outChannels, height: outHeight, width: outWidth) }
 
     /// Validates the parameters against `input` and derives the output size (PyTorch's formula).
+    /// - Parameters:
+    ///   - input: the current activation shape, `(C, H, W)`.
+    ///   - layer: the index the layer will have, for error messages.
+    /// - Throws: `DTDError` `.shapeMismatch`, `.size`, `.overflow`.
     public init(input: Shape, outChannels: Int, kernel: (Int, Int), stride: (Int, Int),
                 padding: (Int, Int), dilation: (Int, Int), layer: Int) throws(DTDError) {
         guard input.isImage else {

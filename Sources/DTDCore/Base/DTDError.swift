@@ -9,9 +9,12 @@ public struct DTDError: Error, Equatable, Sendable, CustomStringConvertible {
         case outOfRange, outOfMemory, unsupported, `internal`
     }
 
+    /// The category, which the C boundary maps to a status code.
     public let kind: Kind
+    /// What went wrong, naming the argument, layer and shapes.
     public let message: String
 
+    /// An error of `kind` with `message`.
     public init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message

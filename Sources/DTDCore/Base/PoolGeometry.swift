@@ -1,17 +1,29 @@
 /// Index arithmetic of a 2-D pooling window (PyTorch's MaxPool2d / AvgPool2d, floor mode,
 /// dilation 1).
 public struct PoolGeometry: Equatable, Sendable {
+    /// The input: channels, height, width.
     public let channels: Int, height: Int, width: Int
+    /// Window size per axis.
     public let kernelHeight: Int, kernelWidth: Int
+    /// Stride per axis.
     public let strideHeight: Int, strideWidth: Int
+    /// Padding per axis, on both sides.
     public let paddingHeight: Int, paddingWidth: Int
+    /// The output size per axis (floor mode).
     public let outHeight: Int, outWidth: Int
     /// Avg-pool only: padded cells count in the divisor (PyTorch's default).
     public let countIncludePad: Bool
 
+    /// `(C, H, W)`.
     public var inputShape: Shape { .image(channels: channels, height: height, width: width) }
+    /// `(C, Hout, Wout)`.
     public var outputShape: Shape { .image(channels: channels, height: outHeight, width: outWidth) }
 
+    /// Validates the window against `input` and derives the output size.
+    /// - Parameters:
+    ///   - input: the current activation shape, `(C, H, W)`.
+    ///   - layer, kind: the layer's index and name, for error messages.
+    /// - Throws: `DTDError` `.shapeMismatch`, `.size`, `.invalidArgument` (padding above half the window).
     public init(input: Shape, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
                 countIncludePad: Bool, layer: Int, kind: String) throws(DTDError) {
         guard input.isImage else {

@@ -9,6 +9,7 @@
 
 /// The audit of one root; the layout matches the header's `dtd_audit_record`.
 public struct AuditRecord: Equatable, Sendable {
+    /// The audited root.
     public var root: RootInfo
     /// 1 when max_i |grad g(root) - grad g(a)|_i <= 1e-5.
     public var sameGradientFlag: Int32 = 0
@@ -25,14 +26,18 @@ public struct AuditRecord: Equatable, Sendable {
     /// Relevance region-constrained DTD leaves unexplained: relevance * (1 - segmentInside).
     public var unexplained: Double = 0
 
+    /// A record of `root` with no check done yet.
     public init(root: RootInfo) { self.root = root }
 
+    /// `sameGradientFlag` as a Bool.
     public var sameGradient: Bool { sameGradientFlag != 0 }
+    /// `samePatternFlag` as a Bool.
     public var samePattern: Bool { samePatternFlag != 0 }
 }
 
 /// The study's table row for one audit call.
 public struct AuditSummary: Equatable, Sendable {
+    /// Samples audited.
     public var samples = 0
     /// (sample, root) pairs that have a root; alpha-beta partials count apart.
     public var pairs = 0
@@ -49,6 +54,7 @@ public struct AuditSummary: Equatable, Sendable {
     /// Sum of |unexplained| / sum of |R_j| (the neurons' full relevance) over pairs.
     public var unexplainedFraction = 0.0
 
+    /// An empty summary.
     public init() {}
 }
 

@@ -14,6 +14,7 @@ public struct RootQuery: Sendable {
     public var layer: Int
     /// The explained output k.
     public var target: Int
+    /// Where the root lies along its direction.
     public var placement: Placement
     /// Region-constrained DTD: clip each root to the input's linear region.
     public var constrainToRegion: Bool
@@ -22,6 +23,7 @@ public struct RootQuery: Sendable {
     /// Neurons (flat indices into the layer output); nil means all.
     public var neurons: Range<Int>?
 
+    /// A query; `neurons` nil means every neuron of the layer.
     public init(layer: Int, target: Int, placement: Placement = .relevance, constrainToRegion: Bool = false,
                 tolerance: Double = 1e-5, neurons: Range<Int>? = nil) {
         self.layer = layer
@@ -64,6 +66,7 @@ public struct RootInfo: Equatable, Sendable {
     /// The step along -v_j (after clipping for constrained queries).
     public var t: Double
 
+    /// A record with the given fields (the engine fills them).
     public init(neuron: Int, partial: Int32 = 0, flags: RootFlags = [], relevance: Double = 0, z: Double = 0,
                 wv: Double = 0, t: Double = 0) {
         self.neuron = neuron
@@ -75,6 +78,7 @@ public struct RootInfo: Equatable, Sendable {
         self.t = t
     }
 
+    /// `flagBits` as a set.
     public var flags: RootFlags {
         get { RootFlags(rawValue: flagBits) }
         set { flagBits = newValue.rawValue }

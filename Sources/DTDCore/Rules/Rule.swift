@@ -63,6 +63,7 @@ public enum Rule: Sendable {
     /// The same in both bias modes. Root direction v_i = a_i - l_i [w_ij > 0] - h_i [w_ij < 0].
     case zBox(low: Bounds, high: Bounds, stabilizer: Double = 1e-6, bias: BiasMode = .include)
 
+    /// The rule's kind (the header's rule code).
     public var kind: RuleKind {
         switch self {
         case .epsilon: .epsilon
@@ -84,6 +85,7 @@ public enum Rule: Sendable {
         }
     }
 
+    /// Whether the rule's denominators include the layer bias (flat: never).
     public var biasMode: BiasMode {
         switch self {
         case .epsilon(_, let b), .zPlus(_, let b), .alphaBeta(_, _, _, let b), .gamma(_, _, let b),
