@@ -26,8 +26,7 @@ public final class Storage<Element: BitwiseCopyable>: @unchecked Sendable {
     ///   size does not fit in an `Int`, `.size` for a negative count.
     public convenience init(count: Int) throws(DTDError) {
         try self.init(uninitializedCount: count)
-        UnsafeMutableRawPointer(base).initializeMemory(as: UInt8.self, repeating: 0,
-                                                       count: count * MemoryLayout<Element>.stride)
+        memset(base, 0, count * MemoryLayout<Element>.stride)
     }
 
     /// Allocates `count` elements whose contents the caller will overwrite.

@@ -52,6 +52,7 @@ extension Network {
             }
             distances[n] = norm > 0 ? (difference / norm).squareRoot() : difference.squareRoot()
         }
+        withExtendedLifetime((lrpStorage, gxiStorage, normalisedStorage)) {}
     }
 
     /// grad f(x)^T r (.) (x - root): the explanation of a constant first-layer root.

@@ -57,8 +57,10 @@ extension Network {
                                   scratch: scratch) { (layer: Int, relevance: BatchView<T>) throws(DTDError) in
                     similarities[layer] = Self.meanPairwiseCosine(relevance, batch: batch, vectors: seedsPerSample)
                 }
+                withExtendedLifetime(result) {}
             }
         }
+        withExtendedLifetime(repeated) {}
         for (layer, value) in similarities.enumerated() { csc[layer] = value }
     }
 

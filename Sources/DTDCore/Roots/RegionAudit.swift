@@ -106,6 +106,7 @@ extension Network {
                 }
                 let frozen = try frozenTrace(input: shifted.readOnly, from: session.layerIndex, reference: trace,
                                              pointsPerSample: perSample, scratch: scratch)
+                defer { withExtendedLifetime(q) {} }
                 let steps = info.map(\.t)
                 try regionExit(reference: trace, frozen: frozen, from: session.layerIndex, pointsPerSample: perSample,
                                direction: { steps[$0] < 0 ? -1 : 1 }, into: exit)
@@ -147,6 +148,7 @@ extension Network {
             }
             result.outputs = (0..<m).map { Double(trace.output[$0, session.query.target]) }
             try body(result)
+            withExtendedLifetime((directionStorage, exitStorage)) {}
             first += m
         }
     }
@@ -206,6 +208,7 @@ extension Network {
             record.taylorResidual = gA - gRoot - taylor
             records.append(record)
         }
+        withExtendedLifetime((seedA, gradientA, seed, gradient, same)) {}
         return records
     }
 }
@@ -399,6 +402,7 @@ extension Network {
                             tally.add(chunkRecords[(n * pointsPerSample)..<((n + 1) * pointsPerSample)],
                                       output: Double(reference.output[n, target]))
                         }
+                        withExtendedLifetime(exitStorage) {}
                         first += m
                     }
                 }

@@ -117,6 +117,7 @@ extension Network {
                 records.append(record)
             }
         }
+        withExtendedLifetime(relevanceStorage) {}
         return records
     }
 }

@@ -168,7 +168,7 @@ struct RootSession<T: DTDScalar> {
                 }
             }
         }
-        withExtendedLifetime(loweredStorage) {}
+        withExtendedLifetime((patchStorage, validStorage, sampleStorage, loweredStorage)) {}
     }
 
     /// Neuron j's weights laid onto the layer input: w_ij for every input element i (0 outside
@@ -310,6 +310,7 @@ extension Network {
                 }
             }
         }
+        withExtendedLifetime(rowStorage) {}
         return Array(result)
     }
 

@@ -27,6 +27,7 @@ extension Network {
         let result = try Storage<T>(count: batch * count)
         try relevancePass(trace, seed: seedView.readOnly, rules: forms, from: layer + 1,
                           into: result.mutableView(batch: batch, count: count), ledger: nil, scratch: scratch)
+        withExtendedLifetime(seed) {}
         return result
     }
 }
