@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Winograd's minimal filtering F(2x2, 3x3) for the forward product z = W a of 3x3, stride-1,
 /// dilation-1 convolutions (every convolution of a VGG-style network).
 ///
