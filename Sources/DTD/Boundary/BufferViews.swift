@@ -3,7 +3,9 @@ import DTDCore
 // MARK: - Caller buffers as validated Swift views
 //
 // Each C (pointer, count) pair becomes an `Unsafe[Mutable]BufferPointer` here, after the NULL
-// and count checks; the engine then checks the count against the shapes.
+// and count checks, and a `Span` / `MutableSpan` (`.span`, `.mutableSpan`) where DTDCore is
+// called; the engine then checks the count against the shapes. The boundary is the only place
+// where the caller's raw pointers meet the engine.
 
 /// A required input buffer.
 func inputView<T>(_ pointer: UnsafePointer<T>?, _ count: Int64, _ name: String) throws(DTDError) -> UnsafeBufferPointer<T> {
