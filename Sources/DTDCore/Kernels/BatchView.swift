@@ -123,13 +123,6 @@ struct MutableBatchView<Element> {
         return MutableBatchView(base + range.lowerBound &* count, batch: range.count, count: count)
     }
 
-    /// The same elements seen as `batch` samples of `count` (the totals must agree).
-    @inline(__always)
-    func reshaped(batch: Int, count: Int) -> MutableBatchView {
-        assert(batch * count == total, "reshape (\(self.batch), \(self.count)) to (\(batch), \(count))")
-        return MutableBatchView(base, batch: batch, count: count)
-    }
-
     /// The first `batch * count` elements as `batch` samples of `count` (a scratch slot sized
     /// for the largest layer, seen as one layer's activations).
     @inline(__always)
@@ -140,12 +133,6 @@ struct MutableBatchView<Element> {
 
     /// Sets every element to `value`.
     func fill(_ value: Element) { base.update(repeating: value, count: total) }
-
-    /// Sets elements `range` (flat indices) to `value`.
-    func fill(_ value: Element, in range: Range<Int>) {
-        assert(range.lowerBound >= 0 && range.upperBound <= total, "fill \(range) outside [0, \(total))")
-        (base + range.lowerBound).update(repeating: value, count: range.count)
-    }
 
     /// Copies `source`'s elements (the same total) into this view.
     func copy(from source: BatchView<Element>) {
