@@ -69,8 +69,8 @@ struct ExactPass {
                     switch solver.minimize(alpha, over: constraints) {
                     case .optimal(let value, _): minimum = value + beta
                     case .unbounded: minimum = -.infinity
-                    case .infeasible, .failed:
-                        throw unsolved("LP (smallest relevance)", sample: sample, layer: layer.index, unit: j)
+                    case let outcome:
+                        throw unsolved("LP (smallest relevance)", outcome, sample: sample, layer: layer.index, unit: j)
                     }
                     record.lpMin = minimum
                     if minimum == -.infinity { record.flags.insert(.unbounded) }
@@ -111,19 +111,22 @@ struct ExactPass {
     /// relaxed by 1e-9 max(1, |bound|) once.
     private func nearestRoot(to a: [Double], in constraints: LinearConstraints, alpha: [Double], bound: Double,
                              calls: inout Int, sample: Int, layer: Int, unit: Int) throws(DTDError) -> [Double] {
+        var last = SolverOutcome.infeasible
         for relax in [0.0, 1e-9 * max(1, abs(bound))] {
             calls += 1
             let set = constraints.adding(row: alpha, lower: -.infinity, upper: bound + relax)
-            switch solver.nearestPoint(to: a, over: set) {
+            last = solver.nearestPoint(to: a, over: set)
+            switch last {
             case .optimal(_, let point): return RootPolish.refine(point, toward: a, in: set)
             case .infeasible: continue
-            case .unbounded, .failed: throw unsolved("QP (nearest root)", sample: sample, layer: layer, unit: unit)
+            case .unbounded, .failed: break
             }
+            break
         }
-        throw unsolved("QP (nearest root)", sample: sample, layer: layer, unit: unit)
+        throw unsolved("QP (nearest root)", last, sample: sample, layer: layer, unit: unit)
     }
 
-    private func unsolved(_ what: String, sample: Int, layer: Int, unit: Int) -> DTDError {
-        DTDError(.internal, "CLP (\(solver.library)) did not solve the \(what) of sample \(sample), layer \(layer), unit \(unit)")
+    private func unsolved(_ what: String, _ outcome: SolverOutcome, sample: Int, layer: Int, unit: Int) -> DTDError {
+        DTDError(.internal, "CLP (\(solver.library)) did not solve the \(what) of sample \(sample), layer \(layer), unit \(unit): \(outcome.summary)")
     }
 }

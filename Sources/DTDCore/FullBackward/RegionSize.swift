@@ -50,11 +50,12 @@ extension RegionSize {
                     objective[i] = sign
                     calls += 1
                     let value: Double
-                    switch solver.minimize(objective, over: constraints) {
+                    let outcome = solver.minimize(objective, over: constraints)
+                    switch outcome {
                     case .optimal(_, let point): value = point[i]
                     case .unbounded: value = -sign * .infinity
                     case .infeasible, .failed:
-                        throw DTDError(.internal, "CLP (\(solver.library)) did not solve the box LP of sample \(sample), layer \(chain.layers[p].index), coordinate \(i)")
+                        throw DTDError(.internal, "CLP (\(solver.library)) did not solve the box LP of sample \(sample), layer \(chain.layers[p].index), coordinate \(i): \(outcome.summary)")
                     }
                     boxes[2 * b + side][i] = value
                 }

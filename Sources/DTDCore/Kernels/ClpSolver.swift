@@ -105,6 +105,16 @@ public enum SolverOutcome: Sendable, Equatable {
     case infeasible
     /// The solver stopped without an answer; its `Clp_status`.
     case failed(status: Int32)
+
+    /// A short description for messages.
+    public var summary: String {
+        switch self {
+        case .optimal(let value, _): "optimal (\(value))"
+        case .unbounded: "unbounded"
+        case .infeasible: "infeasible"
+        case .failed(let status): "stopped with Clp_status \(status)"
+        }
+    }
 }
 
 /// COIN-OR CLP, found at run time, for the LPs and QPs of full-backward DTD.
@@ -196,13 +206,32 @@ public final class ClpSolver: Sendable {
         self.library = library
     }
 
-    /// min c . x over `constraints` (dual simplex; primal simplex if the dual one stops without
-    /// an answer).
+    /// min c . x over `constraints`: CLP's dual simplex, and its primal simplex whenever the
+    /// dual one gives no verified optimum. (With free variables the dual simplex works inside
+    /// artificial bounds of ~1e10: it can call an unbounded LP infeasible, or end on a far point
+    /// of an unbounded optimal face whose rows cancel to ~1e-6.)
     public func minimize(_ objective: [Double], over constraints: LinearConstraints) -> SolverOutcome {
         assert(objective.count == constraints.columns)
         let first = solve(constraints, objective: objective, quadratic: false, useDual: true)
-        if case .failed = first { return solve(constraints, objective: objective, quadratic: false, useDual: false) }
-        return first
+        if case .optimal = first { return first }
+        return solve(constraints, objective: objective, quadratic: false, useDual: false)
+    }
+
+    /// Whether `point` satisfies `constraints` to 1e-9 (relative to the point's and the bounds'
+    /// magnitudes) and stays clear of the dual simplex's artificial bounds.
+    static func verifies(_ point: [Double], _ p: LinearConstraints) -> Bool {
+        let size = point.reduce(0) { max($0, abs($1)) }
+        guard size.isFinite, size < 1e9 else { return false }
+        let scale = max(1, size)
+        for i in 0..<p.columns where point[i] < p.columnLower[i] - 1e-9 * scale || point[i] > p.columnUpper[i] + 1e-9 * scale {
+            return false
+        }
+        let values = p.rowValues(at: point)
+        for r in 0..<p.rows {
+            let bound = max(scale, p.rowLower[r].isFinite ? abs(p.rowLower[r]) : 0, p.rowUpper[r].isFinite ? abs(p.rowUpper[r]) : 0)
+            if values[r] < p.rowLower[r] - 1e-9 * bound || values[r] > p.rowUpper[r] + 1e-9 * bound { return false }
+        }
+        return true
     }
 
     /// The point of `constraints` nearest to `point` in Euclidean norm: min 1/2 |x|^2 - point . x
@@ -242,6 +271,7 @@ public final class ClpSolver: Sendable {
         case 0:
             guard let solution = columnSolution(model) else { return .failed(status: code) }
             let point = Array(UnsafeBufferPointer(start: solution, count: p.columns))
+            guard Self.verifies(point, p) else { return .failed(status: code) }
             return .optimal(value: objectiveValue(model), point: point)
         case 1: return .infeasible
         case 2: return .unbounded
