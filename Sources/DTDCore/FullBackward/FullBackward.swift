@@ -40,9 +40,9 @@ public struct FullBackward: Sendable {
                     throw DTDError(.invalidArgument, "input[\(n)][\(i)] = \(v) is below input_lower = \(query.inputLower)")
                 }
             }
-            let f = chain.forward(x).preactivations[chain.layers.count - 1][query.target]
-            guard f > 0 else {
-                throw DTDError(.invalidArgument, "sample \(n): f_\(query.target)(x) = \(f) is not > 0; full-backward DTD decomposes a positive output")
+            let z = chain.forward(x).preactivations[chain.layers.count - 1][query.target]
+            guard z > 0 else {
+                throw DTDError(.invalidArgument, "sample \(n): f_\(query.target)(x) = \(max(z, 0)) is not > 0 (z = \(z)); full-backward DTD decomposes a positive output")
             }
         }
     }
