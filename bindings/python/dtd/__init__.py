@@ -8,20 +8,23 @@ and loaded on first use (``$DTD_LIBRARY``, a vendored copy, or the repository's 
     relevance = net.lrp(x, target=0, rules={0: dtd.rules.Epsilon(0), 2: dtd.rules.Epsilon(0)})
     audit = net.audit(X, target=0, layer=0, rule={"rule": "zplus"})   # DTD roots in the region?
     print(audit.table())
+    res = net.full_backward(X, target=0, method="exact")                 # the study's 2nd experiment
+    print(res.table())
 
 ``dtd.study`` runs the root audit of Sixt & Landgraf (2022) on its bundled network.
 """
 from __future__ import annotations
 
-from . import composites, roots, rules, study
+from . import composites, full_backward, roots, rules, study
 from ._loader import library as _library
 from .errors import DTDABIError, DTDError, DTDLoadError
 from .network import LEDGER_DTYPE, Network
+from .full_backward import FullBackwardResult
 from .roots import AuditResult, Roots
 
 __all__ = [
-    "Network", "Roots", "AuditResult", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
-    "rules", "composites", "roots", "study", "version", "abi_version", "library_path",
+    "Network", "Roots", "AuditResult", "FullBackwardResult", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
+    "rules", "composites", "roots", "full_backward", "study", "version", "abi_version", "library_path",
 ]
 
 
