@@ -209,6 +209,8 @@ class FullBackwardResult:
                 "unbounded": float(np.count_nonzero(flags & _capi.DTD_UNIT_UNBOUNDED) / total),
                 "mean_unresolved_over_f": float(np.mean(np.where(skipped, 0.0, unresolved).sum(axis=1) / f)),
                 "mean_skipped_over_f": float(np.mean(np.where(skipped, units["relevance"][:, mask], 0.0).sum(axis=1) / f)),
+                "mean_passed_down_over_f": float(np.mean(
+                    (samples["input_sum"] if p == 0 else units["relevance"][:, dense == p - 1].sum(axis=1)) / f)),
                 "mean_root_distance": float(np.mean(units["root_distance"][:, mask][~skipped])) if np.any(~skipped) else float("nan"),
             }
             if regions is not None:
