@@ -935,7 +935,9 @@ DTD_API dtd_status dtd_theory_rank1_csc_f64(const dtd_network *network, const dt
  * and sum the messages of the upper units whose relevance there is > 0, with each layer's roots
  * cached per region (key: grad g rounded to 5 decimals; a point in a new region starts a new
  * search). Units with R_j(a) <= 0 are skipped; `unresolved` is R_j(root) and may be negative
- * (the root overshoots); ::DTD_UNIT_UNRESOLVED marks R_j(root) > 1e-9 f; lp_min is NaN.
+ * (the root overshoots); ::DTD_UNIT_UNRESOLVED marks R_j(root) > 1e-9 f; lp_min is NaN. Cost:
+ * a search evaluates `directions` candidates, each of which may meet new regions above, so a
+ * sample runs up to directions^(L-1) searches in the worst case (the study's net: ~3).
  * The directions are reproducible in any language: search s (0, 1, ... in the order searches
  * start; search 0 of every layer is the one at the sample's own activation) of dense layer l
  * (0 = first) for sample n uses xoshiro256** seeded with the first four outputs of SplitMix64
@@ -1027,7 +1029,9 @@ DTD_API int32_t dtd_full_backward_available(void);
  * @param out_sizes  out: the sizes.
  * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_EMPTY_NETWORK, ::DTD_ERROR_UNSUPPORTED (a
  *          layer that breaks the pattern, named), ::DTD_ERROR_OUT_OF_RANGE (target, directions),
- *          ::DTD_ERROR_INVALID_ARGUMENT (method, input_lower), ::DTD_ERROR_OVERFLOW.
+ *          ::DTD_ERROR_INVALID_ARGUMENT (method, input_lower), ::DTD_ERROR_SIZE (a layer's region
+ *          has more than 2^28 hinges x inputs: the units of the layers from it up, times its input
+ *          size), ::DTD_ERROR_OVERFLOW.
  * Threads: safe on a shared, fully built network.  Since: ABI 1
  */
 DTD_API dtd_status dtd_full_backward_count(const dtd_network *network, const dtd_full_backward_query *query,

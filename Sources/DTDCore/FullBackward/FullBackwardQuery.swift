@@ -67,8 +67,20 @@ public struct FullBackwardSizes: Sendable, Equatable {
     /// Box elements: for each layer, 4 runs of its input size (low, high, clipped low, clipped high).
     public var boxElements: Int
 
+    /// Largest region matrix (hinges x inputs) of one dense layer, in elements: the LPs and QPs
+    /// hold it dense per sample and thread, and CLP indexes it with 32-bit integers.
+    public static let maxRegionElements = 1 << 28
+
     init(_ chain: DenseChain) throws(DTDError) {
         var units = 0, roots = 0, boxes = 0
+        var hinges = chain.layers.last.map { _ in 1 } ?? 0   // the target unit of the last layer
+        for layer in chain.layers.dropLast().reversed() {
+            hinges += layer.outputs
+            let elements = try Limits.product(hinges, layer.inputs, "region of dense layer \(layer.index)")
+            guard elements <= Self.maxRegionElements else {
+                throw DTDError(.size, "full-backward DTD: the region of dense layer \(layer.index) has up to \(hinges) hinges x \(layer.inputs) inputs = \(elements) elements, above the limit \(Self.maxRegionElements)")
+            }
+        }
         for (p, layer) in chain.layers.enumerated() {
             let decomposed = p == chain.layers.count - 1 ? 1 : layer.outputs
             units += decomposed

@@ -84,6 +84,21 @@ struct FullBackwardValidationTests {
         Self.expectError(.shapeMismatch, mentioning: "input 0 has 3 elements") { _ = try problem.decompose([[1, 2, 3]]) }
     }
 
+    /// A region too large to hold (hinges x inputs > 2^28) is refused before any allocation:
+    /// 2^14 inputs, 1 unit, 2^15 units, 1 output (only 3 x 2^15 weights).
+    @Test func rejectsARegionTooLargeToHold() throws {
+        var network = try Network<Float>(inputShape: Shape([1 << 14]))
+        try network.addDense(weight: [Float](repeating: 0.01, count: 1 << 14), outFeatures: 1, inFeatures: 1 << 14, bias: nil)
+        network.addReLU()
+        try network.addDense(weight: [Float](repeating: 1, count: 1 << 15), outFeatures: 1 << 15, inFeatures: 1, bias: nil)
+        network.addReLU()
+        try network.addDense(weight: [Float](repeating: 1, count: 1 << 15), outFeatures: 1, inFeatures: 1 << 15, bias: nil)
+        network.addReLU()
+        Self.expectError(.size, mentioning: "the region of dense layer 0 has up to 32770 hinges x 16384 inputs") {
+            _ = try FullBackward(network: network, query: FullBackwardQuery(target: 0))
+        }
+    }
+
     /// Without CLP the exact method is unsupported, with a message that says what to install.
     @Test func missingSolverIsUnsupported() {
         Self.expectError(.unsupported, mentioning: "install coinor-libclp") { _ = try ClpSolver(library: "libClp-not-installed.so.1") }
