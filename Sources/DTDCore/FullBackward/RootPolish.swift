@@ -30,7 +30,7 @@ enum RootPolish {
             if near(values[r], set.rowLower[r]) { bound = set.rowLower[r] }
             else if near(values[r], set.rowUpper[r]) { bound = set.rowUpper[r] }
             else { continue }
-            let g = set.row(r)
+            let g = Array(set.row(r))
             var target = bound
             for i in 0..<n { if let v = fixed[i] { target -= g[i] * v } }
             var e = free.map { g[$0] }

@@ -5,8 +5,9 @@ import Darwin
 #endif
 
 /// A polyhedron {x : rowLower <= G x <= rowUpper, columnLower <= x <= columnUpper} in the form
-/// the solver loads: G is given dense (row-major) and kept column-compressed, because one
-/// polyhedron serves many LPs and QPs. Infinite bounds are `±Double.infinity`.
+/// the solver loads: G is kept dense (row-major, for row access) and column-compressed (what CLP
+/// loads), built once because one polyhedron serves many LPs and QPs. Infinite bounds are
+/// `±Double.infinity`.
 public struct LinearConstraints: Sendable {
     public let rows: Int
     public let columns: Int
@@ -14,6 +15,8 @@ public struct LinearConstraints: Sendable {
     public let rowUpper: [Double]
     public let columnLower: [Double]
     public let columnUpper: [Double]
+    /// G, row-major.
+    let matrix: [Double]
     /// G column-compressed: column c holds entries starts[c]..<starts[c + 1] of rowIndex/values.
     let starts: [Int32]
     let rowIndex: [Int32]
@@ -41,6 +44,7 @@ public struct LinearConstraints: Sendable {
         self.rowUpper = rowUpper
         self.columnLower = columnLower
         self.columnUpper = columnUpper
+        self.matrix = matrix
         self.starts = starts
         self.rowIndex = rowIndex
         self.values = values
@@ -48,47 +52,38 @@ public struct LinearConstraints: Sendable {
 
     /// The same polyhedron with one more row `lower <= coefficients . x <= upper`.
     public func adding(row coefficients: [Double], lower: Double, upper: Double) -> LinearConstraints {
-        var dense = [Double](repeating: 0, count: (rows + 1) * columns)
-        for c in 0..<columns {
-            for e in Int(starts[c])..<Int(starts[c + 1]) { dense[Int(rowIndex[e]) * columns + c] = values[e] }
-            dense[rows * columns + c] = coefficients[c]
-        }
-        return LinearConstraints(matrix: dense, rows: rows + 1, columns: columns, rowLower: rowLower + [lower],
-                                 rowUpper: rowUpper + [upper], columnLower: columnLower, columnUpper: columnUpper)
+        LinearConstraints(matrix: matrix + coefficients, rows: rows + 1, columns: columns, rowLower: rowLower + [lower],
+                          rowUpper: rowUpper + [upper], columnLower: columnLower, columnUpper: columnUpper)
     }
 
-    /// Row r of G, dense.
-    public func row(_ r: Int) -> [Double] {
-        var dense = [Double](repeating: 0, count: columns)
-        for c in 0..<columns {
-            for e in Int(starts[c])..<Int(starts[c + 1]) where Int(rowIndex[e]) == r { dense[c] = values[e] }
-        }
-        return dense
-    }
+    /// Row r of G.
+    public func row(_ r: Int) -> ArraySlice<Double> { matrix[(r * columns)..<((r + 1) * columns)] }
 
     /// G x.
     public func rowValues(at x: [Double]) -> [Double] {
-        var out = [Double](repeating: 0, count: rows)
-        for c in 0..<columns where x[c] != 0 {
-            for e in Int(starts[c])..<Int(starts[c + 1]) { out[Int(rowIndex[e])] += values[e] * x[c] }
+        (0..<rows).map { r in
+            var s = 0.0
+            let base = r * columns
+            for c in 0..<columns { s += matrix[base + c] * x[c] }
+            return s
         }
-        return out
     }
 
     /// The same polyhedron with other column bounds.
     public func with(columnLower: [Double], columnUpper: [Double]) -> LinearConstraints {
         LinearConstraints(rows: rows, columns: columns, rowLower: rowLower, rowUpper: rowUpper, columnLower: columnLower,
-                          columnUpper: columnUpper, starts: starts, rowIndex: rowIndex, values: values)
+                          columnUpper: columnUpper, matrix: matrix, starts: starts, rowIndex: rowIndex, values: values)
     }
 
     private init(rows: Int, columns: Int, rowLower: [Double], rowUpper: [Double], columnLower: [Double],
-                 columnUpper: [Double], starts: [Int32], rowIndex: [Int32], values: [Double]) {
+                 columnUpper: [Double], matrix: [Double], starts: [Int32], rowIndex: [Int32], values: [Double]) {
         self.rows = rows
         self.columns = columns
         self.rowLower = rowLower
         self.rowUpper = rowUpper
         self.columnLower = columnLower
         self.columnUpper = columnUpper
+        self.matrix = matrix
         self.starts = starts
         self.rowIndex = rowIndex
         self.values = values
