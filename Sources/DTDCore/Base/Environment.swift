@@ -8,8 +8,8 @@ import Darwin
 /// the only file that calls `getenv`. The users' table (defaults, ranges, effects) is in
 /// `Include/dtd.h` (conventions, "Environment variables"): `DTD_NUM_THREADS` (`threads`),
 /// `DTD_SPIN_US` (`spinNanoseconds`), `DTD_CACHE_MB` (`cacheBytes`), `DTD_WINOGRAD`
-/// (`winograd`) and `DTD_FAST_PATHS` (`fastPaths`). An unset or invalid value means the
-/// default; large values are capped.
+/// (`winograd`), `DTD_FAST_PATHS` (`fastPaths`) and `DTD_CLP_LIBRARY` (`clpLibrary`). An unset
+/// or invalid value means the default; large values are capped.
 enum Environment {
     /// `DTD_NUM_THREADS`, else the online cores (at most 16).
     static let threads: Int = {
@@ -41,6 +41,10 @@ enum Environment {
     /// output z, a stride-1 convolution's transpose run as a convolution, and the 2x2 max-pool
     /// kernel.
     static let fastPaths: Bool = text("DTD_FAST_PATHS") != "0"
+
+    /// `DTD_CLP_LIBRARY`: the file to load COIN-OR CLP from instead of `libClp.so.1`, or nil
+    /// (unset or empty).
+    static let clpLibrary: String? = text("DTD_CLP_LIBRARY").flatMap { $0.isEmpty ? nil : $0 }
 
     private static func text(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
