@@ -908,7 +908,7 @@ DTD_API dtd_status dtd_theory_rank1_csc_f64(const dtd_network *network, const dt
  * For a chain of dense layers each followed by a ReLU (dense [batch-norm] relu, repeated;
  * anything else is ::DTD_ERROR_UNSUPPORTED), an explained output k and inputs with f_k(x) > 0,
  * every unit of every dense layer is decomposed, top-down, at a root searched inside the input's
- * linear region (Sixt & Landgraf 2022, section 5; DESIGN.md 6b). Everything is float64 inside;
+ * linear region (Sixt & Landgraf 2022, section 5). Everything is float64 inside;
  * float32 weights and inputs are converted.
  *
  * Dense layer l (L = the last) has input a. Its region P_l is the set of a' >= lo at which every

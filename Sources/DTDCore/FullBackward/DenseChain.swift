@@ -1,5 +1,5 @@
 /// The network seen by full-backward DTD: a chain of dense layers, each followed by a ReLU, with
-/// weights and biases in float64 (DESIGN.md §6b).
+/// weights and biases in float64 (`Include/dtd.h` section 8).
 ///
 /// This is the only full-backward code that reads a `Network`'s internals; everything else
 /// works on these arrays.
