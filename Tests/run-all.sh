@@ -19,6 +19,11 @@ ln -sf libdtd.so .build/release/libdtd.so.1
 step "Swift engine tests (swift test)"
 swift test
 
+step "Swift reference and oracle tests again, every optional shortcut off (DTD_FAST_PATHS=0)"
+# The shortcuts must not change a result: the same references check the general paths
+# (FastPathTests shows the shortcuts really are off). Reuses the build above.
+DTD_FAST_PATHS=0 swift test --filter 'FastPathTests|RuleOracleTests|RuleReferenceTests|PropagationStepTests|LedgerTests|PoolingTests|Conv2DTests|ForwardAndGradientTests|EquivalenceLemmaTests'
+
 step "ABI cross-check (header, table, exports)"
 python3 Tests/abi/check_abi.py .build/release/libdtd.so
 
