@@ -151,3 +151,84 @@ public func dtd_relevance_lrp_f64(_ network: OpaquePointer?, _ rules: OpaquePoin
         try lrp(network, rules, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count, ledger, ledger_count)
     }
 }
+
+// MARK: LRP with relevance at layers
+
+/// The most recorded layers and masks one call may name.
+private let maxTaps = 1 << 16
+
+/// LRP with recorded layers and masks. The corresponding Swift API is
+/// `Network.lrp(input:batch:outputRelevance:rules:result:ledger:record:recorded:masks:)`.
+func lrpLayers<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: OpaquePointer?, _ batch: Int64,
+                                  _ input: UnsafePointer<T>?, _ inputCount: Int64, _ seed: UnsafePointer<T>?, _ seedCount: Int64,
+                                  _ relevance: UnsafeMutablePointer<T>?, _ relevanceCount: Int64,
+                                  _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledgerCount: Int64,
+                                  _ recordLayers: UnsafePointer<Int64>?, _ recordCount: Int64,
+                                  _ recorded: UnsafeMutablePointer<T>?, _ recordedCount: Int64,
+                                  _ masks: UnsafePointer<dtd_relevance_mask>?, _ maskCount: Int64) throws(DTDError) {
+    let a = try BackwardArguments(network, batch, input, inputCount, seed, seedCount, relevance, relevanceCount)
+    let set = try rules(rulesPointer, for: a.network)
+    let entries = try optionalOutputView(ledger, ledgerCount, "ledger")
+    let recordList = try optionalInputView(recordLayers, recordCount, "record_layers")
+    guard (recordList?.count ?? 0) <= maxTaps else { throw DTDError(.size, "record_count exceeds the limit \(maxTaps)") }
+    let record = (recordList ?? UnsafeBufferPointer(start: nil, count: 0)).map { Int($0) }
+    let blocks = try optionalOutputView(recorded, recordedCount, "recorded")
+    let maskList = try optionalInputView(masks, maskCount, "masks")
+    guard (maskList?.count ?? 0) <= maxTaps else { throw DTDError(.size, "mask_count exceeds the limit \(maxTaps)") }
+    var relevanceMasks: [RelevanceMask] = []
+    for (i, mask) in (maskList ?? UnsafeBufferPointer(start: nil, count: 0)).enumerated() {
+        // The flag count is checked against the layer's shape below; read no more flags than
+        // that layer has (a count beyond its output size is an error, not a read).
+        let layer = try Argument.layer(mask.layer, of: try Argument.network(network), "masks[\(i)].layer")
+        let limit = a.network.layers[layer].outputShape.count
+        guard mask.keep_count >= 0, mask.keep_count <= Int64(limit) else {
+            throw DTDError(.shapeMismatch, "masks[\(i)]: keep_count = \(mask.keep_count); layer \(layer)'s output \(a.network.layers[layer].outputShape) takes its channel count or \(limit) flags")
+        }
+        let flags = try inputView(mask.keep, mask.keep_count, "masks[\(i)].keep")
+        relevanceMasks.append(RelevanceMask(layer: layer, keep: flags.map { $0 != 0 }))
+    }
+    var result = a.result.mutableSpan
+    var recordedSpan = (blocks ?? UnsafeMutableBufferPointer(start: nil, count: 0)).mutableSpan
+    try withLedgerView(entries) { (view: UnsafeMutableBufferPointer<LedgerEntry>?) throws(DTDError) in
+        if let view {
+            var ledger = view.mutableSpan
+            try a.network.lrp(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, rules: set, result: &result,
+                              ledger: &ledger, record: record, recorded: &recordedSpan, masks: relevanceMasks)
+        } else {
+            try a.network.lrp(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, rules: set, result: &result,
+                              record: record, recorded: &recordedSpan, masks: relevanceMasks)
+        }
+    }
+}
+
+@c @implementation
+public func dtd_relevance_lrp_layers_f32(_ network: OpaquePointer?, _ rules: OpaquePointer?, _ batch: Int64,
+                                         _ input: UnsafePointer<Float>?, _ input_count: Int64,
+                                         _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
+                                         _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64,
+                                         _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledger_count: Int64,
+                                         _ record_layers: UnsafePointer<Int64>?, _ record_count: Int64,
+                                         _ recorded: UnsafeMutablePointer<Float>?, _ recorded_count: Int64,
+                                         _ masks: UnsafePointer<dtd_relevance_mask>?, _ mask_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        try lrpLayers(network, rules, batch, input, input_count, output_relevance, output_relevance_count, relevance,
+                      relevance_count, ledger, ledger_count, record_layers, record_count, recorded, recorded_count,
+                      masks, mask_count)
+    }
+}
+
+@c @implementation
+public func dtd_relevance_lrp_layers_f64(_ network: OpaquePointer?, _ rules: OpaquePointer?, _ batch: Int64,
+                                         _ input: UnsafePointer<Double>?, _ input_count: Int64,
+                                         _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
+                                         _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64,
+                                         _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledger_count: Int64,
+                                         _ record_layers: UnsafePointer<Int64>?, _ record_count: Int64,
+                                         _ recorded: UnsafeMutablePointer<Double>?, _ recorded_count: Int64,
+                                         _ masks: UnsafePointer<dtd_relevance_mask>?, _ mask_count: Int64) -> dtd_status {
+    guarded { () throws(DTDError) in
+        try lrpLayers(network, rules, batch, input, input_count, output_relevance, output_relevance_count, relevance,
+                      relevance_count, ledger, ledger_count, record_layers, record_count, recorded, recorded_count,
+                      masks, mask_count)
+    }
+}

@@ -9,8 +9,8 @@ public struct ConvGeometry: Equatable, Sendable {
     public let kernelHeight: Int, kernelWidth: Int
     /// Stride per axis.
     public let strideHeight: Int, strideWidth: Int
-    /// Zero padding per axis, on both sides.
-    public let paddingHeight: Int, paddingWidth: Int
+    /// Zero padding on each side.
+    public let padding: Padding
     /// Dilation per axis.
     public let dilationHeight: Int, dilationWidth: Int
     /// The output size per axis (PyTorch's formula).
@@ -39,7 +39,7 @@ public struct ConvGeometry: Equatable, Sendable {
     ///   - layer: the index the layer will have, for error messages.
     /// - Throws: `DTDError` `.shapeMismatch`, `.size`, `.overflow`.
     public init(input: Shape, outChannels: Int, kernel: (Int, Int), stride: (Int, Int),
-                padding: (Int, Int), dilation: (Int, Int), layer: Int) throws(DTDError) {
+                padding: Padding, dilation: (Int, Int), layer: Int) throws(DTDError) {
         guard input.isImage else {
             throw DTDError(.shapeMismatch, "layer \(layer) (conv2d): needs a (C, H, W) input, the current shape is \(input)")
         }
@@ -50,14 +50,14 @@ public struct ConvGeometry: Equatable, Sendable {
         try Limits.checkSize(stride.1, "layer \(layer) (conv2d): stride_w")
         try Limits.checkSize(dilation.0, "layer \(layer) (conv2d): dilation_h")
         try Limits.checkSize(dilation.1, "layer \(layer) (conv2d): dilation_w")
-        guard padding.0 >= 0, padding.1 >= 0, padding.0 <= Limits.maxDimension, padding.1 <= Limits.maxDimension else {
-            throw DTDError(.size, "layer \(layer) (conv2d): padding must be in [0, \(Limits.maxDimension)], got (\(padding.0), \(padding.1))")
+        guard padding.sides.allSatisfy({ $0 >= 0 && $0 <= Limits.maxDimension }) else {
+            throw DTDError(.size, "layer \(layer) (conv2d): padding must be in [0, \(Limits.maxDimension)] on each side, got \(padding)")
         }
-        let outH = try ConvGeometry.outputSize(input.height, kernel.0, stride.0, padding.0, dilation.0)
-        let outW = try ConvGeometry.outputSize(input.width, kernel.1, stride.1, padding.1, dilation.1)
+        let outH = try ConvGeometry.outputSize(input.height, kernel.0, stride.0, padding.height, dilation.0)
+        let outW = try ConvGeometry.outputSize(input.width, kernel.1, stride.1, padding.width, dilation.1)
         guard let outH, let outW else {
             throw DTDError(.shapeMismatch,
-                "layer \(layer) (conv2d): kernel (\(kernel.0), \(kernel.1)) with dilation (\(dilation.0), \(dilation.1)) is larger than the padded input \(input) + padding (\(padding.0), \(padding.1))")
+                "layer \(layer) (conv2d): kernel (\(kernel.0), \(kernel.1)) with dilation (\(dilation.0), \(dilation.1)) is larger than the padded input \(input) + padding \(padding)")
         }
         let patch = try Limits.product([input.channels, kernel.0, kernel.1], "layer \(layer) (conv2d): patch size")
         let positions = try Limits.product(outH, outW, "layer \(layer) (conv2d): output positions")
@@ -71,34 +71,36 @@ public struct ConvGeometry: Equatable, Sendable {
         self.outChannels = outChannels
         kernelHeight = kernel.0; kernelWidth = kernel.1
         strideHeight = stride.0; strideWidth = stride.1
-        paddingHeight = padding.0; paddingWidth = padding.1
+        self.padding = padding
         dilationHeight = dilation.0; dilationWidth = dilation.1
         outHeight = outH; outWidth = outW
     }
 
     /// The convolution computing this one's input gradient: for stride 1 and dilation 1, the
-    /// transpose is the correlation of the output gradient, zero-padded by kernel - 1 - padding,
+    /// transpose is the correlation of the output gradient, zero-padded by kernel - 1 - padding
+    /// on each side (so bottom and top swap roles),
     /// with the kernel flipped and its channel axes swapped. Nil when that lowering does not apply
     /// (strides, dilation, padding >= kernel) or would give a badly shaped product (few input
     /// channels, where col2im is cheaper).
     var transposed: ConvGeometry? {
         guard strideHeight == 1, strideWidth == 1, dilationHeight == 1, dilationWidth == 1,
-              paddingHeight < kernelHeight, paddingWidth < kernelWidth, inChannels >= 8,
+              padding.sides.allSatisfy({ $0 < min(kernelHeight, kernelWidth) }), inChannels >= 8,
               outChannels * kernelHeight * kernelWidth <= Limits.maxDimension else { return nil }
         return ConvGeometry(inChannels: outChannels, height: outHeight, width: outWidth, outChannels: inChannels,
                             kernel: (kernelHeight, kernelWidth),
-                            padding: (kernelHeight - 1 - paddingHeight, kernelWidth - 1 - paddingWidth),
+                            padding: Padding(top: kernelHeight - 1 - padding.top, bottom: kernelHeight - 1 - padding.bottom,
+                                             left: kernelWidth - 1 - padding.left, right: kernelWidth - 1 - padding.right),
                             outHeight: height, outWidth: width)
     }
 
     /// A stride-1, dilation-1 geometry whose sizes the caller has already derived.
     private init(inChannels: Int, height: Int, width: Int, outChannels: Int, kernel: (Int, Int),
-                 padding: (Int, Int), outHeight: Int, outWidth: Int) {
+                 padding: Padding, outHeight: Int, outWidth: Int) {
         self.inChannels = inChannels; self.height = height; self.width = width
         self.outChannels = outChannels
         kernelHeight = kernel.0; kernelWidth = kernel.1
         strideHeight = 1; strideWidth = 1
-        paddingHeight = padding.0; paddingWidth = padding.1
+        self.padding = padding
         dilationHeight = 1; dilationWidth = 1
         self.outHeight = outHeight; self.outWidth = outWidth
     }
@@ -116,10 +118,11 @@ public struct ConvGeometry: Equatable, Sendable {
         return result
     }
 
-    /// floor((size + 2 pad - dil (k - 1) - 1) / stride) + 1, or nil when the kernel does not fit.
-    static func outputSize(_ size: Int, _ kernel: Int, _ stride: Int, _ pad: Int, _ dilation: Int) throws(DTDError) -> Int? {
+    /// floor((size + padding - dil (k - 1) - 1) / stride) + 1, or nil when the kernel does not fit;
+    /// `padding` is the sum of both sides.
+    static func outputSize(_ size: Int, _ kernel: Int, _ stride: Int, _ padding: Int, _ dilation: Int) throws(DTDError) -> Int? {
         // All operands are <= Int32.max, so these products and sums fit in Int64.
-        let padded = size + 2 * pad
+        let padded = size + padding
         let span = dilation * (kernel - 1) + 1
         guard span <= padded else { return nil }
         return (padded - span) / stride + 1

@@ -25,6 +25,13 @@ public enum Limits {
         return result
     }
 
+    /// `a + b`, or `.overflow` naming `what`.
+    public static func sum(_ a: Int, _ b: Int, _ what: @autoclosure () -> String) throws(DTDError) -> Int {
+        let (value, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw DTDError(.overflow, "\(what()): \(a) + \(b) overflows int64") }
+        return value
+    }
+
     /// Checks that `value` is a positive size no larger than `maxDimension`.
     public static func checkSize(_ value: Int, _ name: @autoclosure () -> String) throws(DTDError) {
         guard value > 0 else { throw DTDError(.size, "\(name()) must be positive, got \(value)") }

@@ -7,8 +7,8 @@ public struct PoolGeometry: Equatable, Sendable {
     public let kernelHeight: Int, kernelWidth: Int
     /// Stride per axis.
     public let strideHeight: Int, strideWidth: Int
-    /// Padding per axis, on both sides.
-    public let paddingHeight: Int, paddingWidth: Int
+    /// Padding on each side (-infinity for max-pool, zeros for avg-pool).
+    public let padding: Padding
     /// The output size per axis (floor mode).
     public let outHeight: Int, outWidth: Int
     /// Avg-pool only: padded cells count in the divisor (PyTorch's default).
@@ -23,8 +23,11 @@ public struct PoolGeometry: Equatable, Sendable {
     /// - Parameters:
     ///   - input: the current activation shape, `(C, H, W)`.
     ///   - layer, kind: the layer's index and name, for error messages.
-    /// - Throws: `DTDError` `.shapeMismatch`, `.size`, `.invalidArgument` (padding above half the window).
-    public init(input: Shape, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
+    ///   - padding: per side; at most half the window with `pytorchLimit` (PyTorch's rule for
+    ///     its symmetric padding), else below the window (ONNX's), so no window lies wholly in
+    ///     padding.
+    /// - Throws: `DTDError` `.shapeMismatch`, `.size`, `.invalidArgument` (padding above its limit).
+    public init(input: Shape, kernel: (Int, Int), stride: (Int, Int), padding: Padding, pytorchLimit: Bool = false,
                 countIncludePad: Bool, layer: Int, kind: String) throws(DTDError) {
         guard input.isImage else {
             throw DTDError(.shapeMismatch, "layer \(layer) (\(kind)): needs a (C, H, W) input, the current shape is \(input)")
@@ -33,20 +36,23 @@ public struct PoolGeometry: Equatable, Sendable {
         try Limits.checkSize(kernel.1, "layer \(layer) (\(kind)): kernel_w")
         try Limits.checkSize(stride.0, "layer \(layer) (\(kind)): stride_h")
         try Limits.checkSize(stride.1, "layer \(layer) (\(kind)): stride_w")
-        guard padding.0 >= 0, padding.1 >= 0, padding.0 <= kernel.0 / 2, padding.1 <= kernel.1 / 2 else {
-            throw DTDError(.invalidArgument,
-                "layer \(layer) (\(kind)): padding (\(padding.0), \(padding.1)) must be >= 0 and at most half the kernel (\(kernel.0), \(kernel.1))")
+        let (limitH, limitW) = pytorchLimit ? (kernel.0 / 2, kernel.1 / 2) : (kernel.0 - 1, kernel.1 - 1)
+        guard padding.sides.allSatisfy({ $0 >= 0 }), max(padding.top, padding.bottom) <= limitH,
+              max(padding.left, padding.right) <= limitW else {
+            throw DTDError(.invalidArgument, pytorchLimit
+                ? "layer \(layer) (\(kind)): padding \(padding) must be >= 0 and at most half the kernel (\(kernel.0), \(kernel.1))"
+                : "layer \(layer) (\(kind)): padding \(padding) must be >= 0 and below the kernel (\(kernel.0), \(kernel.1)) on each side")
         }
-        let outH = try ConvGeometry.outputSize(input.height, kernel.0, stride.0, padding.0, 1)
-        let outW = try ConvGeometry.outputSize(input.width, kernel.1, stride.1, padding.1, 1)
+        let outH = try ConvGeometry.outputSize(input.height, kernel.0, stride.0, padding.height, 1)
+        let outW = try ConvGeometry.outputSize(input.width, kernel.1, stride.1, padding.width, 1)
         guard let outH, let outW else {
             throw DTDError(.shapeMismatch,
-                "layer \(layer) (\(kind)): kernel (\(kernel.0), \(kernel.1)) is larger than the padded input \(input) + padding (\(padding.0), \(padding.1))")
+                "layer \(layer) (\(kind)): kernel (\(kernel.0), \(kernel.1)) is larger than the padded input \(input) + padding \(padding)")
         }
         channels = input.channels; height = input.height; width = input.width
         kernelHeight = kernel.0; kernelWidth = kernel.1
         strideHeight = stride.0; strideWidth = stride.1
-        paddingHeight = padding.0; paddingWidth = padding.1
+        self.padding = padding
         outHeight = outH; outWidth = outW
         self.countIncludePad = countIncludePad
     }

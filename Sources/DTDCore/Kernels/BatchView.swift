@@ -131,6 +131,14 @@ struct MutableBatchView<Element> {
         return MutableBatchView(base, batch: batch, count: count)
     }
 
+    /// `batch` samples of `count` elements starting `offset` elements into this view's memory
+    /// (a block of a buffer that holds several, back to back).
+    @inline(__always)
+    func block(at offset: Int, batch: Int, count: Int) -> MutableBatchView {
+        assert(offset >= 0 && offset + batch * count <= total, "block at \(offset) of (\(batch), \(count)) in \(total) elements")
+        return MutableBatchView(base + offset, batch: batch, count: count)
+    }
+
     /// Sets every element to `value`.
     func fill(_ value: Element) { base.update(repeating: value, count: total) }
 

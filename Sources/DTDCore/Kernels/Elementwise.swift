@@ -103,6 +103,14 @@ enum Elementwise {
         }
     }
 
+    /// result += addend, elementwise over the whole batch (the same layout).
+    static func add<T: DTDScalar>(_ addend: BatchView<T>, to result: MutableBatchView<T>) {
+        let out = result.base, x = addend.base, count = result.total
+        ParallelFor.forEachRange(count, work: count) { range, _ in
+            for i in range { out[i] += x[i] }
+        }
+    }
+
     /// result *= factor, elementwise over the whole batch.
     static func multiply<T: DTDScalar>(_ result: MutableBatchView<T>, by factor: BatchView<T>) {
         let out = result.base, x = factor.base

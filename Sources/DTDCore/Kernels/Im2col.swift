@@ -5,9 +5,10 @@
 /// convolution is `W (Cout, K) x columns (K, P)`. `col2im` is its transpose: it scatters such a
 /// matrix back onto the input, adding overlapping contributions and dropping padding.
 enum Im2col {
-    /// Elements of the zero-bordered plane `im2col` copies each channel into: (H + 2 pH) (W + 2 pW).
+    /// Elements of the zero-bordered plane `im2col` copies each channel into:
+    /// (H + top + bottom) (W + left + right).
     static func planeCount(_ g: ConvGeometry) -> Int {
-        (g.height + 2 * g.paddingHeight) * (g.width + 2 * g.paddingWidth)
+        (g.height + g.padding.height) * (g.width + g.padding.width)
     }
 
     /// Writes the rows of input channels `channels` (all by default), so threads can split a sample.
@@ -21,12 +22,12 @@ enum Im2col {
                                      stride: Int? = nil, channels: Range<Int>? = nil, plane: UnsafeMutablePointer<T>) {
         let outH = g.outHeight, outW = g.outWidth, height = g.height, width = g.width
         let positions = stride ?? outH &* outW
-        let paddedWidth = width &+ 2 &* g.paddingWidth
+        let paddedWidth = width &+ g.padding.width
         let rowStep = g.strideHeight &* paddedWidth, strideW = g.strideWidth
         let channels = channels ?? 0..<g.inChannels
         // The border stays zero; each channel overwrites only the interior.
         plane.update(repeating: 0, count: planeCount(g))
-        let interior = plane + (g.paddingHeight &* paddedWidth &+ g.paddingWidth)
+        let interior = plane + (g.padding.top &* paddedWidth &+ g.padding.left)
         var row = channels.lowerBound &* g.kernelHeight &* g.kernelWidth
         for c in channels {
             let source = input + (c &* height &* width)
@@ -69,10 +70,10 @@ enum Im2col {
         for c in channels {
             let plane = output + c * height * width
             for ky in 0..<g.kernelHeight {
-                let yOffset = ky * g.dilationHeight - g.paddingHeight
+                let yOffset = ky * g.dilationHeight - g.padding.top
                 let (yFirst, yEnd) = validRange(count: outH, stride: g.strideHeight, offset: yOffset, size: height)
                 for kx in 0..<g.kernelWidth {
-                    let xOffset = kx * g.dilationWidth - g.paddingWidth
+                    let xOffset = kx * g.dilationWidth - g.padding.left
                     let (first, end) = validRange(count: outW, stride: strideW, offset: xOffset, size: width)
                     let source = columns + row * positions
                     if first < end {

@@ -20,7 +20,7 @@ enum Pooling {
         let channels = channels ?? 0..<g.channels
         let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
         if Environment.fastPaths, g.kernelHeight == 2, g.kernelWidth == 2, g.strideHeight == 2, g.strideWidth == 2,
-           g.paddingHeight == 0, g.paddingWidth == 0 {
+           g.padding == .zero {
             // The common 2x2 / stride 2 window, always inside the input: the four cells in
             // row-major order, the first maximum (or NaN) winning.
             let outW = g.outWidth, width = g.width
@@ -53,10 +53,10 @@ enum Pooling {
         for c in channels {
             let src = input + c * planeIn
             for oy in 0..<g.outHeight {
-                let y0 = oy * g.strideHeight - g.paddingHeight
+                let y0 = oy * g.strideHeight - g.padding.top
                 let yBegin = max(y0, 0), yEnd = min(y0 + g.kernelHeight, g.height)
                 for ox in 0..<g.outWidth {
-                    let x0 = ox * g.strideWidth - g.paddingWidth
+                    let x0 = ox * g.strideWidth - g.padding.left
                     let xBegin = max(x0, 0), xEnd = min(x0 + g.kernelWidth, g.width)
                     var best = -T.infinity
                     var bestIndex = -1
@@ -104,8 +104,8 @@ enum Pooling {
     static func divisor(_ g: PoolGeometry, y0: Int, x0: Int) -> Int {
         if g.countIncludePad {
             // PyTorch counts padded cells, but not the part of a window beyond input + padding.
-            let yEnd = min(y0 + g.kernelHeight, g.height + g.paddingHeight)
-            let xEnd = min(x0 + g.kernelWidth, g.width + g.paddingWidth)
+            let yEnd = min(y0 + g.kernelHeight, g.height + g.padding.bottom)
+            let xEnd = min(x0 + g.kernelWidth, g.width + g.padding.right)
             return (yEnd - y0) * (xEnd - x0)
         }
         let yCount = min(y0 + g.kernelHeight, g.height) - max(y0, 0)
@@ -126,10 +126,10 @@ enum Pooling {
         for c in 0..<g.channels {
             let src = input + c * planeIn
             for oy in 0..<g.outHeight {
-                let y0 = oy * g.strideHeight - g.paddingHeight
+                let y0 = oy * g.strideHeight - g.padding.top
                 let yBegin = max(y0, 0), yEnd = min(y0 + g.kernelHeight, g.height)
                 for ox in 0..<g.outWidth {
-                    let x0 = ox * g.strideWidth - g.paddingWidth
+                    let x0 = ox * g.strideWidth - g.padding.left
                     let xBegin = max(x0, 0), xEnd = min(x0 + g.kernelWidth, g.width)
                     var sum: T = 0
                     for y in yBegin..<yEnd { for x in xBegin..<xEnd { sum += src[y * g.width + x] } }
@@ -139,28 +139,83 @@ enum Pooling {
         }
     }
 
-    /// The transpose of `avgForward` for a batch, overwriting `input`.
-    static func avgTransposed<T: DTDScalar>(_ g: PoolGeometry, output: BatchView<T>, input: MutableBatchView<T>) {
+    /// The transpose of `avgForward` for a batch, overwriting `input`. With `flatStabilizer`, the
+    /// flat rule's uniform split instead: each window's value divided by its in-bounds cells
+    /// (stabilised by `flatStabilizer`) goes to each of them.
+    static func avgTransposed<T: DTDScalar>(_ g: PoolGeometry, output: BatchView<T>, input: MutableBatchView<T>,
+                                            flatStabilizer: T? = nil) {
         input.fill(0)
         for n in 0..<input.batch {
-            avgTransposedAdd(g, output: output.base + n * output.count, input: input.base + n * input.count)
+            avgTransposedAdd(g, output: output.base + n * output.count, input: input.base + n * input.count,
+                             flatStabilizer: flatStabilizer)
         }
     }
 
     /// The transpose of `avgForward`: `input[i] += output[o] / divisor(o)` over every window o
     /// containing i (input zeroed by the caller).
-    private static func avgTransposedAdd<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, input: UnsafeMutablePointer<T>) {
+    private static func avgTransposedAdd<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, input: UnsafeMutablePointer<T>,
+                                                       flatStabilizer: T?) {
         let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
         for c in 0..<g.channels {
             let dst = input + c * planeIn
             for oy in 0..<g.outHeight {
-                let y0 = oy * g.strideHeight - g.paddingHeight
+                let y0 = oy * g.strideHeight - g.padding.top
                 let yBegin = max(y0, 0), yEnd = min(y0 + g.kernelHeight, g.height)
                 for ox in 0..<g.outWidth {
-                    let x0 = ox * g.strideWidth - g.paddingWidth
+                    let x0 = ox * g.strideWidth - g.padding.left
                     let xBegin = max(x0, 0), xEnd = min(x0 + g.kernelWidth, g.width)
-                    let share = output[c * planeOut + oy * g.outWidth + ox] / T(divisor(g, y0: y0, x0: x0))
+                    let value = output[c * planeOut + oy * g.outWidth + ox]
+                    // The flat rule's stab(count) = count + s: the count is positive.
+                    let share = flatStabilizer.map { value / (T((yEnd - yBegin) * (xEnd - xBegin)) + $0) }
+                        ?? value / T(divisor(g, y0: y0, x0: x0))
                     for y in yBegin..<yEnd { for x in xBegin..<xEnd { dst[y * g.width + x] += share } }
+                }
+            }
+        }
+    }
+
+    // MARK: Adaptive average pooling
+
+    /// PyTorch's AdaptiveAvgPool2d for a batch: the mean of each bin.
+    static func adaptiveAvgForward<T: DTDScalar>(_ g: AdaptivePoolGeometry, input: BatchView<T>, output: MutableBatchView<T>) {
+        let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+        ParallelFor.forEachPlanes(batch: input.batch, channels: g.channels, work: input.total) { n, channels in
+            let src = input.base + n * input.count, dst = output.base + n * output.count
+            for c in channels {
+                let plane = src + c * planeIn
+                for oy in 0..<g.outHeight {
+                    let rows = g.rows(oy)
+                    for ox in 0..<g.outWidth {
+                        let columns = g.columns(ox)
+                        var sum: T = 0
+                        for y in rows { for x in columns { sum += plane[y * g.width + x] } }
+                        dst[c * planeOut + oy * g.outWidth + ox] = sum / T(rows.count * columns.count)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The transpose of `adaptiveAvgForward` for a batch, overwriting `input`: each bin's value
+    /// divided by its size goes to each of its cells (with `flatStabilizer`, by its stabilised
+    /// size: the flat rule; a bin is always inside the input, so the two differ only by it).
+    static func adaptiveAvgTransposed<T: DTDScalar>(_ g: AdaptivePoolGeometry, output: BatchView<T>, input: MutableBatchView<T>,
+                                                    flatStabilizer: T? = nil) {
+        let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
+        ParallelFor.forEachPlanes(batch: input.batch, channels: g.channels, work: input.total) { n, channels in
+            let src = output.base + n * output.count, dst = input.base + n * input.count
+            (dst + channels.lowerBound * planeIn).update(repeating: 0, count: channels.count * planeIn)
+            for c in channels {
+                let plane = dst + c * planeIn
+                for oy in 0..<g.outHeight {
+                    let rows = g.rows(oy)
+                    for ox in 0..<g.outWidth {
+                        let columns = g.columns(ox)
+                        let size = T(rows.count * columns.count)
+                        let value = src[c * planeOut + oy * g.outWidth + ox]
+                        let share = flatStabilizer.map { value / (size + $0) } ?? value / size
+                        for y in rows { for x in columns { plane[y * g.width + x] += share } }
+                    }
                 }
             }
         }

@@ -17,6 +17,8 @@ final class Scratch<T: DTDScalar> {
         case denominator, share, termInput, contribution
         /// The two alternating buffers of the gradient and of the relevance pass.
         case gradientA, gradientB, relevanceA, relevanceB
+        /// A backward contribution on its way into an output that several layers read.
+        case collect
     }
 
     private var slots: [Storage<T>?] = Array(repeating: nil, count: Slot.allCases.count)

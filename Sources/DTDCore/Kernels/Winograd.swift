@@ -23,7 +23,7 @@ enum Winograd {
     /// and enough channels on both sides for the per-element GEMMs to be worth their transforms.
     static func applies(_ g: ConvGeometry) -> Bool {
         enabled && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
-            && g.dilationHeight == 1 && g.dilationWidth == 1 && g.paddingHeight <= 2 && g.paddingWidth <= 2
+            && g.dilationHeight == 1 && g.dilationWidth == 1 && g.padding.sides.allSatisfy({ $0 <= 2 })
             && g.inChannels >= 16 && g.outChannels >= 16
     }
 
@@ -112,7 +112,7 @@ enum Winograd {
         let tilesHigh = (g.outHeight + 1) / 2, tilesWide = (g.outWidth + 1) / 2, perSample = tilesHigh * tilesWide
         let stride = block
         plane.update(repeating: 0, count: planeWidth &* planeHeight)
-        let interior = plane + (g.paddingHeight &* planeWidth &+ g.paddingWidth)
+        let interior = plane + (g.padding.top &* planeWidth &+ g.padding.left)
         for n in 0..<samples {
             for c in channels {
                 let source = input + (n &* inCount &+ c &* height &* width)

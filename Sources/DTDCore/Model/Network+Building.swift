@@ -37,13 +37,25 @@ extension Network {
     ///   - outChannels, inChannels: channel counts, > 0; `inChannels` must match the current shape.
     ///   - kernel: `(kH, kW)`, > 0.
     ///   - bias: `outChannels` values, copied, or nil.
-    ///   - stride, padding, dilation: per axis (stride and dilation > 0, padding >= 0).
+    ///   - stride, dilation: per axis, > 0.
+    ///   - padding: per axis, >= 0 (both sides alike, as PyTorch's `padding`).
     /// - Throws: `DTDError` `.size`, `.overflow`, `.shapeMismatch` (a flat input, a kernel larger
     ///   than the padded input, wrong counts), `.nonFinite`, `.outOfMemory`. The network is
     ///   unchanged on failure.
     public mutating func addConv2d(weight: Span<T>, outChannels: Int, inChannels: Int,
                                    kernel: (Int, Int), bias: Span<T>?,
                                    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                                   dilation: (Int, Int) = (1, 1)) throws(DTDError) {
+        try addConv2d(weight: weight, outChannels: outChannels, inChannels: inChannels, kernel: kernel, bias: bias,
+                      stride: stride, padding: Padding(padding), dilation: dilation)
+    }
+
+    /// Appends a 2-D convolution with a zero padding of its own on each side (ONNX's pads).
+    /// - Parameters and throws: as `addConv2d(weight:outChannels:inChannels:kernel:bias:stride:padding:dilation:)`
+    ///   with `padding` given per side, each >= 0.
+    public mutating func addConv2d(weight: Span<T>, outChannels: Int, inChannels: Int,
+                                   kernel: (Int, Int), bias: Span<T>?,
+                                   stride: (Int, Int) = (1, 1), padding: Padding,
                                    dilation: (Int, Int) = (1, 1)) throws(DTDError) {
         let index = layers.count
         let name = "layer \(index) (conv2d)"
@@ -75,10 +87,20 @@ extension Network {
     /// - Parameters:
     ///   - kernel: `(kH, kW)`, > 0.
     ///   - stride: per axis, > 0 (PyTorch's default is the kernel).
-    ///   - padding: per axis, at most half the kernel.
+    ///   - padding: per axis, at most half the kernel (PyTorch's limit).
     /// - Throws: `DTDError` `.shapeMismatch` (a flat input, a window larger than the padded
     ///   input), `.size`, `.invalidArgument` (padding). The network is unchanged on failure.
     public mutating func addMaxPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int) = (0, 0)) throws(DTDError) {
+        let geometry = try PoolGeometry(input: outputShape, kernel: kernel, stride: stride, padding: Padding(padding),
+                                        pytorchLimit: true, countIncludePad: true, layer: layers.count, kind: "maxpool2d")
+        append(.maxPool2d(geometry))
+    }
+
+    /// Appends a max-pool with a padding of its own on each side (ONNX's MaxPool pads).
+    /// - Parameters: as `addMaxPool2d(kernel:stride:padding:)`, with `padding` per side, each
+    ///   below the kernel along its axis (ONNX's limit).
+    /// - Throws: as `addMaxPool2d(kernel:stride:padding:)`.
+    public mutating func addMaxPool2d(kernel: (Int, Int), stride: (Int, Int), padding: Padding) throws(DTDError) {
         let geometry = try PoolGeometry(input: outputShape, kernel: kernel, stride: stride, padding: padding,
                                         countIncludePad: true, layer: layers.count, kind: "maxpool2d")
         append(.maxPool2d(geometry))
@@ -91,9 +113,34 @@ extension Network {
     /// - Throws: `DTDError` as `addMaxPool2d`.
     public mutating func addAvgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int) = (0, 0),
                                       countIncludePad: Bool = true) throws(DTDError) {
+        let geometry = try PoolGeometry(input: outputShape, kernel: kernel, stride: stride, padding: Padding(padding),
+                                        pytorchLimit: true, countIncludePad: countIncludePad, layer: layers.count,
+                                        kind: "avgpool2d")
+        append(.avgPool2d(geometry))
+    }
+
+    /// Appends an average pool with a padding of its own on each side (ONNX's AveragePool pads).
+    /// - Parameters and throws: as `addMaxPool2d(kernel:stride:padding:)` with `Padding`, and
+    ///   `countIncludePad` as `addAvgPool2d(kernel:stride:padding:countIncludePad:)`.
+    public mutating func addAvgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: Padding,
+                                      countIncludePad: Bool = true) throws(DTDError) {
         let geometry = try PoolGeometry(input: outputShape, kernel: kernel, stride: stride, padding: padding,
                                         countIncludePad: countIncludePad, layer: layers.count, kind: "avgpool2d")
         append(.avgPool2d(geometry))
+    }
+
+    /// Appends PyTorch's AdaptiveAvgPool2d (`(1, 1)` is global average pooling).
+    /// - Parameter outputSize: `(outH, outW)`, each > 0.
+    /// - Throws: `DTDError` `.shapeMismatch` (a flat input), `.size`. The network is unchanged on failure.
+    public mutating func addAdaptiveAvgPool2d(outputSize: (Int, Int)) throws(DTDError) {
+        let geometry = try AdaptivePoolGeometry(input: outputShape, outputSize: outputSize, layer: layers.count)
+        append(.adaptiveAvgPool2d(geometry))
+    }
+
+    /// Appends a layer that passes everything through (Dropout and Identity at inference), so
+    /// layer indices can match a PyTorch `Sequential` one to one.
+    public mutating func addIdentity() {
+        append(.identity(outputShape))
     }
 
     /// Appends eval-mode batch normalisation, folded into the preceding dense/conv layer:
@@ -168,6 +215,14 @@ extension Network {
     /// `addConv2d(weight:outChannels:inChannels:kernel:bias:stride:padding:dilation:)` on arrays.
     public mutating func addConv2d(weight: [T], outChannels: Int, inChannels: Int, kernel: (Int, Int), bias: [T]?,
                                    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                                   dilation: (Int, Int) = (1, 1)) throws(DTDError) {
+        try addConv2d(weight: weight, outChannels: outChannels, inChannels: inChannels, kernel: kernel, bias: bias,
+                      stride: stride, padding: Padding(padding), dilation: dilation)
+    }
+
+    /// The conv2d with padding per side, on arrays.
+    public mutating func addConv2d(weight: [T], outChannels: Int, inChannels: Int, kernel: (Int, Int), bias: [T]?,
+                                   stride: (Int, Int) = (1, 1), padding: Padding,
                                    dilation: (Int, Int) = (1, 1)) throws(DTDError) {
         if let bias {
             try addConv2d(weight: weight.span, outChannels: outChannels, inChannels: inChannels, kernel: kernel,

@@ -28,9 +28,19 @@ final class ForwardTrace<T: DTDScalar> {
     /// Layer `layer`'s output, `(batch, output size)`; `layer == start - 1` is the trace's input.
     func output(of layer: Int) -> BatchView<T> { outputs[layer - start + 1] }
 
-    /// Layer `layer`'s input, `(batch, input size)`. A layer reads the output of the layer before
-    /// it: this is the one place that assumes a chain of layers.
+    /// Layer `layer`'s input, `(batch, input size)`: the output of the layer before it (a route
+    /// reads its sources instead, an add also reads its sources; see `Network.operands(of:)`).
     func input(of layer: Int) -> BatchView<T> { output(of: layer - 1) }
+
+    /// The output of `layer` as an operand of a layer of this trace.
+    /// - Throws: `.internal` when the trace does not hold it (a source below the trace's start,
+    ///   which `Network.checkNotBypassed` rules out for every partial trace).
+    func operand(_ layer: Int) throws(DTDError) -> BatchView<T> {
+        guard layer >= start - 1, layer < start - 1 + outputs.count else {
+            throw DTDError(.internal, "a trace of layers \(start)..<\(end) does not hold the output of layer \(layer)")
+        }
+        return output(of: layer)
+    }
 
     /// The final output, `(batch, output size of layer end - 1)`.
     var output: BatchView<T> { output(of: end - 1) }
@@ -121,11 +131,44 @@ extension Network {
                 let out = try Storage<T>(uninitializedCount: total)
                 Pooling.avgForward(g, input: a, output: out.mutableView(batch: batch, count: outCount))
                 trace.push(out, count: outCount)
-            case .flatten, .batchNorm:
-                trace.pushAlias(a)
+            case .flatten, .batchNorm, .identity, .route, .add, .adaptiveAvgPool2d:
+                try forwardLinearPiece(index, trace: trace)
             }
         }
         return trace
+    }
+
+    /// The forward step of the layers that are the same linear map at every input (flatten,
+    /// batch-norm, identity, route, add, adaptive avg-pool), shared by the real and the frozen
+    /// traces: appends layer `index`'s output to `trace`.
+    func forwardLinearPiece(_ index: Int, trace: ForwardTrace<T>) throws(DTDError) {
+        let batch = trace.batch, outCount = layers[index].outputShape.count
+        switch layers[index] {
+        case .flatten, .batchNorm, .identity:
+            trace.pushAlias(trace.input(of: index))
+        case .route(let route):
+            if route.sources.count == 1 {
+                trace.pushAlias(try trace.operand(route.sources[0]))
+            } else {
+                var parts: [BatchView<T>] = []
+                for source in route.sources { parts.append(try trace.operand(source)) }
+                let out = try Storage<T>(uninitializedCount: try Limits.product(batch, outCount, "layer \(index) output"))
+                Concatenation.concatenate(parts, offsets: route.offsets, into: out.mutableView(batch: batch, count: outCount))
+                trace.push(out, count: outCount)
+            }
+        case .add(let add):
+            let out = try Storage<T>(uninitializedCount: try Limits.product(batch, outCount, "layer \(index) output"))
+            let sum = out.mutableView(batch: batch, count: outCount)
+            sum.copy(from: trace.input(of: index))
+            for source in add.sources { Elementwise.add(try trace.operand(source), to: sum) }
+            trace.push(out, count: outCount)
+        case .adaptiveAvgPool2d(let g):
+            let out = try Storage<T>(uninitializedCount: try Limits.product(batch, outCount, "layer \(index) output"))
+            Pooling.adaptiveAvgForward(g, input: trace.input(of: index), output: out.mutableView(batch: batch, count: outCount))
+            trace.push(out, count: outCount)
+        case .linear, .relu, .maxPool2d, .avgPool2d:
+            throw DTDError(.internal, "layer \(index) (\(layers[index].kind)) is not a fixed linear piece")
+        }
     }
 
     /// The largest per-sample activation size over layers `start..<end` (inputs and outputs).

@@ -3,39 +3,51 @@
 extension Network {
     /// Backpropagates `seed` (the gradient at the output of layer `trace.end - 1`) down to the
     /// input of layer `stop` (default `trace.start`), writing it to `result`. ReLU'(0) = 0;
-    /// max-pool routes to the recorded winner.
+    /// max-pool routes to the recorded winner; an add passes the gradient to every operand, a
+    /// route hands each source its channel slice, and what arrives at one output is summed.
     func backpropagate(_ trace: ForwardTrace<T>, seed: BatchView<T>, into result: MutableBatchView<T>,
                        stop: Int? = nil, scratch: Scratch<T>) throws(DTDError) {
-        let batch = trace.batch
         let stop = stop ?? trace.start
-        let capacity = try Limits.product(batch, largestActivation(from: stop, to: trace.end), "batch x activation size")
-        let buffers = [try scratch.view(.gradientA, batch: 1, count: capacity),
-                       try scratch.view(.gradientB, batch: 1, count: capacity)]
-        // `current` is the gradient at the output of `index`; each layer turns it into the
-        // gradient at its input, the output of the layer before.
-        var current = seed
-        var free = 0
+        let flow = try BackwardFlow(self, from: stop, end: trace.end, seed: seed, scratch: scratch,
+                                    slots: (.gradientA, .gradientB))
         for index in stride(from: trace.end - 1, through: stop, by: -1) {
-            let layer = layers[index]
-            let next = buffers[free].prefix(batch: batch, count: layer.inputShape.count)
-            switch layer {
-            case .linear(let l):
-                try l.applyTransposed(weight: l.weight, transposedWeight: l.transposedWeight, gradOutput: current,
-                                      gradInput: next, scratch: scratch)
-            case .relu:
-                Elementwise.reluGradient(input: trace.input(of: index), gradient: current, into: next)
-            case .maxPool2d(let g):
-                Pooling.maxRoute(g, output: current, winners: try trace.winners(of: index), input: next)
-            case .avgPool2d(let g):
-                Pooling.avgTransposed(g, output: current, input: next)
-            case .flatten, .batchNorm:
-                current = current.reshaped(batch: batch, count: layer.inputShape.count)
-                continue
+            let current = try flow.value(at: index)
+            func step(_ body: (MutableBatchView<T>) throws(DTDError) -> Void) throws(DTDError) {
+                try body(try flow.destination(reader: index, operand: index - 1))
+                try flow.commit(reader: index, operand: index - 1)
             }
-            current = next.readOnly
-            free = 1 - free
+            switch layers[index] {
+            case .linear(let l):
+                try step { (next) throws(DTDError) in
+                    try l.applyTransposed(weight: l.weight, transposedWeight: l.transposedWeight, gradOutput: current,
+                                          gradInput: next, scratch: scratch)
+                }
+            case .relu:
+                try step { next in Elementwise.reluGradient(input: trace.input(of: index), gradient: current, into: next) }
+            case .maxPool2d(let g):
+                let winners = try trace.winners(of: index)
+                try step { next in Pooling.maxRoute(g, output: current, winners: winners, input: next) }
+            case .avgPool2d(let g):
+                try step { next in Pooling.avgTransposed(g, output: current, input: next) }
+            case .adaptiveAvgPool2d(let g):
+                try step { next in Pooling.adaptiveAvgTransposed(g, output: current, input: next) }
+            case .flatten, .batchNorm, .identity:
+                try flow.pass(reader: index, operand: index - 1)
+            case .add:
+                for operand in operands(of: index) { try flow.pass(reader: index, operand: operand) }
+            case .route(let route):
+                if route.sources.count == 1 {
+                    try flow.pass(reader: index, operand: route.sources[0])
+                } else {
+                    for (source, offset) in zip(route.sources, route.offsets) {
+                        Concatenation.slice(current, offset: offset, into: try flow.destination(reader: index, operand: source),
+                                            accumulate: false)
+                        try flow.commit(reader: index, operand: source)
+                    }
+                }
+            }
         }
-        result.copy(from: current)
+        result.copy(from: try flow.value(at: stop - 1))
     }
 
     /// J(x)^T r: the gradient of r . f(x) with respect to x.

@@ -46,8 +46,8 @@ extension Network {
                 let out = try Storage<T>(count: batch * outCount)
                 Pooling.avgForward(g, input: a, output: out.mutableView(batch: batch, count: outCount))
                 trace.push(out, count: outCount)
-            case .flatten, .batchNorm:
-                trace.pushAlias(a)
+            case .flatten, .batchNorm, .identity, .route, .add, .adaptiveAvgPool2d:
+                try forwardLinearPiece(index, trace: trace)
             }
         }
         return trace
@@ -152,9 +152,9 @@ extension Network {
         let planeIn = g.height * g.width
         for c in 0..<g.channels {
             for oy in 0..<g.outHeight {
-                let y0 = oy * g.strideHeight - g.paddingHeight
+                let y0 = oy * g.strideHeight - g.padding.top
                 for ox in 0..<g.outWidth {
-                    let x0 = ox * g.strideWidth - g.paddingWidth
+                    let x0 = ox * g.strideWidth - g.padding.left
                     let o = (c * g.outHeight + oy) * g.outWidth + ox
                     for y in max(y0, 0)..<min(y0 + g.kernelHeight, g.height) {
                         for x in max(x0, 0)..<min(x0 + g.kernelWidth, g.width) {

@@ -52,7 +52,7 @@ extension Network {
                 let scratch = Scratch<T>()
                 let trace = try trace(input: copies.readOnly, scratch: scratch)
                 let result = try Storage<T>(count: total * inputCount)
-                try relevancePass(trace, seed: r, rules: rules.prepared, from: 0,
+                try relevancePass(trace, seed: r, rules: rules.prepared, pools: rules.poolRules, from: 0,
                                   into: result.mutableView(batch: total, count: inputCount), ledger: nil,
                                   scratch: scratch) { (layer: Int, relevance: BatchView<T>) throws(DTDError) in
                     similarities[layer] = Self.meanPairwiseCosine(relevance, batch: batch, vectors: seedsPerSample)

@@ -82,7 +82,7 @@ extension Network {
         while first < x.batch {
             let m = min(chunk, x.batch - first)
             let trace = try trace(input: x.samples(first..<(first + m)), scratch: scratch)
-            let relevance = try topDownRelevance(trace, forms: session.forms, layer: session.layerIndex,
+            let relevance = try topDownRelevance(trace, forms: session.forms, pools: session.pools, layer: session.layerIndex,
                                                  target: session.query.target, scratch: scratch)
             let roots = m * perSample
             var info = [RootInfo](repeating: RootInfo(neuron: 0), count: roots)
@@ -356,6 +356,7 @@ extension Network {
                             points: Span<T>, records: inout MutableSpan<AuditRecord>) throws(DTDError) -> AuditSummary {
         try checkNotEmpty()
         try checkLayerIndex(layer)
+        try checkNotBypassed(layer)
         guard target >= 0, target < outputCount else {
             throw DTDError(.outOfRange, "target = \(target) is outside [0, \(outputCount)) for output \(outputShape)")
         }

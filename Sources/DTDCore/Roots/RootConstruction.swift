@@ -78,7 +78,7 @@ extension Network {
         let inCount = session.inputCount, outCount = session.layer.outputCount
         let scratch = Scratch<T>()
         let trace = try trace(input: x, scratch: scratch)
-        let relevanceStorage = try topDownRelevance(trace, forms: session.forms, layer: query.layer, target: query.target,
+        let relevanceStorage = try topDownRelevance(trace, forms: session.forms, pools: session.pools, layer: query.layer, target: query.target,
                                                     scratch: scratch)
         let relevance = relevanceStorage.view(batch: batch, count: outCount)
         let a = trace.input(of: query.layer), z = trace.output(of: query.layer)

@@ -14,6 +14,8 @@ struct RootSession<T: DTDScalar> {
     let rule: PreparedRule<T>
     let direction: RootDirection
     let forms: [PreparedRule<T>?]
+    /// The pooling and add rules of the top-down pass (the rule set's).
+    let pools: [PoolRule?]
     let neurons: Range<Int>
     /// W as Double, `(outChannels, fanIn)`.
     let weights: Storage<Double>
@@ -29,6 +31,7 @@ struct RootSession<T: DTDScalar> {
         guard let layer = network.layers[query.layer].linear else {
             throw DTDError(.rule, "layer \(query.layer) is \(network.layers[query.layer].kind), which has no weights and so no roots; pick a dense or conv2d layer")
         }
+        try network.checkNotBypassed(query.layer)
         guard query.target >= 0, query.target < network.outputCount else {
             throw DTDError(.outOfRange, "target = \(query.target) is outside [0, \(network.outputCount)) for output \(network.outputShape)")
         }
@@ -53,6 +56,7 @@ struct RootSession<T: DTDScalar> {
         self.rule = rule
         self.direction = RootDirection(rule: rule.rule)
         self.forms = try network.upperRootForms(rules: rules, above: query.layer, tolerance: query.tolerance)
+        self.pools = rules.poolRules
         self.neurons = neurons
         let weight = layer.weight
         self.weights = try Storage<Double>(count: weight.count) { Double(weight[$0]) }
@@ -188,9 +192,9 @@ struct RootSession<T: DTDScalar> {
             var k = 0
             for c in 0..<g.inChannels {
                 for ky in 0..<g.kernelHeight {
-                    let iy = oy * g.strideHeight - g.paddingHeight + ky * g.dilationHeight
+                    let iy = oy * g.strideHeight - g.padding.top + ky * g.dilationHeight
                     for kx in 0..<g.kernelWidth {
-                        let ix = ox * g.strideWidth - g.paddingWidth + kx * g.dilationWidth
+                        let ix = ox * g.strideWidth - g.padding.left + kx * g.dilationWidth
                         if iy >= 0, iy < g.height, ix >= 0, ix < g.width {
                             out[(c * g.height + iy) * g.width + ix] += v[k]
                         }

@@ -15,8 +15,9 @@ extension Network {
 
     /// The relevance arriving at the output of `layer` for the seed f_k(x) e_k, propagated from
     /// the output with each upper layer's rule in root form (the study's train-free pass at the
-    /// actual activations). Returns `(batch, layer output size)` values.
-    func topDownRelevance(_ trace: ForwardTrace<T>, forms: [PreparedRule<T>?], layer: Int, target: Int,
+    /// actual activations; average pools and adds with their `pools` rule). Returns
+    /// `(batch, layer output size)` values.
+    func topDownRelevance(_ trace: ForwardTrace<T>, forms: [PreparedRule<T>?], pools: [PoolRule?], layer: Int, target: Int,
                           scratch: Scratch<T>) throws(DTDError) -> Storage<T> {
         let batch = trace.batch
         let seed = try Storage<T>(count: batch * outputCount)
@@ -25,7 +26,7 @@ extension Network {
         if layer == layers.count - 1 { return seed }
         let count = layers[layer].outputShape.count
         let result = try Storage<T>(count: batch * count)
-        try relevancePass(trace, seed: seedView.readOnly, rules: forms, from: layer + 1,
+        try relevancePass(trace, seed: seedView.readOnly, rules: forms, pools: pools, from: layer + 1,
                           into: result.mutableView(batch: batch, count: count), ledger: nil, scratch: scratch)
         withExtendedLifetime(seed) {}
         return result

@@ -7,6 +7,9 @@ public struct RuleSet<T: DTDScalar>: Sendable {
     /// The kinds of the network's layers, by index.
     public let layerKinds: [LayerKind]
     private(set) var prepared: [PreparedRule<T>?]
+    /// The rule of each average pool, adaptive average pool and add that has one (else
+    /// `PoolRule.standard`).
+    private(set) var poolRules: [PoolRule?]
 
     /// An empty rule set for `network`.
     public init(for network: Network<T>) throws(DTDError) {
@@ -14,6 +17,7 @@ public struct RuleSet<T: DTDScalar>: Sendable {
         fingerprint = network.fingerprint
         layerKinds = network.layers.map(\.kind)
         prepared = Array(repeating: nil, count: network.layers.count)
+        poolRules = Array(repeating: nil, count: network.layers.count)
     }
 
     /// An empty rule set with `rule` on every dense/conv layer (the study's protocol).
@@ -24,18 +28,25 @@ public struct RuleSet<T: DTDScalar>: Sendable {
         }
     }
 
-    /// Assigns `rule` to layer `layer`, replacing any earlier rule.
-    /// - Throws: `.networkMismatch`, `.layerIndex`, `.rule` (the layer has no weights), and the
-    ///   rule's parameter errors. On failure the set is unchanged.
+    /// Assigns `rule` to layer `layer`, replacing any earlier rule. Dense and conv layers take
+    /// every rule; average pools, adaptive average pools and adds take epsilon (selecting their
+    /// norm rule, `PoolRule.norm`) or flat (`PoolRule.flat`).
+    /// - Throws: `.networkMismatch`, `.layerIndex`, `.rule` (the layer takes no such rule), and
+    ///   the rule's parameter errors. On failure the set is unchanged.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
     public mutating func set(_ rule: Rule, layer: Int, in network: Network<T>) throws(DTDError) {
         try checkUsable(with: network)
         try network.checkLayerIndex(layer)
+        let kind = network.layers[layer].kind
+        if kind.takesPoolRule {
+            poolRules[layer] = try PoolRule(rule, layer: layer, kind: kind)
+            return
+        }
         guard let linear = network.layers[layer].linear else {
             var detail = ""
             if case .batchNorm(_, let folded) = network.layers[layer] { detail = " (it is folded into layer \(folded); set the rule there)" }
-            throw DTDError(.rule, "layer \(layer) is \(network.layers[layer].kind), which has no weights for a rule\(detail)")
+            throw DTDError(.rule, "layer \(layer) is \(kind), which has no weights for a rule\(detail)")
         }
         prepared[layer] = try PreparedRule(rule: rule, layer: linear, layerIndex: layer)
     }
@@ -51,10 +62,17 @@ public struct RuleSet<T: DTDScalar>: Sendable {
         self = copy
     }
 
-    /// The rule of layer `layer`, or nil.
+    /// The rule of layer `layer`, or nil (for a pooling or add layer: the epsilon or flat rule
+    /// it was given).
     public func rule(at layer: Int) -> Rule? {
         guard layer >= 0, layer < prepared.count else { return nil }
-        return prepared[layer]?.rule
+        return prepared[layer]?.rule ?? poolRules[layer]?.rule
+    }
+
+    /// The pooling rule of layer `layer`: the one set, or `PoolRule.standard`.
+    public func poolRule(at layer: Int) -> PoolRule {
+        guard layer >= 0, layer < poolRules.count else { return .standard }
+        return poolRules[layer] ?? .standard
     }
 
     /// Throws `.networkMismatch` unless this set was made for exactly `network`'s layer list.

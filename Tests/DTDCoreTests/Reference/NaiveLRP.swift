@@ -50,8 +50,9 @@ struct NaiveAffine {
     init(conv c: ConvSpec, inputShape: [Int]) {
         let (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
         let (kh, kw) = c.kernel
-        let outH = (height + 2 * c.padding.0 - c.dilation.0 * (kh - 1) - 1) / c.stride.0 + 1
-        let outW = (width + 2 * c.padding.1 - c.dilation.1 * (kw - 1) - 1) / c.stride.1 + 1
+        let pad = c.padSides
+        let outH = (height + pad.top + pad.bottom - c.dilation.0 * (kh - 1) - 1) / c.stride.0 + 1
+        let outW = (width + pad.left + pad.right - c.dilation.1 * (kw - 1) - 1) / c.stride.1 + 1
         var rows: [[(input: Int, weight: Double)]] = []
         var bias: [Double] = []
         for co in 0..<c.outChannels {
@@ -61,8 +62,8 @@ struct NaiveAffine {
                     for ci in 0..<channels {
                         for ky in 0..<kh {
                             for kx in 0..<kw {
-                                let y = oy * c.stride.0 - c.padding.0 + ky * c.dilation.0
-                                let x = ox * c.stride.1 - c.padding.1 + kx * c.dilation.1
+                                let y = oy * c.stride.0 - pad.top + ky * c.dilation.0
+                                let x = ox * c.stride.1 - pad.left + kx * c.dilation.1
                                 guard y >= 0, y < height, x >= 0, x < width else { continue }
                                 let w = c.weight[((co * channels + ci) * kh + ky) * kw + kx]
                                 row.append((ci * height * width + y * width + x, w))
@@ -83,16 +84,16 @@ struct NaiveAffine {
     /// PyTorch's AvgPool2d (floor mode) as a linear map: weight 1/divisor on the in-bounds cells
     /// of each window. The divisor is PyTorch's: with `countIncludePad` the window clipped to the
     /// padded input, otherwise the in-bounds cells only.
-    init(averagePool kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), countIncludePad: Bool,
+    init(averagePool kernel: (Int, Int), stride: (Int, Int), padding: Padding, countIncludePad: Bool,
          inputShape: [Int]) {
         let (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
-        let outH = (height + 2 * padding.0 - kernel.0) / stride.0 + 1
-        let outW = (width + 2 * padding.1 - kernel.1) / stride.1 + 1
+        let outH = (height + padding.top + padding.bottom - kernel.0) / stride.0 + 1
+        let outW = (width + padding.left + padding.right - kernel.1) / stride.1 + 1
         var rows: [[(input: Int, weight: Double)]] = []
         for c in 0..<channels {
             for oy in 0..<outH {
                 for ox in 0..<outW {
-                    let y0 = oy * stride.0 - padding.0, x0 = ox * stride.1 - padding.1
+                    let y0 = oy * stride.0 - padding.top, x0 = ox * stride.1 - padding.left
                     var cells: [Int] = []
                     for y in y0..<(y0 + kernel.0) {
                         for x in x0..<(x0 + kernel.1) where y >= 0 && y < height && x >= 0 && x < width {
@@ -100,7 +101,7 @@ struct NaiveAffine {
                         }
                     }
                     let divisor = countIncludePad
-                        ? (min(y0 + kernel.0, height + padding.0) - y0) * (min(x0 + kernel.1, width + padding.1) - x0)
+                        ? (min(y0 + kernel.0, height + padding.bottom) - y0) * (min(x0 + kernel.1, width + padding.right) - x0)
                         : cells.count
                     rows.append(cells.map { ($0, 1 / Double(divisor)) })
                 }
@@ -110,6 +111,50 @@ struct NaiveAffine {
         inputCount = inputShape.reduce(1, *)
         connections = rows
         bias = [Double](repeating: 0, count: rows.count)
+    }
+
+    /// PyTorch's AdaptiveAvgPool2d as a linear map: output (i, j) averages rows
+    /// floor(i H / outH) ..< ceil((i + 1) H / outH) and the columns likewise.
+    init(adaptivePool size: (Int, Int), inputShape: [Int]) {
+        let (channels, height, width) = (inputShape[0], inputShape[1], inputShape[2])
+        func bin(_ i: Int, _ n: Int, _ out: Int) -> Range<Int> {
+            (i * n) / out..<Int((Double((i + 1) * n) / Double(out)).rounded(.up))
+        }
+        var rows: [[(input: Int, weight: Double)]] = []
+        for c in 0..<channels {
+            for oy in 0..<size.0 {
+                for ox in 0..<size.1 {
+                    let ys = bin(oy, height, size.0), xs = bin(ox, width, size.1)
+                    let cells = ys.flatMap { y in xs.map { x in c * height * width + y * width + x } }
+                    rows.append(cells.map { ($0, 1 / Double(cells.count)) })
+                }
+            }
+        }
+        self.inputShape = inputShape
+        inputCount = inputShape.reduce(1, *)
+        connections = rows
+        bias = [Double](repeating: 0, count: rows.count)
+    }
+
+    /// This map with eval-mode batch-norm folded in, per output channel (rows of one channel are
+    /// consecutive): s = gamma / sqrt(var + eps), w' = s w, b' = (b - mean) s + beta.
+    func foldingBatchNorm(gamma: [Double], beta: [Double], mean: [Double], variance: [Double], eps: Double) -> NaiveAffine {
+        let perChannel = connections.count / gamma.count
+        var rows = connections, b = bias
+        for j in rows.indices {
+            let c = j / perChannel
+            let scale = gamma[c] / (variance[c] + eps).squareRoot()
+            rows[j] = rows[j].map { ($0.input, $0.weight * scale) }
+            b[j] = (bias[j] - mean[c]) * scale + beta[c]
+        }
+        return NaiveAffine(inputShape: inputShape, connections: rows, bias: b)
+    }
+
+    private init(inputShape: [Int], connections: [[(input: Int, weight: Double)]], bias: [Double]) {
+        self.inputShape = inputShape
+        inputCount = inputShape.reduce(1, *)
+        self.connections = connections
+        self.bias = bias
     }
 }
 
@@ -229,72 +274,103 @@ enum NaiveLRP {
 
 // MARK: - A whole network
 
-/// A `NetworkSpec` evaluated naively, one sample at a time.
+/// A `NetworkSpec` evaluated naively, one sample at a time. Every layer reads the outputs of its
+/// operands (`operands[l]`: the previous layer, or a route's or add's sources; -1 the input);
+/// backward passes add every reader's contribution into the output it read.
 struct NaiveNetwork {
     enum Layer {
-        /// dense, conv (isLinear) or average pooling (not linear: it takes no rule).
+        /// dense, conv (isLinear) or average pooling (not linear: it takes a pooling rule).
         case affine(NaiveAffine, isLinear: Bool)
+        /// relu
         case relu
+        /// flatten, identity, a folded batch-norm: the identity on values.
         case flatten
         /// Per output, the in-bounds input cells of its window in row-major order.
         case maxPool(windows: [[Int]])
+        /// The concatenation of the operands (channels are outermost, so a plain concatenation).
+        case route
+        /// The sum of the operands.
+        case add
     }
 
     let layers: [Layer]
+    /// Per layer, the layer outputs it reads (-1: the network input).
+    let operands: [[Int]]
 
     init(_ spec: NetworkSpec) {
-        var shape = spec.inputShape
+        let shapes = spec.activationShapes
         var layers: [Layer] = []
-        for layer in spec.layers {
+        var operands: [[Int]] = []
+        for (index, layer) in spec.layers.enumerated() {
+            let shape = shapes[index]
+            operands.append([index - 1])
             switch layer {
             case .dense(let w, let out, let inFeatures, let b):
                 layers.append(.affine(NaiveAffine(dense: w, outFeatures: out, inFeatures: inFeatures, bias: b), isLinear: true))
-                shape = [out]
             case .conv2d(let c):
-                let affine = NaiveAffine(conv: c, inputShape: shape)
-                layers.append(.affine(affine, isLinear: true))
-                shape = NaiveNetwork.convOutput(c, input: affine.inputShape)
+                layers.append(.affine(NaiveAffine(conv: c, inputShape: shape), isLinear: true))
             case .relu:
                 layers.append(.relu)
-            case .flatten:
+            case .flatten, .identity:
                 layers.append(.flatten)
-                shape = [shape.reduce(1, *)]
-            case .maxPool2d(let kernel, let stride, let padding):
-                let (channels, height, width) = (shape[0], shape[1], shape[2])
-                let outH = (height + 2 * padding.0 - kernel.0) / stride.0 + 1
-                let outW = (width + 2 * padding.1 - kernel.1) / stride.1 + 1
-                var windows: [[Int]] = []
-                for c in 0..<channels {
-                    for oy in 0..<outH {
-                        for ox in 0..<outW {
-                            let y0 = oy * stride.0 - padding.0, x0 = ox * stride.1 - padding.1
-                            var cells: [Int] = []
-                            for y in y0..<(y0 + kernel.0) {
-                                for x in x0..<(x0 + kernel.1) where y >= 0 && y < height && x >= 0 && x < width {
-                                    cells.append(c * height * width + y * width + x)
-                                }
-                            }
-                            windows.append(cells)
-                        }
-                    }
+            case .batchNorm(let gamma, let beta, let mean, let variance, let eps):
+                if case .affine(let map, true) = layers[index - 1] {
+                    layers[index - 1] = .affine(map.foldingBatchNorm(gamma: gamma, beta: beta, mean: mean, variance: variance, eps: eps),
+                                                isLinear: true)
                 }
-                layers.append(.maxPool(windows: windows))
-                shape = [channels, outH, outW]
+                layers.append(.flatten)
+            case .maxPool2d(let kernel, let stride, let padding):
+                layers.append(.maxPool(windows: Self.windows(kernel, stride, Padding(padding), shape)))
+            case .paddedMaxPool2d(let kernel, let stride, let padding):
+                layers.append(.maxPool(windows: Self.windows(kernel, stride, padding, shape)))
             case .avgPool2d(let kernel, let stride, let padding, let countIncludePad):
-                let affine = NaiveAffine(averagePool: kernel, stride: stride, padding: padding,
-                                         countIncludePad: countIncludePad, inputShape: shape)
-                layers.append(.affine(affine, isLinear: false))
-                shape = [shape[0], (shape[1] + 2 * padding.0 - kernel.0) / stride.0 + 1,
-                         (shape[2] + 2 * padding.1 - kernel.1) / stride.1 + 1]
+                layers.append(.affine(NaiveAffine(averagePool: kernel, stride: stride, padding: Padding(padding),
+                                                  countIncludePad: countIncludePad, inputShape: shape), isLinear: false))
+            case .paddedAvgPool2d(let kernel, let stride, let padding, let countIncludePad):
+                layers.append(.affine(NaiveAffine(averagePool: kernel, stride: stride, padding: padding,
+                                                  countIncludePad: countIncludePad, inputShape: shape), isLinear: false))
+            case .adaptiveAvgPool2d(let size):
+                layers.append(.affine(NaiveAffine(adaptivePool: size, inputShape: shape), isLinear: false))
+            case .route(let sources):
+                layers.append(.route)
+                operands[index] = sources
+            case .add(let sources):
+                layers.append(.add)
+                operands[index] = [index - 1] + sources
             }
         }
         self.layers = layers
+        self.operands = operands
+    }
+
+    /// The in-bounds cells of every window of a pool (padding is never a cell).
+    static func windows(_ kernel: (Int, Int), _ stride: (Int, Int), _ padding: Padding, _ shape: [Int]) -> [[Int]] {
+        let (channels, height, width) = (shape[0], shape[1], shape[2])
+        let outH = (height + padding.top + padding.bottom - kernel.0) / stride.0 + 1
+        let outW = (width + padding.left + padding.right - kernel.1) / stride.1 + 1
+        var windows: [[Int]] = []
+        for c in 0..<channels {
+            for oy in 0..<outH {
+                for ox in 0..<outW {
+                    let y0 = oy * stride.0 - padding.top, x0 = ox * stride.1 - padding.left
+                    var cells: [Int] = []
+                    for y in y0..<(y0 + kernel.0) {
+                        for x in x0..<(x0 + kernel.1) where y >= 0 && y < height && x >= 0 && x < width {
+                            cells.append(c * height * width + y * width + x)
+                        }
+                    }
+                    windows.append(cells)
+                }
+            }
+        }
+        return windows
     }
 
     static func convOutput(_ c: ConvSpec, input: [Int]) -> [Int] {
-        [c.outChannels,
-         (input[1] + 2 * c.padding.0 - c.dilation.0 * (c.kernel.0 - 1) - 1) / c.stride.0 + 1,
-         (input[2] + 2 * c.padding.1 - c.dilation.1 * (c.kernel.1 - 1) - 1) / c.stride.1 + 1]
+        let pad = c.padSides
+        return [c.outChannels,
+                (input[1] + pad.top + pad.bottom - c.dilation.0 * (c.kernel.0 - 1) - 1) / c.stride.0 + 1,
+                (input[2] + pad.left + pad.right - c.dilation.1 * (c.kernel.1 - 1) - 1) / c.stride.1 + 1]
     }
 
     /// The first maximum of a window in row-major order (padding is −∞, so it never wins).
@@ -304,16 +380,22 @@ struct NaiveNetwork {
         return best
     }
 
-    /// Every activation of one sample: `[x, output of layer 0, output of layer 1, ...]`.
+    /// Every activation of one sample: `[x, output of layer 0, output of layer 1, ...]`, so layer
+    /// l's output is `acts[l + 1]` and its input (the previous output) `acts[l]`.
     func activations(_ x: [Double]) -> [[Double]] {
         var result = [x]
-        for layer in layers {
-            let a = result[result.count - 1]
+        for (index, layer) in layers.enumerated() {
+            let a = result[index]
             switch layer {
             case .affine(let affine, _): result.append(NaiveLRP.sum(affine.forward({ $0 }, a), affine.bias))
             case .relu: result.append(a.map { max($0, 0) })
             case .flatten: result.append(a)
             case .maxPool(let windows): result.append(windows.map { a[NaiveNetwork.winner($0, a)] })
+            case .route: result.append(operands[index].flatMap { result[$0 + 1] })
+            case .add:
+                var sum = a.map { _ in 0.0 }
+                for k in operands[index] { for i in sum.indices { sum[i] += result[k + 1][i] } }
+                result.append(sum)
             }
         }
         return result
@@ -321,45 +403,109 @@ struct NaiveNetwork {
 
     func forward(_ x: [Double]) -> [Double] { activations(x).last ?? x }
 
+    /// A backward pass from the output down to the output of layer `stop - 1` (the input for
+    /// stop 0): `step(l, value at its output)` returns the contribution to each of layer l's
+    /// operands, which are added up per output. `visit(l, value)` sees every completed value,
+    /// and may replace it (a mask). Returns the value at every output reached, by layer (-1: the input).
+    func backward(_ acts: [[Double]], seed: [Double], stop: Int = 0,
+                  visit: (Int, [Double]) -> [Double] = { $1 },
+                  step: (Int, [Double]) -> [[Double]]) -> [Int: [Double]] {
+        var values: [Int: [Double]] = [layers.count - 1: seed]
+        for index in stride(from: layers.count - 1, through: stop, by: -1) {
+            let value = visit(index, values[index] ?? acts[index + 1].map { _ in 0 })
+            values[index] = value
+            for (operand, part) in zip(operands[index], step(index, value)) {
+                values[operand] = NaiveLRP.sum(values[operand] ?? part.map { _ in 0 }, part)
+            }
+        }
+        values[stop - 1] = values[stop - 1] ?? acts[stop].map { _ in 0 }
+        return values
+    }
+
+    /// Splits `value` (a route's output) back into its operands' slices.
+    func slices(_ index: Int, _ value: [Double], _ acts: [[Double]]) -> [[Double]] {
+        var offset = 0
+        return operands[index].map { k in
+            let n = acts[k + 1].count
+            defer { offset += n }
+            return Array(value[offset..<(offset + n)])
+        }
+    }
+
     /// Jᵀr with ReLU′(0) = 0 and max-pool routing to the first maximum.
     func gradient(_ x: [Double], seed: [Double]) -> [Double] {
         let acts = activations(x)
-        var g = seed
-        for (index, layer) in layers.enumerated().reversed() {
+        let values = backward(acts, seed: seed) { index, g in
             let a = acts[index]
-            switch layer {
-            case .affine(let affine, _): g = affine.transposed({ $0 }, g)
-            case .relu: g = zip(a, g).map { $0 > 0 ? $1 : 0 }
-            case .flatten: break
+            switch layers[index] {
+            case .affine(let affine, _): return [affine.transposed({ $0 }, g)]
+            case .relu: return [zip(a, g).map { $0 > 0 ? $1 : 0 }]
+            case .flatten: return [g]
             case .maxPool(let windows):
                 var next = [Double](repeating: 0, count: a.count)
                 for (o, window) in windows.enumerated() { next[NaiveNetwork.winner(window, a)] += g[o] }
-                g = next
+                return [next]
+            case .route: return slices(index, g, acts)
+            case .add: return operands[index].map { _ in g }
             }
         }
-        return g
+        return values[-1] ?? []
     }
 
-    /// LRP of one sample: `rules[l]` on each dense/conv layer l; ReLU and flatten pass relevance,
-    /// max-pool routes it to the first maximum, average pooling uses epsilon with ε = 1e-6.
-    func lrp(_ x: [Double], seed: [Double], rules: [Int: Rule]) -> [Double] {
+    /// The relevance of every output (by layer, -1 the input) for `seed`: `rules[l]` on each
+    /// dense/conv layer l; ReLU, flatten, identity and batch-norm pass relevance, max-pool routes
+    /// it to the first maximum, a route splits it by slice; average pools and adds use
+    /// `rules[l]` when it is epsilon (norm) or flat, else epsilon 1e-6 (norm): an add's operand k
+    /// gets x_k (.) R / stab(sum) (norm) or R / stab(operands) (flat). Down to layer `stop`;
+    /// `masks[l]` zeroes the unflagged entries of the relevance at layer l's output first.
+    func relevances(_ x: [Double], seed: [Double], rules: [Int: Rule], stop: Int = 0,
+                    masks: [Int: [Bool]] = [:]) -> [Int: [Double]] {
         let acts = activations(x)
-        var r = seed
-        for (index, layer) in layers.enumerated().reversed() {
+        return backward(acts, seed: seed, stop: stop, visit: { index, r in
+            guard let mask = masks[index] else { return r }
+            return zip(r, mask).map { $1 ? $0 : 0 }
+        }) { index, r in
             let a = acts[index]
-            switch layer {
+            switch layers[index] {
             case .affine(let affine, let isLinear):
                 // A dense/conv layer without a rule gets NaN relevance, so any comparison fails loudly.
-                let rule = isLinear ? rules[index] ?? .epsilon(.nan) : .epsilon(1e-6, bias: .include)
-                r = NaiveLRP.relevance(rule, layer: affine, input: a, relevance: r)
-            case .relu, .flatten: break
+                let rule = isLinear ? rules[index] ?? .epsilon(.nan) : poolRule(rules[index])
+                return [NaiveLRP.relevance(rule, layer: affine, input: a, relevance: r)]
+            case .relu, .flatten: return [r]
             case .maxPool(let windows):
                 var next = [Double](repeating: 0, count: a.count)
                 for (o, window) in windows.enumerated() { next[NaiveNetwork.winner(window, a)] += r[o] }
-                r = next
+                return [next]
+            case .route: return slices(index, r, acts)
+            case .add:
+                let z = acts[index + 1]
+                switch poolRule(rules[index]) {
+                case .flat(let epsilon):
+                    let n = Double(operands[index].count)
+                    return operands[index].map { _ in r.map { $0 / NaiveLRP.stab(n, epsilon) } }
+                case .epsilon(let epsilon, _):
+                    let s = NaiveLRP.shares(r, z, epsilon)
+                    return operands[index].map { k in NaiveLRP.times(acts[k + 1], s) }
+                default:
+                    return operands[index].map { _ in r.map { _ in .nan } }
+                }
             }
         }
-        return r
+    }
+
+    /// A pooling or add layer's rule: epsilon (norm) or flat as given, else epsilon 1e-6.
+    private func poolRule(_ rule: Rule?) -> Rule {
+        switch rule {
+        case .some(.epsilon(let e, _)): .epsilon(e, bias: .include)
+        case .some(.flat(let s)): .flat(stabilizer: s)
+        case .some: .epsilon(.nan)
+        case .none: .epsilon(1e-6, bias: .include)
+        }
+    }
+
+    /// LRP of one sample: the relevance at the network input (`relevances`).
+    func lrp(_ x: [Double], seed: [Double], rules: [Int: Rule]) -> [Double] {
+        relevances(x, seed: seed, rules: rules)[-1] ?? []
     }
 
     // MARK: Batches, laid out `(batch, size)` like the engine's
@@ -378,7 +524,7 @@ struct NaiveNetwork {
         return zip(samples(x, inputCount), outputs).flatMap { lrp($0, seed: $1, rules: rules) }
     }
 
-    private func samples(_ values: [Double], _ size: Int) -> [[Double]] {
+    func samples(_ values: [Double], _ size: Int) -> [[Double]] {
         stride(from: 0, to: values.count, by: size).map { Array(values[$0..<($0 + size)]) }
     }
 }

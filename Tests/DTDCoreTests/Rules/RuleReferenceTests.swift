@@ -21,16 +21,23 @@ struct RuleReferenceTests {
         var tolerance: Double { self == .float64 ? 1e-9 : 1e-4 }
     }
 
-    @Test func everyFixtureFileHasItsTwentyEightCases() throws {
+    @Test func everyFixtureFileHasItsCases() throws {
         let fixtures = try ZennitFixture.all.get()
-        #expect(fixtures.count == 5)
+        #expect(fixtures.count == 8)
         for file in ZennitFixture.fileNames {
             #expect(fixtures[file]?.cases.count == 28, "\(file)")
         }
+        for file in ZennitFixture.graphFileNames {
+            #expect(fixtures[file]?.cases.count == 40, "\(file)")
+        }
         #expect(ZennitCaseID.all.count == 140)
+        #expect(ZennitCaseID.graph.count == 120)
     }
 
-    @Test(arguments: ZennitCaseID.all, Precision.allCases)
+    /// The chains of `Tests/Fixtures/zennit` and the graph networks of `Tests/Fixtures/zennit_graph`
+    /// (a ResNet with a downsample block, a DenseNet-style net with concatenations and an
+    /// adaptive pool whose bins overlap, an MLP with a skip and batch-norms).
+    @Test(arguments: ZennitCaseID.all + ZennitCaseID.graph, Precision.allCases)
     func matchesZennit(_ id: ZennitCaseID, precision: Precision) throws {
         let fixture = try ZennitFixture.named(id.file)
         let c = try #require(fixture.cases.indices.contains(id.index) ? fixture.cases[id.index] : nil)

@@ -10,6 +10,8 @@ enum FixturePaths {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let fixtures = testsDirectory.appendingPathComponent("Fixtures")
     static let zennit = fixtures.appendingPathComponent("zennit")
+    /// Zennit's results on graph networks (routes, adds, batch-norms, adaptive pooling).
+    static let zennitGraph = fixtures.appendingPathComponent("zennit_graph")
     /// The study's network ships with the Python package as the demo's default network.
     static let studyMLP = testsDirectory.deletingLastPathComponent()
         .appendingPathComponent("bindings/python/dtd/data/dtd_study_mlp.json")
@@ -75,12 +77,15 @@ struct ZennitFixture: Sendable {
     let cases: [ZennitCase]
 
     static let fileNames = ["cnn_avg", "cnn_max", "cnn_poolpad_nobias", "mlp_relu_out", "mlp_small"]
+    /// The graph networks' fixtures (`Tests/Fixtures/zennit_graph`).
+    static let graphFileNames = ["resnet_tiny", "densenet_tiny", "mlp_skip"]
 
     /// Every fixture, parsed once.
     static let all: Result<[String: ZennitFixture], FixtureError> = {
         do {
             var result: [String: ZennitFixture] = [:]
             for name in fileNames { result[name] = try load(name) }
+            for name in graphFileNames { result[name] = try load(name, directory: FixturePaths.zennitGraph) }
             return .success(result)
         } catch let error as FixtureError {
             return .failure(error)
@@ -94,8 +99,8 @@ struct ZennitFixture: Sendable {
         return fixture
     }
 
-    static func load(_ file: String) throws -> ZennitFixture {
-        let url = FixturePaths.zennit.appendingPathComponent("\(file).json")
+    static func load(_ file: String, directory: URL = FixturePaths.zennit) throws -> ZennitFixture {
+        let url = directory.appendingPathComponent("\(file).json")
         let root = try object(JSONSerialization.jsonObject(with: Data(contentsOf: url)), file)
         var spec = NetworkSpec(name: file, inputShape: try integers(root["input_shape"], "input_shape"))
         guard let layers = root["layers"] as? [[String: Any]] else { throw FixtureError("\(file): no layers") }
@@ -121,6 +126,20 @@ struct ZennitFixture: Sendable {
                                     kernel: (w.shape[2], w.shape[3]), bias: try bias(),
                                     stride: try pair(layer["stride"], "\(what).stride"),
                                     padding: try pair(layer["padding"], "\(what).padding")))
+        case "batchnorm":
+            return .batchNorm(gamma: try tensor(layer["gamma"], "\(what).gamma").data,
+                              beta: try tensor(layer["beta"], "\(what).beta").data,
+                              mean: try tensor(layer["running_mean"], "\(what).running_mean").data,
+                              variance: try tensor(layer["running_var"], "\(what).running_var").data,
+                              eps: try number(layer["eps"], "\(what).eps"))
+        case "route":
+            return .route(try integers(layer["from"], "\(what).from"))
+        case "add":
+            return .add(try integers(layer["from"], "\(what).from"))
+        case "identity":
+            return .identity
+        case "adaptive_avgpool2d":
+            return .adaptiveAvgPool2d(outputSize: try pair(layer["output_size"], "\(what).output_size"))
         case "relu":
             return .relu
         case "flatten":
@@ -201,6 +220,16 @@ struct ZennitCaseID: Sendable, Hashable, CustomTestStringConvertible {
             return [ZennitCaseID(file: "fixtures failed to load", index: -1, name: "")]
         }
         return ZennitFixture.fileNames.flatMap { file in
+            (fixtures[file]?.cases ?? []).enumerated().map { ZennitCaseID(file: file, index: $0, name: $1.name) }
+        }
+    }()
+
+    /// Every case of the graph networks' files (`Tests/Fixtures/zennit_graph`).
+    static let graph: [ZennitCaseID] = {
+        guard let fixtures = try? ZennitFixture.all.get() else {
+            return [ZennitCaseID(file: "fixtures failed to load", index: -1, name: "")]
+        }
+        return ZennitFixture.graphFileNames.flatMap { file in
             (fixtures[file]?.cases ?? []).enumerated().map { ZennitCaseID(file: file, index: $0, name: $1.name) }
         }
     }()

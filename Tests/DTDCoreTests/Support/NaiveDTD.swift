@@ -9,33 +9,53 @@
 // independent reading of the design.
 
 extension NetworkSpec {
-    /// The activation shape at every layer boundary: `shapes[l]` is layer l's input, the last one
-    /// the network's output (PyTorch's output-size formulas, floor mode).
+    /// The activation shape at every layer boundary: `shapes[l]` is layer l's input (the previous
+    /// layer's output), `shapes[l + 1]` its output, the last one the network's output (PyTorch's
+    /// output-size formulas, floor mode).
     var activationShapes: [[Int]] {
         var shapes = [inputShape]
-        var shape = inputShape
         for layer in layers {
+            var shape = shapes[shapes.count - 1]
+            func pooled(_ kernel: (Int, Int), _ stride: (Int, Int), _ padding: Padding) -> [Int] {
+                [shape[0], (shape[1] + padding.top + padding.bottom - kernel.0) / stride.0 + 1,
+                 (shape[2] + padding.left + padding.right - kernel.1) / stride.1 + 1]
+            }
             switch layer {
             case .dense(_, let out, _, _):
                 shape = [out]
             case .conv2d(let c):
                 shape = NaiveNetwork.convOutput(c, input: shape)
-            case .relu:
+            case .relu, .identity, .batchNorm, .add:
                 break
             case .flatten:
                 shape = [shape.reduce(1, *)]
             case .maxPool2d(let kernel, let stride, let padding), .avgPool2d(let kernel, let stride, let padding, _):
-                shape = [shape[0], (shape[1] + 2 * padding.0 - kernel.0) / stride.0 + 1,
-                         (shape[2] + 2 * padding.1 - kernel.1) / stride.1 + 1]
+                shape = pooled(kernel, stride, Padding(padding))
+            case .paddedMaxPool2d(let kernel, let stride, let padding), .paddedAvgPool2d(let kernel, let stride, let padding, _):
+                shape = pooled(kernel, stride, padding)
+            case .adaptiveAvgPool2d(let size):
+                shape = [shape[0], size.0, size.1]
+            case .route(let sources):
+                let parts = sources.map { shapes[$0 + 1] }
+                shape = parts.count == 1 ? parts[0] : [parts.map { $0[0] }.reduce(0, +), parts[0][1], parts[0][2]]
             }
             shapes.append(shape)
         }
         return shapes
     }
 
-    /// g_ℓ of the audit (`Include/dtd.h` section 6) as a network of its own: the layers from `layer` on, fed layer `layer`'s input.
+    /// g_ℓ of the audit (`Include/dtd.h` section 6) as a network of its own: the layers from `layer`
+    /// on, fed layer `layer`'s input (route/add sources renumbered; the audited layer must not be
+    /// bypassed, so none reads below `layer - 1`).
     func tail(from layer: Int) -> NetworkSpec {
-        NetworkSpec(name: "\(name) from layer \(layer)", inputShape: activationShapes[layer], layers: Array(layers[layer...]))
+        let renumbered = layers[layer...].map { spec -> LayerSpec in
+            switch spec {
+            case .route(let sources): .route(sources.map { $0 - layer })
+            case .add(let sources): .add(sources.map { $0 - layer })
+            default: spec
+            }
+        }
+        return NetworkSpec(name: "\(name) from layer \(layer)", inputShape: activationShapes[layer], layers: renumbered)
     }
 
     /// The neurons a test asks for at layer `layer`: all of a dense layer; of a conv layer, up to
@@ -62,27 +82,10 @@ extension NaiveNetwork {
     }
 
     /// The relevance arriving at the output of layer `layer` when `seed` is propagated down from the
-    /// output with `rules[l]` on every dense/conv layer above it (the top-down pass of `Include/dtd.h` section 6 when
-    /// the rules are root forms). ReLU and flatten pass it, max-pool routes it to the first maximum,
-    /// average pooling uses epsilon 1e-6, exactly as `lrp`.
+    /// output with `rules[l]` on every dense/conv layer above it (the top-down pass of `Include/dtd.h`
+    /// section 6 when the rules are root forms), exactly as `relevances`.
     func relevance(_ x: [Double], seed: [Double], rules: [Int: Rule], above layer: Int) -> [Double] {
-        let acts = activations(x)
-        var r = seed
-        for (index, current) in layers.enumerated().reversed() where index > layer {
-            let a = acts[index]
-            switch current {
-            case .affine(let map, let isLinear):
-                let rule = isLinear ? rules[index] ?? .epsilon(.nan) : .epsilon(1e-6, bias: .include)
-                r = NaiveLRP.relevance(rule, layer: map, input: a, relevance: r)
-            case .relu, .flatten:
-                break
-            case .maxPool(let windows):
-                var next = [Double](repeating: 0, count: a.count)
-                for (o, window) in windows.enumerated() { next[NaiveNetwork.winner(window, a)] += r[o] }
-                r = next
-            }
-        }
-        return r
+        relevances(x, seed: seed, rules: rules, stop: layer + 1)[layer] ?? []
     }
 
     /// The state that fixes the local linear model at a point: every ReLU's pre-activation and, for

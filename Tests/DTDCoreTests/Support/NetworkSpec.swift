@@ -28,9 +28,15 @@ struct NetworkSpec: Sendable, CustomStringConvertible {
                 try network.addDense(weight: w.map { T($0) }, outFeatures: out, inFeatures: inFeatures,
                                      bias: b.map { $0.map { T($0) } })
             case .conv2d(let c):
-                try network.addConv2d(weight: c.weight.map { T($0) }, outChannels: c.outChannels, inChannels: c.inChannels,
-                                      kernel: c.kernel, bias: c.bias.map { $0.map { T($0) } }, stride: c.stride,
-                                      padding: c.padding, dilation: c.dilation)
+                if let sides = c.sides {
+                    try network.addConv2d(weight: c.weight.map { T($0) }, outChannels: c.outChannels, inChannels: c.inChannels,
+                                          kernel: c.kernel, bias: c.bias.map { $0.map { T($0) } }, stride: c.stride,
+                                          padding: sides, dilation: c.dilation)
+                } else {
+                    try network.addConv2d(weight: c.weight.map { T($0) }, outChannels: c.outChannels, inChannels: c.inChannels,
+                                          kernel: c.kernel, bias: c.bias.map { $0.map { T($0) } }, stride: c.stride,
+                                          padding: c.padding, dilation: c.dilation)
+                }
             case .relu:
                 network.addReLU()
             case .flatten:
@@ -39,6 +45,21 @@ struct NetworkSpec: Sendable, CustomStringConvertible {
                 try network.addMaxPool2d(kernel: kernel, stride: stride, padding: padding)
             case .avgPool2d(let kernel, let stride, let padding, let countIncludePad):
                 try network.addAvgPool2d(kernel: kernel, stride: stride, padding: padding, countIncludePad: countIncludePad)
+            case .paddedMaxPool2d(let kernel, let stride, let padding):
+                try network.addMaxPool2d(kernel: kernel, stride: stride, padding: padding)
+            case .paddedAvgPool2d(let kernel, let stride, let padding, let countIncludePad):
+                try network.addAvgPool2d(kernel: kernel, stride: stride, padding: padding, countIncludePad: countIncludePad)
+            case .adaptiveAvgPool2d(let size):
+                try network.addAdaptiveAvgPool2d(outputSize: size)
+            case .batchNorm(let gamma, let beta, let mean, let variance, let eps):
+                try network.addBatchNorm(gamma: gamma.map { T($0) }, beta: beta.map { T($0) }, runningMean: mean.map { T($0) },
+                                         runningVar: variance.map { T($0) }, eps: eps)
+            case .identity:
+                network.addIdentity()
+            case .route(let sources):
+                try network.addRoute(from: sources)
+            case .add(let sources):
+                try network.addAdd(from: sources)
             }
         }
         return network
@@ -65,6 +86,8 @@ struct NetworkSpec: Sendable, CustomStringConvertible {
                 c.weight = round(c.weight)
                 c.bias = c.bias.map(round)
                 return .conv2d(c)
+            case .batchNorm(let gamma, let beta, let mean, let variance, let eps):
+                return .batchNorm(gamma: round(gamma), beta: round(beta), mean: round(mean), variance: round(variance), eps: eps)
             default:
                 return layer
             }
@@ -88,6 +111,11 @@ struct ConvSpec: Sendable {
     var stride: (Int, Int) = (1, 1)
     var padding: (Int, Int) = (0, 0)
     var dilation: (Int, Int) = (1, 1)
+    /// Padding per side (ONNX's pads), overriding `padding` when set.
+    var sides: Padding? = nil
+
+    /// The padding on each side.
+    var padSides: Padding { sides ?? Padding(padding) }
 }
 
 /// One layer of a `NetworkSpec`.
@@ -98,6 +126,17 @@ enum LayerSpec: Sendable {
     case flatten
     case maxPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int))
     case avgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), countIncludePad: Bool)
+    /// Pools with padding per side (ONNX's pads).
+    case paddedMaxPool2d(kernel: (Int, Int), stride: (Int, Int), padding: Padding)
+    case paddedAvgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: Padding, countIncludePad: Bool)
+    case adaptiveAvgPool2d(outputSize: (Int, Int))
+    /// Eval-mode batch-norm (folded into the dense/conv layer before it).
+    case batchNorm(gamma: [Double], beta: [Double], mean: [Double], variance: [Double], eps: Double)
+    case identity
+    /// The output of earlier layers (-1: the input), concatenated along channels.
+    case route([Int])
+    /// The previous output plus the outputs of earlier layers.
+    case add([Int])
 
     var isLinear: Bool {
         switch self {

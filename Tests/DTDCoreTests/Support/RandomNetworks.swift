@@ -81,9 +81,82 @@ struct RandomNetworkBuilder {
     }
 
     private func poolShape(_ kernel: (Int, Int), _ stride: (Int, Int), _ padding: (Int, Int)) -> [Int] {
+        poolShape(kernel, stride, Padding(padding))
+    }
+
+    private func poolShape(_ kernel: (Int, Int), _ stride: (Int, Int), _ padding: Padding) -> [Int] {
         [shape[0],
-         (shape[1] + 2 * padding.0 - kernel.0) / stride.0 + 1,
-         (shape[2] + 2 * padding.1 - kernel.1) / stride.1 + 1]
+         (shape[1] + padding.top + padding.bottom - kernel.0) / stride.0 + 1,
+         (shape[2] + padding.left + padding.right - kernel.1) / stride.1 + 1]
+    }
+
+    // MARK: Graph layers and the layers of users' models
+
+    /// The index the next layer gets.
+    var next: Int { spec.layers.count }
+
+    /// The output shape of layer `index` (-1: the input).
+    func shape(of index: Int) -> [Int] { spec.activationShapes[index + 1] }
+
+    func conv(_ out: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1), sides: Padding, bias: BiasSigns = .mixed) -> Self {
+        var next = self
+        let (c, h, w) = (shape[0], shape[1], shape[2])
+        let weight = next.rng.uniform(out * c * kernel.0 * kernel.1, in: -1...1)
+        next.spec.layers.append(.conv2d(ConvSpec(weight: weight, outChannels: out, inChannels: c, kernel: kernel,
+                                                 bias: bias.draw(out, &next.rng), stride: stride, sides: sides)))
+        next.shape = [out, (h + sides.top + sides.bottom - kernel.0) / stride.0 + 1,
+                      (w + sides.left + sides.right - kernel.1) / stride.1 + 1]
+        return next
+    }
+
+    func maxPool(_ kernel: (Int, Int), stride: (Int, Int), sides: Padding) -> Self {
+        var next = self
+        next.spec.layers.append(.paddedMaxPool2d(kernel: kernel, stride: stride, padding: sides))
+        next.shape = poolShape(kernel, stride, sides)
+        return next
+    }
+
+    func avgPool(_ kernel: (Int, Int), stride: (Int, Int), sides: Padding, countIncludePad: Bool) -> Self {
+        var next = self
+        next.spec.layers.append(.paddedAvgPool2d(kernel: kernel, stride: stride, padding: sides, countIncludePad: countIncludePad))
+        next.shape = poolShape(kernel, stride, sides)
+        return next
+    }
+
+    func adaptiveAvgPool(_ size: (Int, Int)) -> Self {
+        var next = self
+        next.spec.layers.append(.adaptiveAvgPool2d(outputSize: size))
+        next.shape = [shape[0], size.0, size.1]
+        return next
+    }
+
+    /// Eval-mode batch-norm with random statistics (variance in [0.5, 2]).
+    func batchNorm(eps: Double = 1e-5) -> Self {
+        var next = self
+        let c = shape[0]
+        next.spec.layers.append(.batchNorm(gamma: next.rng.uniform(c, in: 0.5...1.5), beta: next.rng.uniform(c, in: -0.3...0.3),
+                                           mean: next.rng.uniform(c, in: -0.3...0.3), variance: next.rng.uniform(c, in: 0.5...2),
+                                           eps: eps))
+        return next
+    }
+
+    func identity() -> Self {
+        var next = self
+        next.spec.layers.append(.identity)
+        return next
+    }
+
+    func route(_ sources: [Int]) -> Self {
+        var next = self
+        next.spec.layers.append(.route(sources))
+        next.shape = next.spec.activationShapes.last ?? shape
+        return next
+    }
+
+    func add(_ sources: [Int]) -> Self {
+        var next = self
+        next.spec.layers.append(.add(sources))
+        return next
     }
 }
 
@@ -144,6 +217,56 @@ enum RandomNetworks {
     }
 
     static var all: [NetworkSpec] { mlps + cnns }
+
+    /// Networks with graph layers and the layers of users' models: a small ResNet (batch-norms,
+    /// identity blocks, a stride-2 block whose downsample path is a route), a DenseNet-style net
+    /// (concatenations including the network input, an asymmetrically padded average pool, an
+    /// adaptive pool with overlapping bins), an MLP with skips (an add of several sources, x + x),
+    /// and a CNN with ONNX-style asymmetric padding on conv and both pools.
+    static let graphs: [NetworkSpec] = [
+        {
+            var b = RandomNetworkBuilder(name: "graph resnet (identity + downsample blocks)", inputShape: [3, 8, 8], seed: 31)
+            b = b.conv(4, kernel: (3, 3), padding: (1, 1), bias: .none).batchNorm().relu()
+                .maxPool((3, 3), stride: (2, 2), padding: (1, 1))
+            let first = b.next - 1
+            b = b.conv(4, kernel: (3, 3), padding: (1, 1), bias: .none).batchNorm().relu()
+                .conv(4, kernel: (3, 3), padding: (1, 1), bias: .none).batchNorm().add([first]).relu()
+            let second = b.next - 1
+            b = b.conv(6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), bias: .none).batchNorm().relu()
+                .conv(6, kernel: (3, 3), padding: (1, 1), bias: .none).batchNorm()
+            let main = b.next - 1
+            b = b.route([second]).conv(6, kernel: (1, 1), stride: (2, 2), bias: .none).batchNorm().add([main]).relu()
+            return b.adaptiveAvgPool((1, 1)).flatten().dense(3).spec
+        }(),
+        {
+            var b = RandomNetworkBuilder(name: "graph densenet (concats, padded avg-pool, overlapping adaptive pool)",
+                                         inputShape: [2, 6, 6], seed: 32)
+            b = b.conv(3, kernel: (3, 3), padding: (1, 1)).relu()
+            let features = b.next - 1
+            b = b.route([-1, features]).conv(4, kernel: (1, 1), bias: .none).batchNorm().relu()
+                .conv(3, kernel: (3, 3), padding: (1, 1)).relu()
+            let grown = b.next - 1
+            b = b.route([grown, features, grown])
+                .avgPool((2, 2), stride: (1, 1), sides: Padding(top: 0, bottom: 1, left: 1, right: 0), countIncludePad: false)
+            return b.adaptiveAvgPool((4, 4)).flatten().identity().dense(3).spec
+        }(),
+        {
+            var b = RandomNetworkBuilder(name: "graph mlp (skips, x + x, identity)", inputShape: [6], seed: 33)
+            b = b.dense(7).batchNorm().relu()
+            let stem = b.next - 1
+            b = b.dense(7).relu().identity().dense(7).batchNorm().add([stem]).relu()
+            let block = b.next - 1
+            b = b.dense(7).relu().add([stem, block])
+            b = b.add([b.next - 1])  // x + x: the previous output read twice
+            return b.dense(5).relu().dense(3).spec
+        }(),
+        RandomNetworkBuilder(name: "cnn with asymmetric padding (conv, max-pool, avg-pool)", inputShape: [2, 7, 6], seed: 34)
+            .conv(3, kernel: (3, 2), sides: Padding(top: 0, bottom: 2, left: 1, right: 0)).relu()
+            .maxPool((2, 3), stride: (2, 1), sides: Padding(top: 1, bottom: 0, left: 0, right: 2))
+            .conv(3, kernel: (2, 2), sides: Padding(top: 1, bottom: 0, left: 1, right: 1), bias: .negative).relu()
+            .avgPool((3, 2), stride: (1, 2), sides: Padding(top: 2, bottom: 0, left: 0, right: 1), countIncludePad: true)
+            .flatten().dense(4).spec,
+    ]
 
     /// A ReLU MLP with the given layer widths (input first).
     static func mlp(_ name: String, _ widths: [Int], _ bias: BiasSigns, seed: UInt64) -> NetworkSpec {
