@@ -72,6 +72,9 @@ def reset_peak() -> bool:
         return False
 
 
+BUDGET_S = 30.0
+
+
 def measure(call, reps: int, min_sample: float, warmup: float):
     """Median seconds per call: warm up (>= 2 calls and >= `warmup` s), then `reps` samples,
     each the mean of enough back-to-back calls to last >= `min_sample` s. GC is off while timing."""
@@ -84,6 +87,8 @@ def measure(call, reps: int, min_sample: float, warmup: float):
             calls += 1
         single = (time.perf_counter() - start) / calls
         inner = max(1, math.ceil(min_sample / max(single, 1e-9)))
+        # Calls of seconds (VGG-16 at batch 8): at most ~BUDGET_S of samples, but never fewer than 3.
+        reps = max(3, min(reps, int(BUDGET_S / max(single * inner, 1e-9))))
         samples = []
         for _ in range(reps):
             t = time.perf_counter()
@@ -104,6 +109,13 @@ class Worker:
         if name not in self.specs:
             self.specs[name] = models.build_spec(name)
         return self.specs[name]
+
+    def check(self, cmd: dict) -> dict:
+        """Builds the model's network (float32), to learn whether this engine supports it."""
+        spec = self.spec(cmd["model"])
+        build = getattr(self.engine, "network", None) or getattr(self.engine, "model", None)
+        build(spec, "float32")
+        return {"ok": True}
 
     def run(self, cmd: dict) -> dict:
         spec = self.spec(cmd["model"])
@@ -155,7 +167,7 @@ def serve(engine: str, threads: int) -> None:
         if cmd.get("op") == "quit":
             break
         try:
-            reply = worker.run(cmd)
+            reply = worker.check(cmd) if cmd.get("op") == "check" else worker.run(cmd)
         except Exception as error:  # noqa: BLE001
             reply = {"ok": False, "error": f"{type(error).__name__}: {error}",
                      "trace": traceback.format_exc(limit=4)}
