@@ -31,20 +31,67 @@ enum OneDNN {
     /// Whether oneDNN serves float32 convolutions in this process.
     static var isActive: Bool { library != nil }
 
-    /// output = W input for `batch` samples (NCHW), no bias. False when oneDNN does not serve
-    /// this product (then nothing was written).
-    static func forward(_ g: ConvGeometry, weight: Storage<Float>, input: UnsafePointer<Float>, batch: Int,
-                        output: UnsafeMutablePointer<Float>) -> Bool {
-        guard let library else { return false }
-        return library.run(.forward, g, weight: weight, source: input, batch: batch, target: output)
+    /// output = scale W input (+ output when `accumulate`) for `batch` samples (NCHW), no bias.
+    /// False when oneDNN does not serve this product (not float32, not loaded, refused): then
+    /// nothing was written, or everything is to be overwritten by the caller's fallback.
+    static func forward<T: DTDScalar>(_ g: ConvGeometry, weight: Storage<T>, input: UnsafePointer<T>, batch: Int,
+                                      output: UnsafeMutablePointer<T>, scale: T = 1,
+                                      accumulate: Bool = false) throws(DTDError) -> Bool {
+        guard T.self == Float.self, let library, let w = weight as? Storage<Float> else { return false }
+        let x = UnsafeRawPointer(input).assumingMemoryBound(to: Float.self)
+        let y = UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self)
+        if scale == 1, !accumulate {
+            return library.run(.forward, g, weight: w, source: x, batch: batch, target: y)
+        }
+        // oneDNN's product into a buffer, then y = (y if accumulating) + scale * product.
+        let count = batch * g.outChannels * g.positions
+        let product = try Storage<Float>(uninitializedCount: count)
+        guard library.run(.forward, g, weight: w, source: x, batch: batch, target: product.mutablePointer) else {
+            return false
+        }
+        let s = unsafeBitCast(scale, to: Float.self), p = product.pointer
+        Gemm.forEachRange(count, work: count) { range, _ in
+            if accumulate {
+                for i in range { y[i] += s * p[i] }
+            } else {
+                for i in range { y[i] = s * p[i] }
+            }
+        }
+        return true
+    }
+
+    /// first = W a and second = W_d a from the stacked [W; W_d] (`2 Cout` rows) in one product.
+    static func forwardStacked<T: DTDScalar>(_ g: ConvGeometry, stacked: Storage<T>, input: UnsafePointer<T>,
+                                             batch: Int, first: UnsafeMutablePointer<T>,
+                                             second: UnsafeMutablePointer<T>) throws(DTDError) -> Bool {
+        guard T.self == Float.self, let library, let w = stacked as? Storage<Float> else { return false }
+        let both = try ConvGeometry(input: .image(channels: g.inChannels, height: g.height, width: g.width),
+                                    outChannels: 2 * g.outChannels, kernel: (g.kernelHeight, g.kernelWidth),
+                                    stride: (g.strideHeight, g.strideWidth), padding: (g.paddingHeight, g.paddingWidth),
+                                    dilation: (g.dilationHeight, g.dilationWidth), layer: 0)
+        let outCount = g.outChannels * g.positions
+        let product = try Storage<Float>(uninitializedCount: 2 * batch * outCount)
+        let x = UnsafeRawPointer(input).assumingMemoryBound(to: Float.self)
+        guard library.run(.forward, both, weight: w, source: x, batch: batch, target: product.mutablePointer) else {
+            return false
+        }
+        let a = UnsafeMutableRawPointer(first).assumingMemoryBound(to: Float.self)
+        let b = UnsafeMutableRawPointer(second).assumingMemoryBound(to: Float.self)
+        for n in 0..<batch {
+            (a + n * outCount).update(from: product.pointer + 2 * n * outCount, count: outCount)
+            (b + n * outCount).update(from: product.pointer + (2 * n + 1) * outCount, count: outCount)
+        }
+        return true
     }
 
     /// gradInput = W^T gradOutput for `batch` samples (NCHW), overwriting gradInput. False when
-    /// oneDNN does not serve this product (then nothing was written).
-    static func backwardData(_ g: ConvGeometry, weight: Storage<Float>, gradOutput: UnsafePointer<Float>, batch: Int,
-                             gradInput: UnsafeMutablePointer<Float>) -> Bool {
-        guard let library else { return false }
-        return library.run(.backwardData, g, weight: weight, source: gradOutput, batch: batch, target: gradInput)
+    /// oneDNN does not serve this product (then the caller's fallback overwrites gradInput).
+    static func backwardData<T: DTDScalar>(_ g: ConvGeometry, weight: Storage<T>, gradOutput: UnsafePointer<T>,
+                                           batch: Int, gradInput: UnsafeMutablePointer<T>) -> Bool {
+        guard T.self == Float.self, let library, let w = weight as? Storage<Float> else { return false }
+        return library.run(.backwardData, g, weight: w,
+                           source: UnsafeRawPointer(gradOutput).assumingMemoryBound(to: Float.self), batch: batch,
+                           target: UnsafeMutableRawPointer(gradInput).assumingMemoryBound(to: Float.self))
     }
 
     /// `DTD_KERNELS`: which convolution kernels to use.
@@ -397,7 +444,12 @@ enum OneDNN {
                 // An entry of a freed weight whose identifier was reused has no owner any more.
                 if let found = entries[key], found.owner === weight { return found }
                 entries = entries.filter { $0.value.owner != nil }
-                guard let made = make(operation, g, weight: weight, batch: batch, channels: channels) else { return nil }
+                // Bounded: a caller cycling through many batch sizes keeps only the current one's.
+                if entries.count >= 512 { entries = entries.filter { $0.key.batch == batch } }
+                let siblings = entries.filter { $0.key.weight == key.weight && $0.key.operation == operation
+                    && $0.key.channelsLower == key.channelsLower && $0.key.channelsUpper == key.channelsUpper }.map(\.value)
+                guard let made = make(operation, g, weight: weight, batch: batch, channels: channels, siblings: siblings)
+                else { return nil }
                 entries[key] = made
                 return made
             }
@@ -407,7 +459,7 @@ enum OneDNN {
         /// unless a side has fewer than 16 channels (there oneDNN's plain-layout kernel was faster),
         /// weights reordered once.
         private func make(_ operation: Operation, _ g: ConvGeometry, weight: Storage<Float>, batch: Int,
-                          channels: Range<Int>) -> Entry? {
+                          channels: Range<Int>, siblings: [Entry]) -> Entry? {
             guard let e = try? Entry(owner: weight, operation: operation, library: self) else { return nil }
             let cin = operation == .backwardData ? channels.count : g.inChannels
             let cout = operation == .forward ? channels.count : g.outChannels
@@ -485,6 +537,12 @@ enum OneDNN {
             var primitive: Raw?
             guard primitiveCreate(&primitive, pd) == C.success else { return nil }
             e.primitive = primitive
+            // Weights already reordered into this layout for another batch size are shared.
+            if let twin = siblings.first(where: { memoryDescEqual($0.weightsMD.raw, weightsMD) != 0 }) {
+                e.weightsMD = twin.weightsMD
+                e.weights = twin.weights
+                return e
+            }
             // The part's weights (OIHW; a channel block copied out), reordered into the primitive's layout.
             guard let part = try? Storage<Float>(uninitializedCount: Int(w[0] * w[1] * w[2] * w[3])),
                   let blocked = try? Storage<Float>(uninitializedCount: (memoryDescSize(weightsMD) + 3) / 4)

@@ -76,11 +76,11 @@ extension Network {
                 if layer.winogradWeight == nil, let rule = rules?[index], let stacked = rule.fusedWeight,
                    !trace.inputSigns(of: index, count: batch * layer.inputCount).negative {
                     let d = try Storage<T>(uninitializedCount: batch * layer.outputCount)
-                    try layer.applyStacked(stacked.pointer, input: a, batch: batch, first: z.mutablePointer,
+                    try layer.applyStacked(stacked, input: a, batch: batch, first: z.mutablePointer,
                                            second: d.mutablePointer, scratch: scratch)
                     trace.setFused(d, for: index)
                 } else {
-                    try layer.apply(weight: layer.weight.pointer, winograd: layer.winogradWeight?.pointer, input: a,
+                    try layer.apply(weight: layer.weight, winograd: layer.winogradWeight?.pointer, input: a,
                                     batch: batch, output: z.mutablePointer, scratch: scratch)
                 }
                 if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }

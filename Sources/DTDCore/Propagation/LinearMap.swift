@@ -10,12 +10,17 @@ extension LinearLayer {
     ///   - weight: `outChannels * fanIn` elements: W or a rule-modified copy.
     ///   - input: `(batch, inputCount)`.
     ///   - winograd: W transformed by `Winograd.transform` (the layer's `winogradWeight`), for z = W a only.
-    func apply(weight: UnsafePointer<T>, winograd: UnsafePointer<T>? = nil, input: UnsafePointer<T>, batch: Int,
+    func apply(weight storage: Storage<T>, winograd: UnsafePointer<T>? = nil, input: UnsafePointer<T>, batch: Int,
                output: UnsafeMutablePointer<T>, scale: T = 1, accumulate: Bool = false, scratch: Scratch<T>) throws(DTDError) {
-        let beta: T = accumulate ? 1 : 0
+        let beta: T = accumulate ? 1 : 0, weight = storage.pointer
         if let winograd, case .conv(let g) = geometry {
             return try Winograd.convolve(g, transformed: winograd, input: input, batch: batch, output: output,
                                          scale: scale, accumulate: accumulate, scratch: scratch)
+        }
+        if case .conv(let g) = geometry,
+           try OneDNN.forward(g, weight: storage, input: input, batch: batch, output: output, scale: scale,
+                              accumulate: accumulate) {
+            return
         }
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
@@ -57,11 +62,15 @@ extension LinearLayer {
 
     /// first = W a and second = W_d a for a conv layer from one im2col and one GEMM with the
     /// stacked [W; W_d] (`PreparedRule.fusedWeight`), no bias.
-    func applyStacked(_ stacked: UnsafePointer<T>, input: UnsafePointer<T>, batch: Int,
+    func applyStacked(_ storage: Storage<T>, input: UnsafePointer<T>, batch: Int,
                       first: UnsafeMutablePointer<T>, second: UnsafeMutablePointer<T>, scratch: Scratch<T>) throws(DTDError) {
         guard case .conv(let g) = geometry else {
             throw DTDError(.internal, "a stacked product on a dense layer")
         }
+        if try OneDNN.forwardStacked(g, stacked: storage, input: input, batch: batch, first: first, second: second) {
+            return
+        }
+        let stacked = storage.pointer
         let outCount = outputCount
         let products = try scratch.buffer(.contribution, count: 2 * outCount * Gemm.workers(forSamples: batch))
         try Self.forEachLoweredSample(g, input: input, sampleSize: inputCount, batch: batch, slot: .columns,
@@ -79,9 +88,14 @@ extension LinearLayer {
     /// - Parameter transposedWeight: W' flipped and channel-swapped (`transposedKernel(of:)`): a
     ///   stride-1 convolution then runs its transpose as a convolution, im2col of the gradient and
     ///   one product with Cout * kH * kW terms, instead of a product with only Cout terms and col2im.
-    func applyTransposed(weight: UnsafePointer<T>, transposedWeight: UnsafePointer<T>? = nil,
+    func applyTransposed(weight storage: Storage<T>, transposedWeight: UnsafePointer<T>? = nil,
                          gradOutput: UnsafePointer<T>, batch: Int,
                          gradInput: UnsafeMutablePointer<T>, scratch: Scratch<T>) throws(DTDError) {
+        let weight = storage.pointer
+        if case .conv(let g) = geometry,
+           OneDNN.backwardData(g, weight: storage, gradOutput: gradOutput, batch: batch, gradInput: gradInput) {
+            return
+        }
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
             Gemm.multiply(transposeA: false, transposeB: false, m: batch, n: inFeatures, k: outFeatures,

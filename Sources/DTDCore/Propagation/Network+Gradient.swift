@@ -18,7 +18,7 @@ extension Network {
             let inCount = batch * layer.inputShape.count
             switch layer {
             case .linear(let l):
-                try l.applyTransposed(weight: l.weight.pointer, transposedWeight: l.transposedWeight?.pointer,
+                try l.applyTransposed(weight: l.weight, transposedWeight: l.transposedWeight?.pointer,
                                       gradOutput: current, batch: batch, gradInput: next, scratch: scratch)
             case .relu:
                 let z = trace.input(of: index)

@@ -56,7 +56,7 @@ extension PreparedRule {
                         // a+ is a itself when nothing is negative (or NaN), e.g. after a ReLU.
                         let x = term.input == .positive && !hasNegative ? a
                             : try materialize(term.input, a, count: totalIn, scratch: scratch)
-                        try layer.apply(weight: term.weight.pointer, input: x, batch: batch, output: d,
+                        try layer.apply(weight: term.weight, input: x, batch: batch, output: d,
                                         scale: term.sign, accumulate: accumulate, scratch: scratch)
                         accumulate = true
                     }
@@ -81,7 +81,7 @@ extension PreparedRule {
                 if term.onesWeight {
                     try layer.applyOnesTransposed(gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
                 } else {
-                    try layer.applyTransposed(weight: term.weight.pointer, transposedWeight: term.transposedWeight?.pointer,
+                    try layer.applyTransposed(weight: term.weight, transposedWeight: term.transposedWeight?.pointer,
                                               gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
                 }
                 let c = coefficient * term.sign

@@ -109,7 +109,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
                     guard let image = Self.constantImage(term.input, low: lowImage, high: highImage, ones: onesImage) else {
                         throw DTDError(.internal, "layer \(layerIndex): no image for constant input \(term.input)")
                     }
-                    try layer.apply(weight: term.weight.pointer, input: image.pointer, batch: 1, output: part.mutablePointer,
+                    try layer.apply(weight: term.weight, input: image.pointer, batch: 1, output: part.mutablePointer,
                                     scale: term.sign, accumulate: i > 0, scratch: scratch)
                 }
                 constantPart = part

@@ -63,13 +63,17 @@ struct OneDNNTests {
                 }
             }
         }
-        #expect(OneDNN.forward(g, weight: weight, input: input.pointer, batch: c.batch, output: output.mutablePointer))
+        #expect(try OneDNN.forward(g, weight: weight, input: input.pointer, batch: c.batch, output: output.mutablePointer))
         #expect(OneDNN.backwardData(g, weight: weight, gradOutput: gradOutput.pointer, batch: c.batch,
                                     gradInput: gradInput.mutablePointer))
         expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y, tolerance: 1e-5, "forward")
         expectClose((0..<gradInput.count).map { Double(gradInput.pointer[$0]) }, dx, tolerance: 1e-5, "backward data")
         // A second call reuses the cached primitives and gives the same result.
-        #expect(OneDNN.forward(g, weight: weight, input: input.pointer, batch: c.batch, output: output.mutablePointer))
+        #expect(try OneDNN.forward(g, weight: weight, input: input.pointer, batch: c.batch, output: output.mutablePointer))
         expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y, tolerance: 1e-5, "forward, cached")
+        // Scaled and accumulated: output = y - 2 y = -y.
+        #expect(try OneDNN.forward(g, weight: weight, input: input.pointer, batch: c.batch, output: output.mutablePointer,
+                                   scale: -2, accumulate: true))
+        expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y.map { -$0 }, tolerance: 1e-5, "accumulated")
     }
 }
