@@ -268,7 +268,7 @@ enum OneDNN {
         /// per thread, and runs each part's primitive on its thread.
         func run(_ operation: Operation, _ g: ConvGeometry, weight: Storage<Float>, source: UnsafePointer<Float>,
                  batch: Int, target: UnsafeMutablePointer<Float>) -> Bool {
-            guard batch > 0, g.dilationHeight >= 1, g.dilationWidth >= 1 else { return false }
+            guard batch > 0, g.dilationHeight >= 1, g.dilationWidth >= 1, Self.serves(operation, g) else { return false }
             let threads = Gemm.threads
             let inCount = g.inChannels * g.height * g.width, outCount = g.outChannels * g.positions
             // The channels a lone sample's parts split: output channels forward, input channels back.
@@ -320,6 +320,16 @@ enum OneDNN {
             // A part that failed (out of memory) leaves the output partly written: the caller's
             // fallback overwrites all of it.
             return succeeded.allSatisfy { $0 }
+        }
+
+        /// Where oneDNN beat im2col + BLIS (kernel probe, one core): layers with at least 16
+        /// channels on both sides (its blocked kernels), and the transpose of a layer with few
+        /// input channels but many output channels (an image net's first conv: 3 -> 64 at 32x32,
+        /// 61 against 10 GFLOP/s). LeNet's 1 -> 6 and 6 -> 16 convolutions stay on BLIS (its
+        /// batch-64 LRP took 6.0 instead of 4.1 ms of CPU with them on oneDNN).
+        static func serves(_ operation: Operation, _ g: ConvGeometry) -> Bool {
+            if min(g.inChannels, g.outChannels) >= 16 { return true }
+            return operation == .backwardData && g.outChannels >= 32
         }
 
         private struct Part {
@@ -460,6 +470,10 @@ enum OneDNN {
         /// weights reordered once.
         private func make(_ operation: Operation, _ g: ConvGeometry, weight: Storage<Float>, batch: Int,
                           channels: Range<Int>, siblings: [Entry]) -> Entry? {
+            // oneDNN sizes a primitive's OpenMP team when the primitive is made (and then asks for
+            // that many threads whatever the caller's setting): one thread, so it never starts a
+            // team that would spin against libdtd's own workers.
+            ompSetThreads?(1)
             guard let e = try? Entry(owner: weight, operation: operation, library: self) else { return nil }
             let cin = operation == .backwardData ? channels.count : g.inChannels
             let cout = operation == .forward ? channels.count : g.outChannels
