@@ -17,6 +17,7 @@
  *   reference.c  naive forward, gradient and LRP (plain loops, straight from the formulas)
  *   values.c     libdtd against the reference; the hand fixture; the ledger
  *   specific.c   version, status strings, the bad-input list with exact status codes
+ *   fullbackward.c  full-backward DTD (section 8): hand cases, bookkeeping, CLP absent, bad input
  *   main.c       command line, order of the phases, summary
  */
 #ifndef DTD_HARNESS_H
@@ -171,6 +172,9 @@ void sweep_recipes(void);
 
 void run_value_checks(void);
 void run_specific_checks(void);
+/* fullbackward.c: called from the values and specific phases */
+void run_full_backward_values(void);
+void run_full_backward_specific(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */
 
