@@ -19,6 +19,13 @@ ln -sf libdtd.so .build/release/libdtd.so.1
 step "Swift engine tests (swift test)"
 swift test
 
+# --- The float32 convolutions without oneDNN (issue 12) -----------------------------------------
+# Where libdnnl.so.2 loads and the CPU has AVX-512, the suite above ran the wide float32
+# convolutions on oneDNN; the reference, oracle and convolution suites run again on im2col + BLAS,
+# the path of every other machine. About 30 s.
+step "Swift reference, oracle and convolution tests on im2col + BLAS (DTD_KERNELS=blas)"
+DTD_KERNELS=blas swift test --skip-build --filter 'RuleReferenceTests|RuleOracleTests|Conv2DTests|ForwardAndGradientTests'
+
 step "ABI cross-check (header, table, exports)"
 python3 Tests/abi/check_abi.py .build/release/libdtd.so
 

@@ -322,12 +322,15 @@ enum OneDNN {
             return succeeded.allSatisfy { $0 }
         }
 
-        /// Where oneDNN beat im2col + BLIS (kernel probe, one core): layers with at least 16
-        /// channels on both sides (its blocked kernels), and the transpose of a layer with few
-        /// input channels but many output channels (an image net's first conv: 3 -> 64 at 32x32,
-        /// 61 against 10 GFLOP/s). LeNet's 1 -> 6 and 6 -> 16 convolutions stay on BLIS (its
-        /// batch-64 LRP took 6.0 instead of 4.1 ms of CPU with them on oneDNN).
+        /// Where oneDNN beat im2col + BLIS (kernel probe, one core): kernels larger than 1x1 with
+        /// at least 16 channels on both sides (its blocked kernels), and the transpose of a layer
+        /// with few input channels but many output channels (an image net's first conv: 3 -> 64 at
+        /// 32x32, 61 against 10 GFLOP/s). 1x1 convolutions stay on BLIS (ResNet's downsample
+        /// 64 -> 128: the two reorders cost more than the product gains, 28-44 against 71-85
+        /// GFLOP/s), and so do LeNet's 1 -> 6 and 6 -> 16 (its batch-64 LRP took 6.0 instead of
+        /// 4.1 ms of CPU on oneDNN).
         static func serves(_ operation: Operation, _ g: ConvGeometry) -> Bool {
+            guard g.kernelHeight * g.kernelWidth > 1 else { return false }
             if min(g.inChannels, g.outChannels) >= 16 { return true }
             return operation == .backwardData && g.outChannels >= 32
         }
