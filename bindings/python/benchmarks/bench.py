@@ -308,6 +308,7 @@ def main(argv=None) -> int:
 
     rows: list[dict] = []
     checks: list[dict] = []
+    kernels_seen: set = set()
     try:
         for name in args.models:
             desc, batches, dtypes, _ = models.MODELS[name]
@@ -343,6 +344,9 @@ def main(argv=None) -> int:
                                            c_call_ms=(r["c_call_s"] * 1e3 if "c_call_s" in r else None))
                                 if engine == "zennit":
                                     row["engine_macs"] = models.zennit_macs(spec, method, batch)
+                                if r.get("kernels"):
+                                    row["kernels"] = r["kernels"]
+                                    kernels_seen.add(r["kernels"])
                                 if save:
                                     saved[engine] = save
                             rows.append(row)
@@ -399,6 +403,8 @@ def main(argv=None) -> int:
         blas = combine_blas(blas_before, blas_after)
         blas_report(blas)
 
+    for k in sorted(kernels_seen):
+        print(f"\nlibdtd's convolution kernels: {k}")
     ratios = ratio_table(rows)
     targets = evaluate_targets(rows, ratios, blas, memory)
     elapsed = time.time() - started
@@ -410,6 +416,7 @@ def main(argv=None) -> int:
                 "load_end": load_average(), "threads": args.threads, "reps": args.reps,
                 "min_sample_s": args.min_sample, "warmup_s": args.warmup, "seconds": elapsed,
                 "engines": {e: w.info.get("version") for e, w in workers.items()}, "notes": notes,
+                "libdtd_kernels": sorted(kernels_seen),
                 "flop_model": models.__doc__}
         Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows, "ratios": ratios, "checks": checks,
                                                "memory": memory, "blas": blas, "targets": targets},

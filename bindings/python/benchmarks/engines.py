@@ -22,6 +22,19 @@ import models
 PY_DIR = Path(__file__).resolve().parents[1]  # bindings/python
 
 
+def loaded_kernels() -> str:
+    """The convolution kernels libdtd uses in this process: oneDNN when libdtd has loaded
+    libdnnl (it does so on its first float32 convolution; see Kernels/OneDNN.swift), else its own
+    im2col + BLAS."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "?"
+    paths = sorted({line.split()[-1] for line in maps.splitlines() if "libdnnl" in line.split()[-1]})
+    choice = os.environ.get("DTD_KERNELS", "auto")
+    return f"oneDNN {', '.join(paths)} (DTD_KERNELS={choice})" if paths else f"im2col + BLAS (DTD_KERNELS={choice})"
+
+
 class Unavailable(RuntimeError):
     """The engine's framework does not import here."""
 

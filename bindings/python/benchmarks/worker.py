@@ -135,6 +135,8 @@ class Worker:
                  "peak_delta_mb": max(0, peak - rss0) / 1024 if reset else None, "rss_mb": rss0 / 1024}
         if hasattr(case, "roots"):
             reply["roots"] = case.roots
+        if isinstance(self.engine, engines.LibDTD):
+            reply["kernels"] = engines.loaded_kernels()
         if cmd.get("c_call") and hasattr(self.engine, "c_call"):
             direct = self.engine.c_call(spec, dtype, method, batch, x, seed)
             reply["c_call_s"] = measure(direct, cmd["reps"], cmd["min_sample"], cmd["warmup"] / 2)[0]
