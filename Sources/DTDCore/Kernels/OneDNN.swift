@@ -264,8 +264,8 @@ enum OneDNN {
 
         // MARK: Running a product
 
-        /// Cuts the product into parts (sample blocks, or channel blocks of a lone sample), one
-        /// per thread, and runs each part's primitive on its thread.
+        /// Cuts the product into parts (sample blocks, or channel blocks of a lone sample), at most
+        /// one per thread, and runs each part's primitive on its thread.
         func run(_ operation: Operation, _ g: ConvGeometry, weight: Storage<Float>, source: UnsafePointer<Float>,
                  batch: Int, target: UnsafeMutablePointer<Float>) -> Bool {
             guard batch > 0, g.dilationHeight >= 1, g.dilationWidth >= 1, Self.serves(operation, g) else { return false }
@@ -277,9 +277,11 @@ enum OneDNN {
             var plan: [Part] = []
             if threads <= 1 || work < 1 << 20 {
                 plan = [Part(first: 0, count: batch, channels: 0..<splitChannels)]
-            } else if batch >= threads {
-                for t in 0..<threads {
-                    let lower = t * batch / threads, upper = (t + 1) * batch / threads
+            } else if batch > 1 {
+                // Sample blocks (channel blocks of several samples would not be contiguous in NCHW).
+                let parts = min(threads, batch)
+                for t in 0..<parts {
+                    let lower = t * batch / parts, upper = (t + 1) * batch / parts
                     if lower < upper { plan.append(Part(first: lower, count: upper - lower, channels: 0..<splitChannels)) }
                 }
             } else {
