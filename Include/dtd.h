@@ -46,8 +46,16 @@
  * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
  *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
  *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
- *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` in the
- *   environment (read once per process) uses im2col everywhere.
+ *   is a direct sum over each output's own window (im2col + BLAS, or oneDNN's direct
+ *   convolution, below). `DTD_WINOGRAD=0` in the environment (read once per process) uses
+ *   im2col everywhere.
+ * - Kernels: float32 convolutions with at least 16 channels on both sides (and the transpose of
+ *   a first layer with many output channels) run on oneDNN's direct convolutions when libdtd can
+ *   load oneDNN 2.x at run time (`libdnnl.so.2`; nothing links against it) and the CPU has
+ *   AVX-512; otherwise on im2col + the BLAS libdtd links. `DTD_KERNELS` in the environment (read
+ *   once per process): `auto` (default), `onednn` (whenever it loads, any CPU), `blas` (never);
+ *   `DTD_ONEDNN_LIBRARY` names another file to load. oneDNN runs on libdtd's own threads, one
+ *   OpenMP thread each. float64 always uses the BLAS.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
  *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
  *
