@@ -167,7 +167,7 @@ def timed_run(args, worker, **cmd) -> dict:
     best = None
     for attempt in range(1 + args.retries):
         time.sleep(0.15)  # let the previous engine's spinning threads (OpenBLAS, libgomp) go idle
-        r = worker.run(reps=args.reps, min_sample=args.min_sample, warmup=args.warmup, **cmd)
+        r = worker.run(reps=args.reps, min_sample=args.min_sample, warmup=args.warmup, cpu_time=args.cpu_time, **cmd)
         if not r.get("ok"):
             return r
         r["attempts"] = attempt + 1
@@ -221,6 +221,9 @@ def parse_args(argv=None):
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     p.add_argument("--no-blas", action="store_true", help="skip the sgemm probe")
     p.add_argument("--blas-n", type=int, default=2048, help="sgemm matrix size (default 2048)")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time each case by its process's CPU time instead of the wall clock (needs --threads 1): "
+                        "figures a busy machine barely disturbs, for deciding while others build")
     p.add_argument("--json", metavar="PATH", help="write every figure as JSON to PATH")
     a = p.parse_args(argv)
     a.models = [m.strip() for m in a.models.split(",") if m.strip()]
@@ -229,6 +232,10 @@ def parse_args(argv=None):
     for m in a.models:
         if m not in models.MODELS:
             p.error(f"unknown model {m!r}")
+    if a.cpu_time and a.threads != 1:
+        p.error("--cpu-time needs --threads 1 (with more threads, CPU time counts spinning, not work)")
+    if a.cpu_time:
+        a.retries = 0  # the CPU-time clock does not need a quiet machine
     a.reps = a.reps or (3 if a.quick else 7)
     a.min_sample = a.min_sample if a.min_sample is not None else (0.02 if a.quick else 0.05)
     a.warmup = a.warmup if a.warmup is not None else (0.1 if a.quick else 0.3)
@@ -413,7 +420,7 @@ def main(argv=None) -> int:
     if args.json:
         meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "host": platform.node(),
                 "cpu": cpu_name(), "cpu_flags": cpu_flags(), "cpus": os.cpu_count(),
-                "load_end": load_average(), "threads": args.threads, "reps": args.reps,
+                "load_end": load_average(), "threads": args.threads, "reps": args.reps, "cpu_time": args.cpu_time,
                 "min_sample_s": args.min_sample, "warmup_s": args.warmup, "seconds": elapsed,
                 "engines": {e: w.info.get("version") for e, w in workers.items()}, "notes": notes,
                 "libdtd_kernels": sorted(kernels_seen),
