@@ -188,6 +188,7 @@ def probe_torch(n: int, threads: int, reps: int = 5) -> dict:
 def probe_all(n: int, threads: int) -> dict:
     result = probe(n, threads)
     best = max(((result["split_gflops"], f"libdtd's BLAS {result['library']}, split"),
+                (result["single_gflops"], f"libdtd's BLAS {result['library']}, 1 thread"),
                 (result.get("blas_threads_gflops", 0), f"libdtd's BLAS {result['library']}, own threads")))
     others = []
     for library in other_libraries():
@@ -197,11 +198,13 @@ def probe_all(n: int, threads: int) -> dict:
             r = {"name": library[0], "error": str(error)}
         others.append(r)
         if "split_gflops" in r:
-            best = max(best, (r["split_gflops"], f"{r['name']} {r['library']}, split"))
+            best = max(best, (r["split_gflops"], f"{r['name']} {r['library']}, split"),
+                       (r["single_gflops"], f"{r['name']} {r['library']}, 1 thread"))
     try:
         r = probe_torch(n, threads)
         others.append(r)
-        best = max(best, (r["own_threads_gflops"], f"{r['library']} torch.mm, {threads} threads"))
+        best = max(best, (r["own_threads_gflops"], f"{r['library']} torch.mm, {threads} threads"),
+                   (r["single_gflops"], f"{r['library']} torch.mm, 1 thread"))
     except ImportError as error:
         others.append({"name": "torch.mm", "error": str(error)})
     result.update(others=others, best_gflops=best[0], best_source=best[1])
