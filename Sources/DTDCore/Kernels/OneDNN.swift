@@ -118,7 +118,8 @@ enum OneDNN {
 
     // MARK: - The C API of oneDNN 2.x (dnnl.h), as function pointers
 
-    /// oneDNN 2.x constants (`dnnl_types.h`; the ABI of soname libdnnl.so.2).
+    /// oneDNN 2.x constants (`dnnl_types.h`; the ABI of soname libdnnl.so.2). The kernel probe
+    /// (`bindings/python/benchmarks/kernels/kernel_probe.c`) asserts each against the header.
     private enum C {
         static let success: Int32 = 0
         static let f32: Int32 = 3
@@ -133,9 +134,10 @@ enum OneDNN {
         static let argSource: Int32 = 1, argDestination: Int32 = 17, argWeights: Int32 = 33
         static let argDiffSource: Int32 = 129, argDiffDestination: Int32 = 145, argScratchpad: Int32 = 80
         static let isaAVX512Core: Int32 = 39  // a bit mask: every ISA that includes it has these bits
-        /// Bytes reserved for a `dnnl_memory_desc_t` (696 in 2.6) and a `dnnl_convolution_desc_t`
-        /// (5976): the structs are filled and read only by the library, so generous buffers suffice.
-        static let memoryDescBytes = 2048, operationDescBytes = 16384
+        /// `sizeof(dnnl_memory_desc_t)`, fixed by oneDNN's ABI for the whole 2.x series (a copy of a
+        /// descriptor the library returns reads exactly this much), and the bytes reserved for a
+        /// descriptor and a `dnnl_convolution_desc_t` (5976 in 2.6) that the library fills.
+        static let memoryDescSize = 696, memoryDescBytes = 2048, operationDescBytes = 16384
     }
 
     typealias Raw = UnsafeMutableRawPointer
@@ -418,7 +420,7 @@ enum OneDNN {
             init(copying source: ConstRaw) {
                 raw = .allocate(byteCount: C.memoryDescBytes, alignment: 64)
                 raw.initializeMemory(as: UInt8.self, repeating: 0, count: C.memoryDescBytes)
-                raw.copyMemory(from: source, byteCount: C.memoryDescBytes)
+                raw.copyMemory(from: source, byteCount: C.memoryDescSize)
             }
             deinit { raw.deallocate() }
         }

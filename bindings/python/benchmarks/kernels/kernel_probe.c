@@ -39,6 +39,18 @@
 #if defined(WITH_DNNL)
 #include <oneapi/dnnl/dnnl.h>
 void omp_set_num_threads(int);
+#if DNNL_VERSION_MAJOR == 2
+/* Sources/DTDCore/Kernels/OneDNN.swift copies descriptors of this size and uses these values. */
+_Static_assert(sizeof(dnnl_memory_desc_t) == 696, "OneDNN.swift's C.memoryDescSize");
+_Static_assert(sizeof(dnnl_convolution_desc_t) <= 16384, "OneDNN.swift's C.operationDescBytes");
+_Static_assert(dnnl_f32 == 3 && dnnl_format_tag_any == 1 && dnnl_nchw == 5 && dnnl_oihw == 5, "OneDNN.swift's C");
+_Static_assert(dnnl_forward_inference == 96 && dnnl_forward_training == 64 && dnnl_convolution_direct == 1, "C");
+_Static_assert(dnnl_query_src_md == 129 && dnnl_query_diff_src_md == 130 && dnnl_query_weights_md == 131 &&
+               dnnl_query_dst_md == 133 && dnnl_query_diff_dst_md == 134 && dnnl_query_scratchpad_md == 136, "C");
+_Static_assert(DNNL_ARG_SRC == 1 && DNNL_ARG_DST == 17 && DNNL_ARG_WEIGHTS == 33 && DNNL_ARG_DIFF_SRC == 129 &&
+               DNNL_ARG_DIFF_DST == 145 && DNNL_ARG_SCRATCHPAD == 80 && dnnl_scratchpad_mode_user == 1, "C");
+_Static_assert(dnnl_cpu_isa_avx512_core == 39 && sizeof(dnnl_exec_arg_t) == 16, "C");
+#endif
 #endif
 
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
