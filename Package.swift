@@ -30,6 +30,7 @@ let package = Package(
         .target(
             name: "DTDCore",
             dependencies: ["CBLAS"],
+            exclude: ["README.md"],
             // Full cross-module optimisation lets the boundary specialise the generic engine
             // for Float and Double instead of calling it through witness tables.
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"])],
@@ -55,7 +56,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "dtd-bench",
-            dependencies: ["DTDCore"]
+            dependencies: ["DTDCore", "CBLAS"]
         ),
         .testTarget(
             name: "DTDCoreTests",

@@ -16,7 +16,7 @@ import Darwin
 /// `dlopen`ed (`libdnnl.so.2`, oneDNN 2.x's C API, Debian's `libdnnl2`) on first use, and when it
 /// is missing, refuses a shape or the CPU lacks AVX-512 the engine keeps im2col + BLAS. Nothing
 /// links against it, so the library, the wheel and the release archive run without it.
-/// `Environment`/`DTD_KERNELS` decides: `auto` (default: oneDNN when it loads and reports
+/// `DTD_KERNELS` (`Environment.kernels`) decides: `auto` (default: oneDNN when it loads and reports
 /// AVX-512), `onednn` (whenever it loads), `blas` (never).
 ///
 /// Threads: each part of a product runs on one of libdtd's threads with oneDNN's OpenMP team
@@ -46,11 +46,11 @@ enum OneDNN {
         // oneDNN's product into a buffer, then y = (y if accumulating) + scale * product.
         let count = batch * g.outChannels * g.positions
         let product = try Storage<Float>(uninitializedCount: count)
-        guard library.run(.forward, g, weight: w, source: x, batch: batch, target: product.mutablePointer) else {
+        guard library.run(.forward, g, weight: w, source: x, batch: batch, target: product.base) else {
             return false
         }
         let s = unsafeBitCast(scale, to: Float.self), p = product.pointer
-        Gemm.forEachRange(count, work: count) { range, _ in
+        ParallelFor.forEachRange(count, work: count) { range, _ in
             if accumulate {
                 for i in range { y[i] += s * p[i] }
             } else {
@@ -72,7 +72,7 @@ enum OneDNN {
         let outCount = g.outChannels * g.positions
         let product = try Storage<Float>(uninitializedCount: 2 * batch * outCount)
         let x = UnsafeRawPointer(input).assumingMemoryBound(to: Float.self)
-        guard library.run(.forward, both, weight: w, source: x, batch: batch, target: product.mutablePointer) else {
+        guard library.run(.forward, both, weight: w, source: x, batch: batch, target: product.base) else {
             return false
         }
         let a = UnsafeMutableRawPointer(first).assumingMemoryBound(to: Float.self)
@@ -92,25 +92,6 @@ enum OneDNN {
         return library.run(.backwardData, g, weight: w,
                            source: UnsafeRawPointer(gradOutput).assumingMemoryBound(to: Float.self), batch: batch,
                            target: UnsafeMutableRawPointer(gradInput).assumingMemoryBound(to: Float.self))
-    }
-
-    /// `DTD_KERNELS`: which convolution kernels to use.
-    enum Choice {
-        case auto, onednn, blas
-
-        static var fromEnvironment: Choice {
-            guard let text = getenv("DTD_KERNELS").map({ String(cString: $0) }) else { return .auto }
-            switch text {
-            case "onednn": return .onednn
-            case "blas": return .blas
-            default: return .auto
-            }
-        }
-
-        /// `DTD_ONEDNN_LIBRARY`, else oneDNN 2.x's soname.
-        static var libraryName: String {
-            getenv("DTD_ONEDNN_LIBRARY").map { String(cString: $0) } ?? "libdnnl.so.2"
-        }
     }
 
     /// The product a primitive computes.
@@ -192,9 +173,9 @@ enum OneDNN {
 
         /// The library `DTD_KERNELS` asks for, or nil.
         static func load() -> Library? {
-            let choice = Choice.fromEnvironment
+            let choice = Environment.kernels
             guard choice != .blas else { return nil }
-            guard let handle = dlopen(Choice.libraryName, RTLD_NOW | RTLD_LOCAL) else { return nil }
+            guard let handle = dlopen(Environment.oneDNNLibrary, RTLD_NOW | RTLD_LOCAL) else { return nil }
             guard let library = Library(handle) else { return nil }
             if choice == .auto {
                 guard let isaFunction = dlsym(handle, "dnnl_get_effective_cpu_isa") else { return nil }
@@ -271,7 +252,7 @@ enum OneDNN {
         func run(_ operation: Operation, _ g: ConvGeometry, weight: Storage<Float>, source: UnsafePointer<Float>,
                  batch: Int, target: UnsafeMutablePointer<Float>) -> Bool {
             guard batch > 0, g.dilationHeight >= 1, g.dilationWidth >= 1, Self.serves(operation, g) else { return false }
-            let threads = Gemm.threads
+            let threads = ParallelFor.threads
             let inCount = g.inChannels * g.height * g.width, outCount = g.outChannels * g.positions
             // The channels a lone sample's parts split: output channels forward, input channels back.
             let splitChannels = operation == .forward ? g.outChannels : g.inChannels
@@ -320,7 +301,7 @@ enum OneDNN {
                 }
                 succeeded[index] = self.execute(entry, source: source + sourceOffset, target: target + targetOffset)
             }
-            if plan.count == 1 { body(0) } else { Gemm.parallel(plan.count, body) }
+            if plan.count == 1 { body(0) } else { ParallelFor.run(plan.count, body) }
             // A part that failed (out of memory) leaves the output partly written: the caller's
             // fallback overwrites all of it.
             return succeeded.allSatisfy { $0 }
@@ -355,7 +336,7 @@ enum OneDNN {
             guard let work = try? Storage<Float>(uninitializedCount: (e.sourceBlockedBytes + e.targetBlockedBytes
                                                                       + e.scratchpadBytes) / 4 + 48)
             else { return false }
-            let base = UnsafeMutableRawPointer(work.mutablePointer)
+            let base = UnsafeMutableRawPointer(work.base)
             let aligned = base + (64 - Int(bitPattern: base) % 64) % 64
             let sourceBlocked = aligned, targetBlocked = aligned + e.sourceBlockedBytes
             let scratchpad = targetBlocked + e.targetBlockedBytes
@@ -369,7 +350,7 @@ enum OneDNN {
             }
             guard let userSource = memory(e.userSource.raw, Raw(mutating: source)),
                   let userTarget = memory(e.userTarget.raw, Raw(target)),
-                  let weights = memory(e.weightsMD.raw, Raw(e.weights.mutablePointer)),
+                  let weights = memory(e.weightsMD.raw, Raw(e.weights.base)),
                   let pad = memory(e.scratchpadMD.raw, scratchpad)
             else { return false }
             var primitiveSource = userSource, primitiveTarget = userTarget
@@ -568,7 +549,7 @@ enum OneDNN {
             guard let part = try? Storage<Float>(uninitializedCount: Int(w[0] * w[1] * w[2] * w[3])),
                   let blocked = try? Storage<Float>(uninitializedCount: (memoryDescSize(weightsMD) + 3) / 4)
             else { return nil }
-            let taps = g.kernelHeight * g.kernelWidth, src = weight.pointer, dst = part.mutablePointer
+            let taps = g.kernelHeight * g.kernelWidth, src = weight.pointer, dst = part.base
             let outs = Int(w[0]), ins = Int(w[1]), first = channels.lowerBound, forward = operation == .forward
             for o in 0..<outs {
                 for i in 0..<ins {
@@ -584,8 +565,8 @@ enum OneDNN {
             var stream: Raw?, from: Raw?, to: Raw?
             guard streamCreate(&stream, engine, C.streamDefault) == C.success else { return nil }
             defer { _ = streamDestroy(stream); _ = memoryDestroy(from); _ = memoryDestroy(to) }
-            guard memoryCreate(&from, wUser.raw, engine, Raw(part.mutablePointer)) == C.success,
-                  memoryCreate(&to, weightsMD, engine, Raw(blocked.mutablePointer)) == C.success else { return nil }
+            guard memoryCreate(&from, wUser.raw, engine, Raw(part.base)) == C.success,
+                  memoryCreate(&to, weightsMD, engine, Raw(blocked.base)) == C.success else { return nil }
             ompSetThreads?(1)
             let args = [ExecArgument(argument: C.argSource, memory: from), ExecArgument(argument: C.argDestination, memory: to)]
             guard execute(weightReorder, stream, args), streamWait(stream) == C.success else {

@@ -6,13 +6,13 @@ import Glibc
 import Darwin
 #endif
 
-/// The engine's own fork-join pool: `Gemm.threads - 1` persistent worker threads that spin
+/// The engine's own fork-join pool: `ParallelFor.threads - 1` persistent worker threads that spin
 /// briefly between jobs before they park.
 ///
 /// An LRP call is a chain of short parallel steps (im2col, a split GEMM, an elementwise pass),
 /// tens of microseconds each at batch 1. Waking a parked thread costs 20-90 µs on a virtual
-/// machine, as much as the step itself, so workers stay awake `DTD_SPIN_US` microseconds
-/// (default 200; 0 parks at once) after each job and the next step starts in about a microsecond.
+/// machine, as much as the step itself, so workers stay awake `Environment.spinNanoseconds`
+/// (`DTD_SPIN_US`, default 200 µs; 0 parks at once) after each job and the next step starts in about a microsecond.
 ///
 /// One job runs at a time: a caller that finds the pool busy (another thread's call, or a job
 /// started from inside a job) runs its iterations itself, so concurrent callers never wait for
@@ -33,17 +33,12 @@ final class WorkerPool: @unchecked Sendable {
     private static let current = Atomic<Unmanaged<WorkerPool>?>(nil)
     private static let installLock = Mutex(())
 
-    private static let spinNanoseconds: UInt64 = {
-        if let text = getenv("DTD_SPIN_US"), let value = Int(String(cString: text)), value >= 0 {
-            return UInt64(min(value, 1_000_000)) * 1000
-        }
-        return 200_000
-    }()
+    private static var spinNanoseconds: UInt64 { Environment.spinNanoseconds }
 
     private static func install() -> WorkerPool? {
         installLock.withLock { _ in
             if let pool = current.load(ordering: .acquiring) { return pool.takeUnretainedValue() }
-            let pool = WorkerPool(workers: Gemm.threads - 1)
+            let pool = WorkerPool(workers: ParallelFor.threads - 1)
             guard pool.workerCount > 0 else { return nil }
             // Kept for the life of the process (its threads never exit; libdtd.so is -z nodelete).
             current.store(Unmanaged.passRetained(pool), ordering: .releasing)
