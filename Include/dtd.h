@@ -40,6 +40,11 @@
  *   own worker threads (`DTD_NUM_THREADS` - 1 of them, started on first use, kept for the life
  *   of the process), which spin `DTD_SPIN_US` microseconds after each step before they sleep;
  *   calls that overlap run their parallel steps on the calling thread.
+ * - fork(): in a child of a process that had loaded libdtd, compute calls run on the calling
+ *   thread only (no worker threads), and the child must call libdtd from one thread at a time:
+ *   the Swift runtime's locks remember the kernel id of the thread that forked, so that thread
+ *   sharing a lock with another one can deadlock. Processes started with exec (Python's
+ *   "spawn" and "forkserver") have no such limit.
  * - Non-finite values: weights, biases and rule parameters must be finite
  *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
  *   through the arithmetic to the outputs, and never traps.

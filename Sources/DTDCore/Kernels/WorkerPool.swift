@@ -1,3 +1,4 @@
+import CFork
 import Synchronization
 
 #if canImport(Glibc)
@@ -16,7 +17,13 @@ import Darwin
 ///
 /// One job runs at a time: a caller that finds the pool busy (another thread's call, or a job
 /// started from inside a job) runs its iterations itself, so concurrent callers never wait for
-/// each other and nesting cannot deadlock. A forked child gets a fresh pool on first use.
+/// each other and nesting cannot deadlock.
+///
+/// A `fork()` child of the process that loaded libdtd has no pool: its work runs on the calling
+/// thread. The Swift runtime's locks cache each thread's kernel id, and the thread that called
+/// `fork()` keeps its parent's; a runtime lock it shared with a worker (the first use of a
+/// generic type's metadata, say) would be a priority-inheritance futex owned by a thread of the
+/// other process, and both would wait forever.
 ///
 /// The caller never waits for a worker that has not started the job: when the caller has
 /// claimed the last iteration it closes the job, and a worker that arrives later skips it. So a
@@ -27,6 +34,7 @@ final class WorkerPool: @unchecked Sendable {
     /// The pool of this process, created on first use.
     static var shared: WorkerPool? {
         if let pool = current.load(ordering: .acquiring) { return pool.takeUnretainedValue() }
+        if dtd_fork_is_child() != 0 { return nil }
         return install()
     }
 
@@ -43,8 +51,8 @@ final class WorkerPool: @unchecked Sendable {
             // Kept for the life of the process (its threads never exit; libdtd.so is -z nodelete).
             current.store(Unmanaged.passRetained(pool), ordering: .releasing)
             pthread_atfork(nil, nil) {
-                // The child has none of the parent's threads: forget the pool (leaked) and let the
-                // child's first parallel step start its own.
+                // The child has none of the parent's threads: forget the pool (leaked); the child
+                // computes on its calling thread (see above).
                 WorkerPool.current.store(nil, ordering: .releasing)
             }
             return pool
