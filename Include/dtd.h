@@ -40,14 +40,24 @@
  *   own worker threads (`DTD_NUM_THREADS` - 1 of them, started on first use, kept for the life
  *   of the process), which spin `DTD_SPIN_US` microseconds after each step before they sleep;
  *   calls that overlap run their parallel steps on the calling thread.
+ * - fork(): in a child of a process that had loaded libdtd, compute calls run on the calling
+ *   thread only (no worker threads), and the child must call libdtd from one thread at a time:
+ *   the Swift runtime's locks remember the kernel id of the thread that forked, so that thread
+ *   sharing a lock with another one can deadlock. Processes started with exec (Python's
+ *   "spawn" and "forkserver") have no such limit.
  * - Non-finite values: weights, biases and rule parameters must be finite
  *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
  *   through the arithmetic to the outputs, and never traps.
  * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
  *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
  *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
- *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` uses
- *   im2col everywhere.
+ *   is a direct sum over each output's own window (im2col + BLAS, or oneDNN's direct
+ *   convolution, below). `DTD_WINOGRAD=0` uses im2col everywhere.
+ * - Kernels: float32 convolutions with at least 16 channels on both sides (and the transpose of
+ *   a first layer with many output channels) run on oneDNN's direct convolutions when libdtd can
+ *   load oneDNN 2.x at run time (`libdnnl.so.2`; nothing links against it) and the CPU has
+ *   AVX-512 (`DTD_KERNELS` below); otherwise on im2col + the BLAS libdtd links. oneDNN runs on
+ *   libdtd's own threads, one OpenMP thread each. float64 always uses the BLAS.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
  *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
  * - Environment variables, each read once per process on first use (unset or invalid means the
@@ -63,6 +73,9 @@
  *                      branches, broadcast and convolution-lowered transposes, ...), to check
  *                      that none of them changes a result
  *     DTD_CLP_LIBRARY  the file to load COIN-OR CLP from instead of libClp.so.1 (section 8)
+ *     DTD_KERNELS      float32 convolutions: auto (default: oneDNN when it loads and the CPU has
+ *                      AVX-512), onednn (whenever it loads), blas (im2col + BLAS only)
+ *     DTD_ONEDNN_LIBRARY  the file to load oneDNN 2.x from instead of libdnnl.so.2
  *
  * ## Example (float64; error checks elided)
  * @code

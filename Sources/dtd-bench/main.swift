@@ -522,6 +522,13 @@ func callsSection(_ args: [String]) throws {
     print("\(model.name) \(method.rawValue) batch \(batch): \(count) calls, checksum \(checksum)")
 }
 
+/// User + system CPU seconds of this process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 /// Runs one case back to back for `duration` seconds (for `perf record`), then prints its median.
 func loopSection(_ args: [String]) throws {
     guard args.count >= 3, let model = [mlp, lenet, vgg].first(where: { $0.name == args[0] }),
@@ -539,17 +546,21 @@ func loopSection(_ args: [String]) throws {
     let y = try net.forward(x, batch: batch)
     var seed = [Float](repeating: 0, count: y.count)
     for n in 0..<batch { seed[n * net.outputCount] = y[n * net.outputCount] }
+    try run(net, method, rules, x: x, seed: seed, batch: batch, out: &out, forwardOut: &fo)  // warm-up
     let clock = ContinuousClock()
-    let start = clock.now
+    let start = clock.now, cpuStart = processCPUSeconds()
     var times: [Double] = []
     while seconds(clock.now - start) < duration {
         let t0 = clock.now
         try run(net, method, rules, x: x, seed: seed, batch: batch, out: &out, forwardOut: &fo)
         times.append(seconds(clock.now - t0))
     }
+    let cpu = (processCPUSeconds() - cpuStart) / Double(times.count)
     times.sort()
+    // CPU ms per call: the process's CPU time (all threads, spinning included) per call. With
+    // DTD_NUM_THREADS=1 it is the work itself, which a busy machine barely disturbs.
     print("\(model.name) \(method.rawValue) batch \(batch): \(times.count) calls, median \(fmt(times[times.count / 2] * 1e3, 3)) ms, "
-          + "min \(fmt(times[0] * 1e3, 3)) ms")
+          + "min \(fmt(times[0] * 1e3, 3)) ms, CPU \(fmt(cpu * 1e3, 3)) ms per call")
 }
 
 // MARK: - Main

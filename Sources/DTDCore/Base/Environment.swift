@@ -8,8 +8,9 @@ import Darwin
 /// the only file that calls `getenv`. The users' table (defaults, ranges, effects) is in
 /// `Include/dtd.h` (conventions, "Environment variables"): `DTD_NUM_THREADS` (`threads`),
 /// `DTD_SPIN_US` (`spinNanoseconds`), `DTD_CACHE_MB` (`cacheBytes`), `DTD_WINOGRAD`
-/// (`winograd`), `DTD_FAST_PATHS` (`fastPaths`) and `DTD_CLP_LIBRARY` (`clpLibrary`). An unset
-/// or invalid value means the default; large values are capped.
+/// (`winograd`), `DTD_FAST_PATHS` (`fastPaths`), `DTD_CLP_LIBRARY` (`clpLibrary`), `DTD_KERNELS`
+/// (`kernels`) and `DTD_ONEDNN_LIBRARY` (`oneDNNLibrary`). An unset or invalid value means the
+/// default; large values are capped.
 enum Environment {
     /// `DTD_NUM_THREADS`, else the online cores (at most 16).
     static let threads: Int = {
@@ -45,6 +46,28 @@ enum Environment {
     /// `DTD_CLP_LIBRARY`: the file to load COIN-OR CLP from instead of `libClp.so.1`, or nil
     /// (unset or empty).
     static let clpLibrary: String? = text("DTD_CLP_LIBRARY").flatMap { $0.isEmpty ? nil : $0 }
+
+    /// The float32 convolution kernels `DTD_KERNELS` asks for (`Kernels/OneDNN.swift`).
+    enum Kernels: Sendable {
+        /// oneDNN when it loads and reports AVX-512, else im2col + BLAS (the default).
+        case auto
+        /// oneDNN whenever it loads, on any CPU.
+        case onednn
+        /// im2col + BLAS only.
+        case blas
+    }
+
+    /// `DTD_KERNELS`: `onednn`, `blas`, anything else `auto`.
+    static let kernels: Kernels = {
+        switch text("DTD_KERNELS") {
+        case "onednn": return .onednn
+        case "blas": return .blas
+        default: return .auto
+        }
+    }()
+
+    /// `DTD_ONEDNN_LIBRARY`: the file to load oneDNN 2.x from, else its soname `libdnnl.so.2`.
+    static let oneDNNLibrary: String = text("DTD_ONEDNN_LIBRARY").flatMap { $0.isEmpty ? nil : $0 } ?? "libdnnl.so.2"
 
     private static func text(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }

@@ -2,12 +2,17 @@
 /// col2im or a convolution of the flipped kernel (transpose). Weights are `(Cout, Cin * kH * kW)`.
 ///
 /// Samples are dealt to the workers, each with its own slice of the columns scratch; a lone
-/// sample splits its im2col over the channels and its GEMM over the columns instead.
+/// sample splits its im2col over the channels and its GEMM over the columns instead. float32
+/// products that oneDNN serves (`OneDNN`) go there first.
 enum Conv2D {
     /// output = scale * W input (+ output when `accumulate`), no bias.
     static func forward<T: DTDScalar>(_ g: ConvGeometry, weight: Storage<T>, input: BatchView<T>,
                                       output: MutableBatchView<T>, scale: T = 1, accumulate: Bool = false,
                                       scratch: Scratch<T>) throws(DTDError) {
+        if try OneDNN.forward(g, weight: weight, input: input.base, batch: input.batch, output: output.base,
+                              scale: scale, accumulate: accumulate) {
+            return
+        }
         let beta: T = accumulate ? 1 : 0, w = weight.pointer, out = output.base, outCount = output.count
         try forEachLoweredSample(g, input: input, slot: .columns, scratch: scratch) { n, _, columns, ld, alone in
             Gemm.multiply(transposeA: false, transposeB: false, m: g.outChannels, n: g.positions, k: g.patchSize,
@@ -21,6 +26,10 @@ enum Conv2D {
     static func forwardStacked<T: DTDScalar>(_ g: ConvGeometry, stacked: Storage<T>, input: BatchView<T>,
                                              first: MutableBatchView<T>, second: MutableBatchView<T>,
                                              scratch: Scratch<T>) throws(DTDError) {
+        if try OneDNN.forwardStacked(g, stacked: stacked, input: input.base, batch: input.batch, first: first.base,
+                                     second: second.base) {
+            return
+        }
         let outCount = first.count, w = stacked.pointer
         let products = try scratch.buffer(.contribution, count: 2 * outCount * ParallelFor.workers(forSamples: input.batch))
         try forEachLoweredSample(g, input: input, slot: .columns, scratch: scratch) { n, worker, columns, ld, alone in
@@ -41,6 +50,10 @@ enum Conv2D {
     static func transposed<T: DTDScalar>(_ g: ConvGeometry, weight: Storage<T>, transposedWeight: Storage<T>?,
                                          gradOutput: BatchView<T>, gradInput: MutableBatchView<T>,
                                          scratch: Scratch<T>) throws(DTDError) {
+        if OneDNN.backwardData(g, weight: weight, gradOutput: gradOutput.base, batch: gradOutput.batch,
+                               gradInput: gradInput.base) {
+            return
+        }
         let inCount = gradInput.count, outCount = gradOutput.count, result = gradInput.base
         if let kernel = transposedWeight, let t = g.transposed {
             let k = kernel.pointer
