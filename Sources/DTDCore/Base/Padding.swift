@@ -1,6 +1,6 @@
 /// Zero (conv, avg-pool) or -infinity (max-pool) padding on each side of an image: PyTorch's
 /// symmetric `(pH, pW)` or ONNX's pads, reordered to top, bottom, left, right.
-public struct Padding: Equatable, Sendable, CustomStringConvertible {
+public struct Padding: Hashable, Sendable, CustomStringConvertible {
     /// Rows added above and below, columns added left and right.
     public let top: Int, bottom: Int, left: Int, right: Int
 

@@ -67,7 +67,7 @@ enum OneDNN {
         guard T.self == Float.self, let library, let w = stacked as? Storage<Float> else { return false }
         let both = try ConvGeometry(input: .image(channels: g.inChannels, height: g.height, width: g.width),
                                     outChannels: 2 * g.outChannels, kernel: (g.kernelHeight, g.kernelWidth),
-                                    stride: (g.strideHeight, g.strideWidth), padding: (g.paddingHeight, g.paddingWidth),
+                                    stride: (g.strideHeight, g.strideWidth), padding: g.padding,
                                     dilation: (g.dilationHeight, g.dilationWidth), layer: 0)
         let outCount = g.outChannels * g.positions
         let product = try Storage<Float>(uninitializedCount: 2 * batch * outCount)
@@ -388,7 +388,7 @@ enum OneDNN {
             let batch: Int, channelsLower: Int, channelsUpper: Int
             let inChannels: Int, height: Int, width: Int, outChannels: Int
             let kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int
-            let paddingHeight: Int, paddingWidth: Int, dilationHeight: Int, dilationWidth: Int
+            let padding: Padding, dilationHeight: Int, dilationWidth: Int
         }
 
         /// A memory descriptor's bytes (owned).
@@ -436,7 +436,7 @@ enum OneDNN {
                           channelsLower: channels.lowerBound, channelsUpper: channels.upperBound,
                           inChannels: g.inChannels, height: g.height, width: g.width, outChannels: g.outChannels,
                           kernelHeight: g.kernelHeight, kernelWidth: g.kernelWidth, strideHeight: g.strideHeight,
-                          strideWidth: g.strideWidth, paddingHeight: g.paddingHeight, paddingWidth: g.paddingWidth,
+                          strideWidth: g.strideWidth, padding: g.padding,
                           dilationHeight: g.dilationHeight, dilationWidth: g.dilationWidth)
             return cache.withLock { (entries: inout [Key: Entry]) -> Entry? in
                 // An entry of a freed weight whose identifier was reused has no owner any more.
@@ -471,11 +471,12 @@ enum OneDNN {
             let w: [Int64] = [Int64(cout), Int64(cin), Int64(g.kernelHeight), Int64(g.kernelWidth)]
             let strides: [Int64] = [Int64(g.strideHeight), Int64(g.strideWidth)]
             let dilates: [Int64] = [Int64(g.dilationHeight - 1), Int64(g.dilationWidth - 1)]
-            let padLeft: [Int64] = [Int64(g.paddingHeight), Int64(g.paddingWidth)]
-            // The right/bottom padding that gives PyTorch's output size.
+            let padLeft: [Int64] = [Int64(g.padding.top), Int64(g.padding.left)]
+            // The bottom/right padding that gives the geometry's output size (less than `padding`'s
+            // where the last stride does not fit, as in PyTorch).
             let padRight: [Int64] = [
-                Int64((g.outHeight - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1 - g.height - g.paddingHeight),
-                Int64((g.outWidth - 1) * g.strideWidth + (g.kernelWidth - 1) * g.dilationWidth + 1 - g.width - g.paddingWidth)]
+                Int64((g.outHeight - 1) * g.strideHeight + (g.kernelHeight - 1) * g.dilationHeight + 1 - g.height - g.padding.top),
+                Int64((g.outWidth - 1) * g.strideWidth + (g.kernelWidth - 1) * g.dilationWidth + 1 - g.width - g.padding.left)]
             let xUser = Descriptor(), yUser = Descriptor(), wUser = Descriptor()
             let xAny = Descriptor(), yAny = Descriptor(), wAny = Descriptor()
             let activationTag = plain ? C.plain4D : C.formatAny

@@ -18,9 +18,14 @@ final class BackwardFlow<T: DTDScalar> {
     private let chained: [Bool]
     private let buffers: [MutableBatchView<T>]
     private let scratch: Scratch<T>
-    /// The value at the output of a chained layer (or the seed, or a masked copy), with the chain
-    /// buffer that holds it, if one does.
-    private var values: [Int: (view: BatchView<T>, buffer: Int?)] = [:]
+    /// A value at the output of a chained layer (or the seed, or a masked copy), and the chain
+    /// buffer that holds it (`none` when it is in no chain buffer).
+    private struct Held {
+        static var none: Int { -1 }
+        let view: BatchView<T>
+        let buffer: Int
+    }
+    private var values: [Int: Held] = [:]
     /// The collected value at each other output that a reader has reached, and copies made by `modify`.
     private var collected: [Int: Storage<T>] = [:]
     /// Outputs whose first contribution is being written straight into their own buffer.
@@ -49,10 +54,13 @@ final class BackwardFlow<T: DTDScalar> {
         chained = (from - 1..<end).map { k in readers[k - from + 1] == [k + 1] }
         let capacity = try Limits.product(batch, sizes.max() ?? 1, "batch x activation size")
         buffers = [try scratch.view(slots.0, batch: 1, count: capacity), try scratch.view(slots.1, batch: 1, count: capacity)]
-        values[end - 1] = (seed, nil)
+        values[end - 1] = Held(view: seed, buffer: Held.none)
     }
 
     private func size(_ layer: Int) -> Int { sizes[layer - from + 1] }
+
+    /// The chain buffer that does not hold the value at the output of `reader` (0 when none does).
+    private func chainBuffer(after reader: Int) -> Int { values[reader]?.buffer == 0 ? 1 : 0 }
     private func isChained(_ layer: Int) -> Bool { layer != end - 1 && chained[layer - from + 1] }
 
     /// The complete value at the output of `layer` (`from - 1 ... end - 1`): the seed for the
@@ -78,7 +86,7 @@ final class BackwardFlow<T: DTDScalar> {
         view.copy(from: current)
         change(view)
         collected[layer] = copy
-        values[layer] = (copy.view(batch: batch, count: current.count), nil)
+        values[layer] = Held(view: copy.view(batch: batch, count: current.count), buffer: Held.none)
     }
 
     /// Where layer `reader` writes (assigns) its contribution to the output of `operand`; then
@@ -87,7 +95,7 @@ final class BackwardFlow<T: DTDScalar> {
     func destination(reader: Int, operand: Int) throws(DTDError) -> MutableBatchView<T> {
         let n = size(operand)
         if isChained(operand) {
-            return buffers[1 - (values[reader]?.buffer ?? 1)].prefix(batch: batch, count: n)
+            return buffers[chainBuffer(after: reader)].prefix(batch: batch, count: n)
         }
         if collected[operand] == nil {
             let storage = try Storage<T>(uninitializedCount: try Limits.product(batch, n, "batch x activation size"))
@@ -102,8 +110,8 @@ final class BackwardFlow<T: DTDScalar> {
     func commit(reader: Int, operand: Int) throws(DTDError) {
         let n = size(operand)
         if isChained(operand) {
-            let buffer = 1 - (values[reader]?.buffer ?? 1)
-            values[operand] = (buffers[buffer].prefix(batch: batch, count: n).readOnly, buffer)
+            let buffer = chainBuffer(after: reader)
+            values[operand] = Held(view: buffers[buffer].prefix(batch: batch, count: n).readOnly, buffer: buffer)
         } else if first.remove(operand) == nil, let storage = collected[operand] {
             Elementwise.add(try scratch.view(.collect, batch: batch, count: n).readOnly,
                             to: storage.mutableView(batch: batch, count: n))
@@ -115,7 +123,7 @@ final class BackwardFlow<T: DTDScalar> {
     func pass(reader: Int, operand: Int) throws(DTDError) {
         let value = try value(at: reader).reshaped(batch: batch, count: size(operand))
         if isChained(operand) {
-            values[operand] = (value, values[reader]?.buffer)
+            values[operand] = Held(view: value, buffer: values[reader]?.buffer ?? Held.none)
             return
         }
         let target = try destination(reader: reader, operand: operand)
