@@ -53,7 +53,9 @@ _ENTRY_POINTS = {
         construct_roots=_capi.dtd_theory_construct_roots_f32,
         rank1_csc=_capi.dtd_theory_rank1_csc_f32,
         full_backward=_capi.dtd_full_backward_compute_f32,
-        full_backward_regions=_capi.dtd_full_backward_regions_f32),
+        full_backward_regions=_capi.dtd_full_backward_regions_f32,
+        add_conv2d_padded=_capi.dtd_network_add_conv2d_padded_f32,
+        lrp_layers=_capi.dtd_relevance_lrp_layers_f32),
     np.dtype(np.float64): SimpleNamespace(
         code=_capi.DTD_DTYPE_FLOAT64, pointer=_capi.const_double_p.ctype,
         add_dense=_capi.dtd_network_add_dense_f64, add_conv2d=_capi.dtd_network_add_conv2d_f64,
@@ -66,7 +68,9 @@ _ENTRY_POINTS = {
         construct_roots=_capi.dtd_theory_construct_roots_f64,
         rank1_csc=_capi.dtd_theory_rank1_csc_f64,
         full_backward=_capi.dtd_full_backward_compute_f64,
-        full_backward_regions=_capi.dtd_full_backward_regions_f64),
+        full_backward_regions=_capi.dtd_full_backward_regions_f64,
+        add_conv2d_padded=_capi.dtd_network_add_conv2d_padded_f64,
+        lrp_layers=_capi.dtd_relevance_lrp_layers_f64),
 }
 
 RulesArgument = Union[Rule, Composite, Preset, Mapping[Any, Any]]
@@ -135,6 +139,51 @@ def _pair(value: Any, name: str) -> tuple[int, int]:
         return _int64(items[0], f"{name}[0]"), _int64(items[1], f"{name}[1]")
     number = _int64(value, name)
     return number, number
+
+
+def _padding(value: Any) -> tuple[int, int, int, int]:
+    """Padding as (top, bottom, left, right): ``1`` -> (1, 1, 1, 1); ``(ph, pw)`` -> (ph, ph, pw,
+    pw) as PyTorch; ``(top, bottom, left, right)`` as given (ONNX's pads, reordered)."""
+    if ((isinstance(value, Sequence) and not isinstance(value, str)) or isinstance(value, np.ndarray)) \
+            and len(value) == 4:
+        items = list(value)
+        sides = ("top", "bottom", "left", "right")
+        return tuple(_int64(item, f"padding {side}") for item, side in zip(items, sides))  # type: ignore[return-value]
+    if (isinstance(value, Sequence) and not isinstance(value, str)) or isinstance(value, np.ndarray):
+        if len(value) != 2:
+            raise ValueError(f"padding must be an int, (h, w) or (top, bottom, left, right), got {value!r}")
+    ph, pw = _pair(value, "padding")
+    return ph, ph, pw, pw
+
+
+def _symmetric(sides: tuple[int, int, int, int]) -> bool:
+    return sides[0] == sides[1] and sides[2] == sides[3]
+
+
+def _padding_spec(sides: tuple[int, int, int, int]) -> list[int]:
+    """The JSON form: ``[ph, pw]`` when symmetric, else ``[top, bottom, left, right]``."""
+    return [sides[0], sides[2]] if _symmetric(sides) else list(sides)
+
+
+def _sources(value: Any, what: str) -> np.ndarray:
+    """A route's or add's source layers as int64 (-1 = the network input)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        value = [value]
+    if not ((isinstance(value, Sequence) and not isinstance(value, str)) or isinstance(value, np.ndarray)):
+        raise TypeError(f"{what} sources must be a sequence of layer indices, got {value!r}")
+    items = [_int64(item, f"{what} sources[{i}]") for i, item in enumerate(value)]
+    if not items:
+        raise DTDError(_capi.DTD_ERROR_SIZE, f"{what} needs at least one source layer")
+    return np.asarray(items, dtype=np.int64)
+
+
+def _key_list(value: Any, what: str) -> list[Any]:
+    """One layer key or a sequence of them."""
+    if isinstance(value, (int, np.integer, str)) and not isinstance(value, bool):
+        return [value]
+    if (isinstance(value, Sequence) and not isinstance(value, str)) or isinstance(value, np.ndarray):
+        return list(value)
+    raise TypeError(f"{what} must be a layer index, a layer name or a list of them, got {value!r}")
 
 
 def _tensor(value: Any) -> np.ndarray | None:
@@ -278,7 +327,7 @@ class Network:
     @property
     def layer_kinds(self) -> tuple[str, ...]:
         """Kind of each layer: "dense", "conv2d", "relu", "maxpool2d", "avgpool2d", "flatten",
-        "batchnorm"."""
+        "batchnorm", "route", "add", "identity", "adaptive_avgpool2d"."""
         kinds = []
         kind = ctypes.c_int32()
         for layer in range(self.layer_count):
@@ -347,8 +396,8 @@ class Network:
                    dilation: Any = 1, name: str | None = None) -> Network:
         """Appends a 2-D convolution (PyTorch's Conv2d, groups = 1, zero padding).
 
-        ``weight`` is (out_channels, in_channels, kH, kW); ``stride``, ``padding`` and
-        ``dilation`` are ints or (h, w) pairs.
+        ``weight`` is (out_channels, in_channels, kH, kW); ``stride`` and ``dilation`` are ints
+        or (h, w) pairs; ``padding`` an int, (h, w) or (top, bottom, left, right) (ONNX's pads).
         """
         name = _layer_name(name)
         w = self._array(weight)
@@ -358,13 +407,17 @@ class Network:
                            f"got shape {w.shape}")
         b = None if bias is None else self._array(bias).reshape(-1)
         sh, sw = _pair(stride, "stride")
-        ph, pw = _pair(padding, "padding")
+        sides = _padding(padding)
         dh, dw = _pair(dilation, "dilation")
-        _check(self._c.add_conv2d(self._h(), self._ptr(w), w.size, *w.shape, self._ptr(b),
-                                  0 if b is None else b.size, sh, sw, ph, pw, dh, dw))
+        if _symmetric(sides):  # PyTorch's (ph, pw), checked and named as PyTorch does
+            _check(self._c.add_conv2d(self._h(), self._ptr(w), w.size, *w.shape, self._ptr(b),
+                                      0 if b is None else b.size, sh, sw, sides[0], sides[2], dh, dw))
+        else:
+            _check(self._c.add_conv2d_padded(self._h(), self._ptr(w), w.size, *w.shape, self._ptr(b),
+                                             0 if b is None else b.size, sh, sw, *sides, dh, dw))
         return self._built({"type": "conv2d", "weight": self._kept(w, weight),
-                            "bias": self._kept(b, bias),
-                            "stride": [sh, sw], "padding": [ph, pw], "dilation": [dh, dw]}, name)
+                            "bias": self._kept(b, bias), "stride": [sh, sw],
+                            "padding": _padding_spec(sides), "dilation": [dh, dw]}, name)
 
     def add_relu(self, *, name: str | None = None) -> Network:
         """Appends ``max(0, z)``."""
@@ -380,28 +433,88 @@ class Network:
 
     def add_maxpool2d(self, kernel: Any, *, stride: Any = None, padding: Any = 0,
                       name: str | None = None) -> Network:
-        """Appends PyTorch's MaxPool2d; ``stride=None`` means the kernel size, as in PyTorch."""
+        """Appends PyTorch's MaxPool2d; ``stride=None`` means the kernel size, as in PyTorch;
+        ``padding`` an int, (h, w) or (top, bottom, left, right)."""
         name = _layer_name(name)
         kh, kw = _pair(kernel, "kernel")
         sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
-        ph, pw = _pair(padding, "padding")
-        _check(_capi.dtd_network_add_maxpool2d(self._h(), kh, kw, sh, sw, ph, pw))
+        sides = _padding(padding)
+        if _symmetric(sides):  # PyTorch's MaxPool2d, with its padding limit (half the kernel)
+            _check(_capi.dtd_network_add_maxpool2d(self._h(), kh, kw, sh, sw, sides[0], sides[2]))
+        else:  # ONNX's pads (each below the kernel)
+            _check(_capi.dtd_network_add_maxpool2d_padded(self._h(), kh, kw, sh, sw, *sides))
         return self._built({"type": "maxpool2d", "kernel": [kh, kw], "stride": [sh, sw],
-                            "padding": [ph, pw]}, name)
+                            "padding": _padding_spec(sides)}, name)
 
     def add_avgpool2d(self, kernel: Any, *, stride: Any = None, padding: Any = 0,
                       count_include_pad: bool = True, name: str | None = None) -> Network:
         """Appends PyTorch's AvgPool2d; padded zeros count in the divisor unless
-        ``count_include_pad=False``."""
+        ``count_include_pad=False``; ``padding`` an int, (h, w) or (top, bottom, left, right)."""
         name = _layer_name(name)
         kh, kw = _pair(kernel, "kernel")
         sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
-        ph, pw = _pair(padding, "padding")
-        _check(_capi.dtd_network_add_avgpool2d(self._h(), kh, kw, sh, sw, ph, pw,
-                                               1 if count_include_pad else 0))
+        sides = _padding(padding)
+        include = 1 if count_include_pad else 0
+        if _symmetric(sides):
+            _check(_capi.dtd_network_add_avgpool2d(self._h(), kh, kw, sh, sw, sides[0], sides[2], include))
+        else:
+            _check(_capi.dtd_network_add_avgpool2d_padded(self._h(), kh, kw, sh, sw, *sides, include))
         return self._built({"type": "avgpool2d", "kernel": [kh, kw], "stride": [sh, sw],
-                            "padding": [ph, pw], "count_include_pad": bool(count_include_pad)},
-                           name)
+                            "padding": _padding_spec(sides),
+                            "count_include_pad": bool(count_include_pad)}, name)
+
+    def add_route(self, sources: Any, *, name: str | None = None) -> Network:
+        """Appends a layer whose output is the output of layer ``sources[0]`` (one source: a
+        side branch, e.g. a ResNet downsample path) or the channel concatenation of the
+        outputs of ``sources`` (torch.cat(dim=1); all (C_i, H, W) with one H and W). ``-1`` is
+        the network input. Relevance is split back by slice."""
+        name = _layer_name(name)
+        layers = _sources(sources, "route")
+        _check(_capi.dtd_network_add_route(self._h(), layers.ctypes.data_as(_capi.const_int64_p.ctype),
+                                           layers.size))
+        return self._built({"type": "route", "from": [int(i) for i in layers]}, name)
+
+    def add_add(self, sources: Any, *, name: str | None = None) -> Network:
+        """Appends the residual sum: the previous layer's output plus the outputs of
+        ``sources`` (``-1``: the network input), all of one shape. Relevance at the sum follows
+        Zennit's Sum rule (``x_k R / stab(sum)``) unless a rule set says otherwise (see
+        :meth:`lrp`)."""
+        name = _layer_name(name)
+        layers = _sources(sources, "add")
+        _check(_capi.dtd_network_add_add(self._h(), layers.ctypes.data_as(_capi.const_int64_p.ctype),
+                                         layers.size))
+        return self._built({"type": "add", "from": [int(i) for i in layers]}, name)
+
+    def add_identity(self, *, name: str | None = None) -> Network:
+        """Appends a layer that passes everything through (Dropout or Identity at inference),
+        so layer indices can match a PyTorch Sequential one to one."""
+        name = _layer_name(name)
+        _check(_capi.dtd_network_add_identity(self._h()))
+        return self._built({"type": "identity"}, name)
+
+    def add_adaptive_avgpool2d(self, output_size: Any, *, name: str | None = None) -> Network:
+        """Appends PyTorch's AdaptiveAvgPool2d(output_size) (an int or (h, w); bins may
+        overlap); ``1`` is global average pooling."""
+        name = _layer_name(name)
+        oh, ow = _pair(output_size, "output_size")
+        _check(_capi.dtd_network_add_adaptive_avgpool2d(self._h(), oh, ow))
+        return self._built({"type": "adaptive_avgpool2d", "output_size": [oh, ow]}, name)
+
+    def layer_sources(self, layer: int) -> tuple[int, ...]:
+        """The layers whose outputs layer ``layer`` reads, in operand order (``-1``: the
+        network input): ``layer - 1`` for ordinary layers, the ``from`` list of a route, the
+        previous layer then the ``from`` list of an add."""
+        index = _int64(layer, "layer")
+        count = ctypes.c_int64()
+        capacity = 16
+        while True:
+            out = (ctypes.c_int64 * capacity)()
+            status = _capi.dtd_network_layer_sources(self._h(), index, out, capacity, ctypes.byref(count))
+            if status == _capi.DTD_ERROR_BUFFER_TOO_SMALL and count.value > capacity:
+                capacity = count.value
+                continue
+            _check(status)
+            return tuple(out[i] for i in range(count.value))
 
     def add_batchnorm(self, gamma: Any, beta: Any, running_mean: Any, running_var: Any, *,
                       eps: float = 1e-5, name: str | None = None) -> Network:
@@ -430,9 +543,11 @@ class Network:
         """Builds a network from the JSON model format of the reference fixtures.
 
         ``source`` is a path or an already parsed dict with ``input_shape`` and ``layers``. Each
-        layer has a ``type`` (dense, conv2d, relu, flatten, maxpool2d, avgpool2d, batchnorm);
+        layer has a ``type`` (dense, conv2d, relu, flatten, maxpool2d, avgpool2d, batchnorm,
+        route and add with ``from``, identity, adaptive_avgpool2d with ``output_size``);
         tensors are ``{"shape": [...], "data": [...]}`` (or nested lists); ``bias`` may be null.
-        conv2d takes ``stride``, ``padding`` and optional ``dilation``; the pools ``kernel``,
+        conv2d takes ``stride``, ``padding`` (``[ph, pw]`` or ``[top, bottom, left, right]``)
+        and optional ``dilation``; the pools ``kernel``,
         ``stride``, ``padding`` (avgpool2d also ``count_include_pad``); batchnorm ``gamma``,
         ``beta``, ``running_mean``, ``running_var`` and ``eps``. Every layer may carry a
         ``"name"`` (a string, e.g. the PyTorch module it came from; see :attr:`layer_names`).
@@ -476,6 +591,14 @@ class Network:
             self.add_batchnorm(_tensor(layer["gamma"]), _tensor(layer["beta"]),
                                _tensor(layer["running_mean"]), _tensor(layer["running_var"]),
                                eps=layer.get("eps", 1e-5))
+        elif kind == "route":
+            self.add_route(layer["from"])
+        elif kind == "add":
+            self.add_add(layer["from"])
+        elif kind == "identity":
+            self.add_identity()
+        elif kind == "adaptive_avgpool2d":
+            self.add_adaptive_avgpool2d(layer["output_size"])
         else:
             raise ValueError(f"layer {index}: unknown layer type {kind!r}")
 
@@ -592,7 +715,8 @@ class Network:
         return self._backward(self._c.gradient_x_input, x, output_relevance)
 
     def lrp(self, x: Any, output_relevance: Any = None, *, rules: RulesArgument,
-            target: Any = None, ledger: bool = False) -> Any:
+            target: Any = None, ledger: bool = False, record: Any = None,
+            mask: Mapping[Any, Any] | None = None) -> Any:
         """Layer-wise Relevance Propagation of ``output_relevance`` down to the input.
 
         Args:
@@ -609,11 +733,22 @@ class Network:
             target: explain output k: the seed is f_k(x) e_k. An int, one int per sample, or
                 ``"predicted"`` (each sample's largest output).
             ledger: also return the per-layer conservation ledger.
+            record: layers (indices or unique layer names) whose relevance to return: the
+                relevance at each one's output (what it propagates further down; for a chain,
+                the relevance at the next layer's input).
+            mask: ``{layer: keep}``: of the relevance arriving at that layer's output keep only
+                ``keep`` and zero the rest before it propagates on. ``keep`` is a list of
+                channel indices for a (C, H, W) output or of neuron indices for a flat one, or
+                a boolean array with one flag per channel or per element. One mask per layer;
+                it applies to every sample. (Which inputs made channel 17 of layer 5 matter:
+                ``mask={5: [17]}``.)
 
         Returns:
-            The input relevance, shaped like ``x``; with ``ledger=True`` the pair
-            ``(relevance, ledger)``, the ledger a structured array of :data:`LEDGER_DTYPE` with
-            shape (N, layer_count) ((layer_count,) for one sample).
+            The input relevance, shaped like ``x``; with ``ledger=True`` also the ledger, a
+            structured array of :data:`LEDGER_DTYPE` with shape (N, layer_count)
+            ((layer_count,) for one sample); with ``record`` also ``{layer: relevance}``, each
+            (N, *that layer's output shape). The pieces come as a tuple in the order relevance,
+            ledger, records.
         """
         xs, single = self._samples(x, "x", self.input_shape)
         batch = xs.shape[0]
@@ -623,18 +758,91 @@ class Network:
             seeds = self._seeds(output_relevance, batch, single)
         else:
             seeds = self._target_seeds(xs, target)
+        recorded_layers = [] if record is None else [self._layer_of(key, "record")
+                                                     for key in _key_list(record, "record")]
+        masks = self._masks(mask)
         rule_set = self._rule_set(rules)
         out = np.empty_like(xs)
         entries = np.zeros((batch, self.layer_count), dtype=LEDGER_DTYPE) if ledger else None
-        _check(self._c.lrp(self._h(), rule_set.handle, batch, self._ptr(xs), xs.size,
-                           self._ptr(seeds), seeds.size, self._ptr(out), out.size,
-                           None if entries is None else
-                           entries.ctypes.data_as(_capi.dtd_ledger_entry_p.ctype),
-                           0 if entries is None else entries.size))
+        ledger_args = (None if entries is None else entries.ctypes.data_as(_capi.dtd_ledger_entry_p.ctype),
+                       0 if entries is None else entries.size)
+        if record is None and not masks:
+            _check(self._c.lrp(self._h(), rule_set.handle, batch, self._ptr(xs), xs.size,
+                               self._ptr(seeds), seeds.size, self._ptr(out), out.size, *ledger_args))
+            blocks: list[np.ndarray] = []
+        else:
+            shapes = [self._shape_at(layer) for layer in recorded_layers]
+            blocks = [np.empty((batch, *shape), dtype=self._dtype) for shape in shapes]
+            recorded = np.empty(sum(block.size for block in blocks), dtype=self._dtype)
+            layers = np.asarray(recorded_layers, dtype=np.int64)
+            flags = [keep for _, keep in masks]
+            structs = (_capi.dtd_relevance_mask * max(1, len(masks)))()
+            for i, (layer, keep) in enumerate(masks):
+                structs[i].layer = layer
+                structs[i].keep = keep.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8))
+                structs[i].keep_count = keep.size
+            _check(self._c.lrp_layers(
+                self._h(), rule_set.handle, batch, self._ptr(xs), xs.size, self._ptr(seeds),
+                seeds.size, self._ptr(out), out.size, *ledger_args,
+                layers.ctypes.data_as(_capi.const_int64_p.ctype) if layers.size else None, layers.size,
+                self._ptr(recorded) if recorded.size else None, recorded.size,
+                structs if masks else None, len(masks)))
+            del flags  # kept alive through the call
+            offset = 0
+            for block in blocks:
+                block.reshape(-1)[:] = recorded[offset:offset + block.size]
+                offset += block.size
         relevance = out[0] if single else out
-        if entries is None:
-            return relevance
-        return relevance, (entries[0] if single else entries)
+        result: list[Any] = [relevance]
+        if entries is not None:
+            result.append(entries[0] if single else entries)
+        if record is not None:
+            records: dict[int, np.ndarray] = {}
+            for layer, block in zip(recorded_layers, blocks):
+                records[layer] = block[0] if single else block
+            result.append(records)
+        return result[0] if len(result) == 1 else tuple(result)
+
+    def _layer_of(self, key: Any, what: str) -> int:
+        """A layer index from an index or a layer name that names exactly one layer."""
+        if isinstance(key, str):
+            matches = [i for i, name in enumerate(self.layer_names) if name == key]
+            if len(matches) != 1:
+                raise DTDError(_capi.DTD_ERROR_LAYER_INDEX,
+                               f"{what}: layer name {key!r} names {len(matches)} layers; give an index")
+            return matches[0]
+        return _int64(key, f"{what} layer")
+
+    def _masks(self, mask: Mapping[Any, Any] | None) -> list[tuple[int, np.ndarray]]:
+        """``mask`` as (layer, uint8 flags per channel or element) pairs."""
+        if mask is None:
+            return []
+        if not isinstance(mask, Mapping):
+            raise TypeError(f"mask must be a dict {{layer: kept channels or neurons}}, got {mask!r}")
+        masks = []
+        for key, keep in mask.items():
+            layer = self._layer_of(key, "mask")
+            if not 0 <= layer < self.layer_count:
+                raise DTDError(_capi.DTD_ERROR_LAYER_INDEX,
+                               f"mask: layer {layer} is outside [0, {self.layer_count})")
+            shape = self._shape_at(layer)
+            units = shape[0]  # channels of (C, H, W), neurons of (D,)
+            array = np.asarray(keep)
+            if array.dtype == np.bool_:
+                flags = np.ascontiguousarray(array.reshape(-1), dtype=np.uint8)
+            else:
+                if array.dtype.kind not in "iu" or array.ndim > 1:
+                    raise TypeError(f"mask[{key!r}] must be a list of channel or neuron indices or a "
+                                    f"boolean array, got {keep!r}")
+                indices = array.reshape(-1).astype(np.int64)
+                if indices.size and (indices.min() < 0 or indices.max() >= units):
+                    raise DTDError(_capi.DTD_ERROR_OUT_OF_RANGE,
+                                   f"mask[{key!r}]: index {int(indices.max() if indices.max() >= units else indices.min())} "
+                                   f"is outside [0, {units}) (layer {layer} has output shape {shape})")
+                flags = np.zeros(units, dtype=np.uint8)
+                flags[indices] = 1
+            masks.append((layer, flags))
+        return masks
 
     # MARK: - DTD roots and the root audit
 

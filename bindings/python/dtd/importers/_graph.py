@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTDError, UnsupportedModelError
-from .. import _capi
+from ..errors import UnsupportedModelError
 
 Shape = tuple[int, ...]
 
@@ -223,7 +222,7 @@ class LayerList:
 def adaptive_avgpool(shape: Shape, output_size: tuple[int, int]) -> dict[str, Any]:
     """Adaptive average pooling to ``output_size`` on a (C, H, W) input: a plain avgpool2d
     (kernel = stride = H/out) when the sizes divide, which has exactly PyTorch's bins and the same
-    relevance rule (norm), else the ``adaptive_avgpool2d`` layer (graph layers, issue 10)."""
+    relevance rule (norm), else the ``adaptive_avgpool2d`` layer."""
     out_h, out_w = output_size
     height, width = shape[1], shape[2]
     if height % out_h == 0 and width % out_w == 0:
@@ -236,50 +235,11 @@ def adaptive_avgpool(shape: Shape, output_size: tuple[int, int]) -> dict[str, An
 # MARK: - Building
 
 
-#: Layer kinds that need libdtd's graph layers (issue 10), and the method that marks them.
-_GRAPH_KINDS = {"route": "add_route", "add": "add_add", "adaptive_avgpool2d":
-                "add_adaptive_avgpool2d", "identity": "add_identity"}
-
-
-def _needs(layer: Mapping[str, Any]) -> str | None:
-    """The Network method ``layer`` needs, if it is one of the graph layers."""
-    kind = layer.get("type")
-    if kind in _GRAPH_KINDS:
-        return _GRAPH_KINDS[kind]
-    if len(layer.get("padding", ())) == 4:
-        return "add_add"  # asymmetric padding came with the graph layers
-    return None
-
-
 def build(model: dict[str, Any], dtype: Any) -> Any:
-    """``Network.from_json(model, dtype)``, with a clear error for a layer this libdtd lacks.
-
-    Until the graph layers land (issue 10), an ``identity`` layer is built as an exact stand-in
-    that keeps the layer count: ``flatten`` on flat activations, a 1x1 max-pool with stride 1 on
-    (C, H, W) ones (forward, gradient and relevance pass unchanged through both).
-    """
+    """``Network.from_json(model, dtype)``."""
     from ..network import Network
 
-    layers = []
-    rank = len(model["input_shape"])
-    for index, layer in enumerate(model["layers"]):
-        needed = _needs(layer)
-        if needed is not None and not hasattr(Network, needed):
-            if layer["type"] == "identity":
-                stand_in = ({"type": "flatten"} if rank == 1 else
-                            {"type": "maxpool2d", "kernel": [1, 1], "stride": [1, 1], "padding": [0, 0]})
-                layer = {**stand_in, **({"name": layer["name"]} if "name" in layer else {})}
-            else:
-                label = f" ({layer['name']})" if layer.get("name") else ""
-                raise DTDError(_capi.DTD_ERROR_UNSUPPORTED,
-                               f"layer {index}{label} is a {layer['type']}"
-                               f"{' with asymmetric padding' if layer['type'] not in _GRAPH_KINDS else ''}"
-                               f", which needs libdtd's graph layers (issue 10); this libdtd does "
-                               f"not have them yet")
-        if layer["type"] in ("flatten", "dense"):
-            rank = 1
-        layers.append(layer)
-    return Network.from_json({**model, "layers": layers}, dtype=dtype)
+    return Network.from_json(model, dtype=dtype)
 
 
 def float_dtype(dtype: Any, default: Any) -> str:
