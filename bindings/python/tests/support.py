@@ -12,6 +12,8 @@ import dtd
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = REPO_ROOT / "Tests" / "Fixtures"
 ZENNIT_FILES = sorted((FIXTURES / "zennit").glob("*.json"))
+#: Graph networks (residual, concatenating, skip MLP): route, add, adaptive pooling, batch norms.
+ZENNIT_GRAPH_FILES = sorted((FIXTURES / "zennit_graph").glob("*.json"))
 SIGNATURES = REPO_ROOT / "Tests" / "abi" / "signatures.txt"
 HEADER = REPO_ROOT / "Include" / "dtd.h"
 

@@ -1,4 +1,5 @@
-"""Every case of every Zennit 0.5.1 reference file, in float64 and float32.
+"""Every case of every Zennit 0.5.1 reference file (chains and graph networks), in float64 and
+float32.
 
 The networks come in through ``Network.from_json``; the expected values are Zennit's, so these
 are the binding's (and the engine's) external ground truth. See Tests/Fixtures/README.md.
@@ -15,18 +16,18 @@ import numpy as np
 import pytest
 
 import dtd
-from support import TOLERANCE, ZENNIT_FILES, load_json, relative_error, tensor
+from support import TOLERANCE, ZENNIT_FILES, ZENNIT_GRAPH_FILES, load_json, relative_error, tensor
 
 CASES = [
     pytest.param(path, index, dtype, id=f"{path.stem}-{case['name']}-{dtype}")
-    for path in ZENNIT_FILES
+    for path in ZENNIT_FILES + ZENNIT_GRAPH_FILES
     for index, case in enumerate(load_json(path)["cases"])
     for dtype in ("float64", "float32")
 ]
 
 TARGET_CASES = [
     pytest.param(path, index, dtype, id=f"{path.stem}-{case['name']}-{dtype}")
-    for path in ZENNIT_FILES
+    for path in ZENNIT_FILES + ZENNIT_GRAPH_FILES
     for index, case in enumerate(load_json(path)["cases"])
     if case["method"] == "lrp" and case["name"].endswith("/target_logit")
     for dtype in ("float64", "float32")
@@ -69,6 +70,8 @@ def _budget(spec, case, dtype):
 def test_fixture_files_are_present():
     assert len(ZENNIT_FILES) == 5
     assert all(len(load_json(path)["cases"]) == 28 for path in ZENNIT_FILES)
+    assert [path.stem for path in ZENNIT_GRAPH_FILES] == ["densenet_tiny", "mlp_skip", "resnet_tiny"]
+    assert all(len(load_json(path)["cases"]) == 40 for path in ZENNIT_GRAPH_FILES)
 
 
 @pytest.mark.parametrize("path, index, dtype", CASES)
