@@ -54,7 +54,8 @@ let package = Package(
         .executableTarget(
             name: "dtd-ffi-harness",
             dependencies: ["CFFI"],
-            linkerSettings: [.linkedLibrary("dl")]
+            // cJSON (libcjson-dev) reads the Zennit fixture files (zennit.c).
+            linkerSettings: [.linkedLibrary("dl"), .linkedLibrary("cjson")]
         ),
         .executableTarget(
             name: "dtd-bench",

@@ -14,6 +14,8 @@ packages+=(coinor-libclp-dev)
 # convolutions on AVX-512 CPUs and runs without it; the headers build the kernel probe
 # (bindings/python/benchmarks/kernels).
 packages+=(libdnnl-dev)
+# cJSON: the libffi harness (Sources/dtd-ffi-harness/zennit.c) reads the Zennit fixture files.
+packages+=(libcjson-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -18,6 +18,7 @@
  *   values.c     libdtd against the reference; the hand fixture; the ledger
  *   specific.c   version, status strings, the bad-input list with exact status codes
  *   fullbackward.c  full-backward DTD (section 8): hand cases, bookkeeping, CLP absent, bad input
+ *   zennit.c     every Zennit reference case of Tests/Fixtures/zennit{,_graph} (JSON via cJSON)
  *   main.c       command line, order of the phases, summary
  */
 #ifndef DTD_HARNESS_H
@@ -31,7 +32,8 @@
 
 /* ---- table.c ------------------------------------------------------------------------------ */
 
-#define HARNESS_MAX_PARAMS 16
+/* The widest exports (dtd_network_add_conv2d_padded_*, dtd_relevance_lrp_layers_*) take 17. */
+#define HARNESS_MAX_PARAMS 20
 
 /** How a C type travels through libffi. */
 typedef enum { KIND_VOID, KIND_POINTER, KIND_I32, KIND_I64, KIND_F64 } Kind;
@@ -175,6 +177,8 @@ void run_specific_checks(void);
 /* fullbackward.c: called from the values and specific phases */
 void run_full_backward_values(void);
 void run_full_backward_specific(void);
+/* zennit.c: the zennit phase */
+void run_zennit_checks(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */
 

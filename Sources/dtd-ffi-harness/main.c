@@ -1,7 +1,7 @@
 /**
  * dtd-ffi-harness : calls every function of Tests/abi/signatures.txt in libdtd.so through libffi.
  *
- *   dtd-ffi-harness [libdtd.so [signatures.txt]] [--phases=specific,null,recipes,values]
+ *   dtd-ffi-harness [libdtd.so [signatures.txt]] [--phases=specific,null,recipes,values,zennit]
  *
  * Defaults: .build/release/libdtd.so and Tests/abi/signatures.txt (run from the repository root).
  * Phases, in order:
@@ -10,6 +10,7 @@
  *   null      every function with NULL pointers and 0 / -1 / largest / smallest scalars
  *   recipes   every fallible function: its valid call, then each argument perturbed by its role
  *   values    forward, gradient, gradient x input and every LRP rule against a naive reference
+ *   zennit    every case of Tests/Fixtures/zennit and zennit_graph against Zennit, float64 and float32
  * Output: one "FAIL <function>: <check>: <detail>" line per failed check as it happens, a line per
  * function with its counts, how many table functions were exercised, and last exactly
  * "N passed, N failed". Exit status 1 if anything failed, 2 on a usage error.
@@ -37,7 +38,7 @@ int main(int argc, char **argv) {
         if (strncmp(argv[i], "--phases=", 9) == 0) {
             phases = argv[i] + 9;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: %s [libdtd.so [signatures.txt]] [--phases=specific,null,recipes,values]\n", argv[0]);
+            fprintf(stderr, "usage: %s [libdtd.so [signatures.txt]] [--phases=specific,null,recipes,values,zennit]\n", argv[0]);
             return 2;
         } else if (positional == 0) {
             library_path = argv[i], positional++;
@@ -66,6 +67,7 @@ int main(int argc, char **argv) {
     if (phase_enabled(phases, "null")) sweep_null_arguments();
     if (phase_enabled(phases, "recipes")) sweep_recipes();
     if (phase_enabled(phases, "values")) run_value_checks();
+    if (phase_enabled(phases, "zennit")) run_zennit_checks();
 
     if (!phases) {
         int unexercised = 0;

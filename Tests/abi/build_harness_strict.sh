@@ -11,6 +11,6 @@ trap 'rm -rf "$out"' EXIT
 flags="-std=c11 -Wall -Wextra -Werror -pedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -O2"
 for cc in ${CC:-gcc clang}; do
     # shellcheck disable=SC2086
-    "$cc" $flags -o "$out/dtd-ffi-harness" "$root"/Sources/dtd-ffi-harness/*.c $(pkg-config --cflags --libs libffi) -ldl
+    "$cc" $flags -o "$out/dtd-ffi-harness" "$root"/Sources/dtd-ffi-harness/*.c $(pkg-config --cflags --libs libffi libcjson) -ldl
     echo "ok    $cc: Sources/dtd-ffi-harness/*.c compile cleanly ($flags)"
 done
