@@ -549,9 +549,9 @@ static void case_job(void *ctx) {
         }
         e = sample_error(relevance, d, k->expected_relevance.data, n, k->in_size, &at);
         if (!(e <= budget))
-            fail(&p, "sample %lld relevance: relative error %.3g > budget %.3g (float32 data-rounding floor %.3g; element %lld: got "
-                 "%.17g, Zennit %.17g)",
-                 (long long)n, e, budget, floor_error, (long long)(at - n * k->in_size), element(relevance, d, at),
+            fail(&p, "sample %lld relevance: relative error %.3g > budget %.3g (%s %.3g; element %lld: got %.17g, Zennit %.17g)",
+                 (long long)n, e, budget, d == 0 ? "float32 data-rounding floor" : "float64 tolerance",
+                 d == 0 ? floor_error : tolerance[d], (long long)(at - n * k->in_size), element(relevance, d, at),
                  k->expected_relevance.data[at]);
     }
     check(!p.text[0], group[d], what, "%s", p.text);
