@@ -590,6 +590,12 @@ static int case_read(Case *k, const cJSON *spec, const cJSON *c, const char *fil
         tensor_read(cJSON_GetObjectItemCaseSensitive(c, "expected_relevance"), &k->expected_relevance, p, "\"expected_relevance\"") != 0)
         return -1;
     if (k->x.rank < 2 || k->seed.rank != 2) return fail(p, "input must be (batch, *input_shape), output_relevance (batch, outputs)");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(spec, "input_shape");
+    int64_t sample_shape[8];
+    int rank = cJSON_IsArray(shape) ? cJSON_GetArraySize(shape) : -1;
+    if (rank != k->x.rank - 1 || ints(shape, rank, 1, INT32_MAX, sample_shape) != 0 ||
+        memcmp(sample_shape, k->x.shape + 1, (size_t)rank * sizeof sample_shape[0]) != 0)
+        return fail(p, "\"input\" is not (batch, *input_shape)");
     k->batch = k->x.shape[0];
     k->in_size = product(k->x.shape, 1, k->x.rank);
     k->out_size = k->seed.shape[1];
