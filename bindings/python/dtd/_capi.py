@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from ctypes import POINTER, c_char_p, c_double, c_float, c_int32, c_int64, c_uint64, c_void_p
+from ctypes import POINTER, c_char_p, c_double, c_float, c_int32, c_int64, c_uint8, c_uint64, c_void_p
 from dataclasses import dataclass
 from typing import Any, Callable, NewType
 
@@ -67,6 +67,10 @@ DTD_LAYER_MAXPOOL2D = 4
 DTD_LAYER_AVGPOOL2D = 5
 DTD_LAYER_FLATTEN = 6
 DTD_LAYER_BATCHNORM = 7
+DTD_LAYER_ROUTE = 8
+DTD_LAYER_ADD = 9
+DTD_LAYER_IDENTITY = 10
+DTD_LAYER_ADAPTIVE_AVGPOOL2D = 11
 
 DTD_MAX_RANK = 3
 
@@ -150,6 +154,16 @@ class dtd_ledger_entry(ctypes.Structure):
         ("absorbed_bias", c_double),
         ("absorbed_stabilizer", c_double),
         ("dropped", c_double),
+    ]
+
+
+class dtd_relevance_mask(ctypes.Structure):
+    """Keep only some of the relevance at one layer's output (section 4)."""
+
+    _fields_ = [
+        ("layer", c_int64),
+        ("keep", POINTER(c_uint8)),
+        ("keep_count", c_int64),
     ]
 
 
@@ -322,6 +336,7 @@ const_dtd_rules_p = CType("const dtd_rules *", c_void_p)
 dtd_rules_pp = CType("dtd_rules **", POINTER(c_void_p))
 
 dtd_ledger_entry_p = CType("dtd_ledger_entry *", POINTER(dtd_ledger_entry))
+const_dtd_relevance_mask_p = CType("const dtd_relevance_mask *", POINTER(dtd_relevance_mask))
 const_dtd_root_query_p = CType("const dtd_root_query *", POINTER(dtd_root_query))
 dtd_root_info_p = CType("dtd_root_info *", POINTER(dtd_root_info))
 dtd_audit_record_p = CType("dtd_audit_record *", POINTER(dtd_audit_record))
@@ -507,6 +522,55 @@ def dtd_network_add_batchnorm_f32(network, gamma, beta, running_mean, running_va
             dtd_status)
 def dtd_network_add_batchnorm_f64(network, gamma, beta, running_mean, running_var, count, eps, /) -> int: ...
 
+# dtd_status dtd_network_add_route(dtd_network *, const int64_t *, int64_t)
+@c_function([dtd_network_p, const_int64_p, int64_t], dtd_status)
+def dtd_network_add_route(network, from_, count, /) -> int: ...
+
+# dtd_status dtd_network_add_add(dtd_network *, const int64_t *, int64_t)
+@c_function([dtd_network_p, const_int64_p, int64_t], dtd_status)
+def dtd_network_add_add(network, from_, count, /) -> int: ...
+
+# dtd_status dtd_network_add_identity(dtd_network *)
+@c_function([dtd_network_p], dtd_status)
+def dtd_network_add_identity(network, /) -> int: ...
+
+# dtd_status dtd_network_add_adaptive_avgpool2d(dtd_network *, int64_t, int64_t)
+@c_function([dtd_network_p, int64_t, int64_t], dtd_status)
+def dtd_network_add_adaptive_avgpool2d(network, out_h, out_w, /) -> int: ...
+
+# dtd_status dtd_network_add_conv2d_padded_f32(dtd_network *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t, const float *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t)
+@c_function([dtd_network_p, const_float_p, int64_t, int64_t, int64_t, int64_t, int64_t,
+             const_float_p, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+             int64_t],
+            dtd_status)
+def dtd_network_add_conv2d_padded_f32(network, weight, weight_count, out_channels, in_channels,
+                                      kernel_h, kernel_w, bias, bias_count, stride_h, stride_w,
+                                      pad_top, pad_bottom, pad_left, pad_right, dilation_h,
+                                      dilation_w, /) -> int: ...
+
+# dtd_status dtd_network_add_conv2d_padded_f64(dtd_network *, const double *, int64_t, int64_t, int64_t, int64_t, int64_t, const double *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t)
+@c_function([dtd_network_p, const_double_p, int64_t, int64_t, int64_t, int64_t, int64_t,
+             const_double_p, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+             int64_t],
+            dtd_status)
+def dtd_network_add_conv2d_padded_f64(network, weight, weight_count, out_channels, in_channels,
+                                      kernel_h, kernel_w, bias, bias_count, stride_h, stride_w,
+                                      pad_top, pad_bottom, pad_left, pad_right, dilation_h,
+                                      dilation_w, /) -> int: ...
+
+# dtd_status dtd_network_add_maxpool2d_padded(dtd_network *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t)
+@c_function([dtd_network_p, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t],
+            dtd_status)
+def dtd_network_add_maxpool2d_padded(network, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                                     pad_bottom, pad_left, pad_right, /) -> int: ...
+
+# dtd_status dtd_network_add_avgpool2d_padded(dtd_network *, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int32_t)
+@c_function([dtd_network_p, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+             int32_t],
+            dtd_status)
+def dtd_network_add_avgpool2d_padded(network, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                                     pad_bottom, pad_left, pad_right, count_include_pad, /) -> int: ...
+
 # dtd_status dtd_network_dtype(const dtd_network *, dtd_dtype *)
 @c_function([const_dtd_network_p, dtd_dtype_p], dtd_status)
 def dtd_network_dtype(network, out_dtype, /) -> int: ...
@@ -530,6 +594,10 @@ def dtd_network_layer_kind(network, layer, out_kind, /) -> int: ...
 # dtd_status dtd_network_layer_shape(const dtd_network *, int64_t, int64_t *, int64_t, int64_t *)
 @c_function([const_dtd_network_p, int64_t, int64_p, int64_t, int64_p], dtd_status)
 def dtd_network_layer_shape(network, layer, out_shape, capacity, out_rank, /) -> int: ...
+
+# dtd_status dtd_network_layer_sources(const dtd_network *, int64_t, int64_t *, int64_t, int64_t *)
+@c_function([const_dtd_network_p, int64_t, int64_p, int64_t, int64_p], dtd_status)
+def dtd_network_layer_sources(network, layer, out_from, capacity, out_count, /) -> int: ...
 
 # dtd_status dtd_network_forward_f32(const dtd_network *, int64_t, const float *, int64_t, float *, int64_t)
 @c_function([const_dtd_network_p, int64_t, const_float_p, int64_t, float_p, int64_t], dtd_status)
@@ -601,6 +669,26 @@ def dtd_relevance_lrp_f32(network, rules, batch, input, input_count, output_rele
 def dtd_relevance_lrp_f64(network, rules, batch, input, input_count, output_relevance,
                           output_relevance_count, relevance, relevance_count, ledger, ledger_count,
                           /) -> int: ...
+
+# dtd_status dtd_relevance_lrp_layers_f32(const dtd_network *, const dtd_rules *, int64_t, const float *, int64_t, const float *, int64_t, float *, int64_t, dtd_ledger_entry *, int64_t, const int64_t *, int64_t, float *, int64_t, const dtd_relevance_mask *, int64_t)
+@c_function([const_dtd_network_p, const_dtd_rules_p, int64_t, const_float_p, int64_t, const_float_p,
+             int64_t, float_p, int64_t, dtd_ledger_entry_p, int64_t, const_int64_p, int64_t, float_p,
+             int64_t, const_dtd_relevance_mask_p, int64_t],
+            dtd_status)
+def dtd_relevance_lrp_layers_f32(network, rules, batch, input, input_count, output_relevance,
+                                 output_relevance_count, relevance, relevance_count, ledger,
+                                 ledger_count, record_layers, record_count, recorded,
+                                 recorded_count, masks, mask_count, /) -> int: ...
+
+# dtd_status dtd_relevance_lrp_layers_f64(const dtd_network *, const dtd_rules *, int64_t, const double *, int64_t, const double *, int64_t, double *, int64_t, dtd_ledger_entry *, int64_t, const int64_t *, int64_t, double *, int64_t, const dtd_relevance_mask *, int64_t)
+@c_function([const_dtd_network_p, const_dtd_rules_p, int64_t, const_double_p, int64_t,
+             const_double_p, int64_t, double_p, int64_t, dtd_ledger_entry_p, int64_t, const_int64_p,
+             int64_t, double_p, int64_t, const_dtd_relevance_mask_p, int64_t],
+            dtd_status)
+def dtd_relevance_lrp_layers_f64(network, rules, batch, input, input_count, output_relevance,
+                                 output_relevance_count, relevance, relevance_count, ledger,
+                                 ledger_count, record_layers, record_count, recorded,
+                                 recorded_count, masks, mask_count, /) -> int: ...
 
 
 # ================================================================================================
