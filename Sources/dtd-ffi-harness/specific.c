@@ -13,7 +13,11 @@
  *    output bit for bit, and rule sets made before stay usable); a failed dtd_rules_set_* keeps
  *    the previous rule;
  *  - NaN in inputs and seeds propagates (status OK, NaN out) and never traps;
- *  - memory exhaustion (an address-space limit) is DTD_ERROR_OUT_OF_MEMORY, not a crash.
+ *  - memory exhaustion (an address-space limit) is DTD_ERROR_OUT_OF_MEMORY, not a crash;
+ *  - graphs: route/add references forward, to the layer itself, below -1, empty lists, a folded
+ *    conv as a source, add and concatenation shape errors, adaptive/padded pool arguments, layer
+ *    kinds and sources, rules on pools and adds, roots refused at a bypassed layer; bad records
+ *    and masks of dtd_relevance_lrp_layers_*.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -526,6 +530,43 @@ static void graph_bad_input_job(void *ctx) {
           (long long)count);
     VCALL("dtd_rules_destroy", AP(rules));
     VCALL("dtd_network_destroy", AP(pool_net));
+
+    /* roots on graphs: a layer that a later route or add bypasses is refused, naming it.
+     * f: (6) -> 0 dense 6->4 -> 1 relu -> 2 route [-1] -> 3 dense 6->4 -> 4 add [1] -> 5 relu -> 6 dense 4->2 */
+    const int64_t relu_out[1] = {1};
+    void *f_rules = NULL;
+    set_setup_mode(1);
+    bad = DCALL(GRAPH_FN_ROUTE, AP(f), AP(input_only), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_dense_f64", AP(f), AP(w), AI64(24), AI64(4), AI64(6), AP(NULL), AI64(0)) != DTD_OK;
+    bad |= DCALL(GRAPH_FN_ADD, AP(f), AP(relu_out), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(f)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_dense_f64", AP(f), AP(w), AI64(8), AI64(2), AI64(4), AP(NULL), AI64(0)) != DTD_OK;
+    bad |= DCALL("dtd_rules_create", AP(f), AP(&f_rules)) != DTD_OK;
+    for (int64_t l = 0; l <= 6; l += 3)
+        bad |= DCALL("dtd_rules_set_epsilon", AP(f_rules), AI64(l), AF64(0.0), AI32(DTD_BIAS_INCLUDE)) != DTD_OK;
+    set_setup_mode(0);
+    check(!bad, "specific", "the bypassed-layer network builds", "%s", last_message());
+    struct {
+        int64_t layer, size;
+        dtd_status want;
+        const char *text;
+    } bypass[3] = {{0, 4, DTD_ERROR_LAYER_ORDER, "layer 0: route [-1] reads its input"},
+                   {3, 4, DTD_ERROR_LAYER_ORDER, "layer 3: add [1] reads an output below it"},
+                   {6, 2, DTD_OK, "layer 6: nothing goes around it"}};
+    for (int k = 0; k < 3 && !bad; k++) {
+        dtd_root_query q = {.layer = bypass[k].layer, .target = 0, .placement = DTD_PLACEMENT_RELEVANCE, .flags = 0, .tol = 1e-5,
+                            .neuron_begin = 0, .neuron_end = bypass[k].size};
+        int64_t roots = -1;
+        char what[160];
+        snprintf(what, sizeof what, "roots of %s", bypass[k].text);
+        expect("dtd_roots_count", what, DCALL("dtd_roots_count", AP(f), AP(f_rules), AP(&q), AP(&roots)), bypass[k].want);
+        if (bypass[k].want != DTD_OK) {
+            char needle[24];
+            snprintf(needle, sizeof needle, "%lld", (long long)bypass[k].layer);
+            expect_mentions("dtd_roots_count", what, needle);
+        }
+    }
+    VCALL("dtd_rules_destroy", AP(f_rules));
     VCALL("dtd_network_destroy", AP(g2));
     VCALL("dtd_network_destroy", AP(g));
     VCALL("dtd_network_destroy", AP(f));

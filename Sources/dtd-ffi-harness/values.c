@@ -8,6 +8,13 @@
  *         padding 1) -> relu -> flatten -> dense 3, with biases
  *   hand  x = [1, 2, 3], W1 = 2 ones(3, 3), relu, W2 = 3 ones(1, 3), no biases: f(x) = 108
  *   zero  W = [1, -1], x = [1, 1]: z = 0 (a zero denominator for LRP-0, sign(0) = +1 for epsilon)
+ *   graph (2, 6, 6): conv with padding per side, relu, conv, add (residual), relu, route
+ *         (concatenation), avg-pool and max-pool with padding per side, identity, adaptive
+ *         avg-pool with overlapping bins, flatten, dense (make_graph)
+ *   mlp_skip  dense, relu, route [-1] (side branch), dense, add [1, 1, -1], relu, identity, dense
+ * Graph networks also check norm (stabiliser set) and flat at pools and adds, T2 with LRP-0 at
+ * pools and adds, and dtd_relevance_lrp_layers: every layer recorded against the reference's
+ * relevance at each output, masks by channel and by element, masks that keep everything.
  * Checked: forward, target seed, gradient, gradient x input, and LRP with every rule in both bias
  * modes (epsilon incl. 0, z+, alpha-beta (2,1) and (1,0), gamma, w^2, flat, zbox with scalar,
  * per-channel and per-element bounds, a per-layer mix, the five composites), each with the
