@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "../../Include/dtd.h"
+#include "harness.h" /* sqrt_of: the harness links no libm */
 
 static double *copy_of(const double *src, int64_t n, int round_to_float) {
     double *dst = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
@@ -150,6 +151,28 @@ static void same_shape(RefNet *net, RefLayer *L) {
 void ref_relu(RefNet *net) { same_shape(net, append(net, REF_RELU)); }
 
 void ref_identity(RefNet *net) { same_shape(net, append(net, REF_IDENTITY)); }
+
+void ref_batchnorm(RefNet *net, const double *gamma, const double *beta, const double *mean, const double *var, double eps,
+                   int round_to_float) {
+    RefLayer *P = &net->layers[net->count - 1]; /* the dense/conv it folds into */
+    int64_t channels = P->cout, plane = P->kind == REF_CONV ? P->out_h * P->out_w : 1;
+    RefLayer *L = append(net, REF_BATCHNORM);
+    L->w_count = 4 * channels;
+    L->w_raw = calloc((size_t)L->w_count, sizeof(double));
+    if (!L->w_raw) abort();
+    const double *parts[4] = {gamma, beta, mean, var};
+    for (int k = 0; k < 4; k++)
+        for (int64_t c = 0; c < channels; c++) L->w_raw[k * channels + c] = round_to_float ? (double)(float)parts[k][c] : parts[k][c];
+    L->bn_eps = eps;
+    const double *g = L->w_raw, *be = g + channels, *mu = be + channels, *v = mu + channels;
+    for (int64_t j = 0; j < P->out; j++) {
+        int64_t c = j / plane;
+        double scale = g[c] / sqrt_of(v[c] + eps);
+        for (int64_t i = 0; i < P->in; i++) P->M[j * P->in + i] *= scale;
+        P->b[j] = ((P->has_bias ? P->b_raw[c] : 0.0) - mu[c]) * scale + be[c];
+    }
+    same_shape(net, L);
+}
 
 void ref_flatten(RefNet *net) {
     RefLayer *L = append(net, REF_FLATTEN);

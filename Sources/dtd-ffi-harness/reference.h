@@ -15,7 +15,7 @@
 /* REF_POOL is an average pool (padded, count_include_pad or not) or an adaptive one: a fixed
  * linear map P with P = 1 / divisor on its taps, so LRP's norm rule is the epsilon rule on P and
  * flat is the flat rule on its taps. Graph layers read `src` (layer indices, -1 = the input). */
-typedef enum { REF_DENSE, REF_CONV, REF_RELU, REF_FLATTEN, REF_ROUTE, REF_ADD, REF_IDENTITY, REF_POOL, REF_MAXPOOL } RefKind;
+typedef enum { REF_DENSE, REF_CONV, REF_RELU, REF_FLATTEN, REF_ROUTE, REF_ADD, REF_IDENTITY, REF_POOL, REF_MAXPOOL, REF_BATCHNORM } RefKind;
 
 #define REF_MAX_SOURCES 8
 
@@ -31,6 +31,7 @@ typedef struct {
     int adaptive, include_pad;                        /* REF_POOL: adaptive (kh x kw = output size); divisor */
     int64_t in_c, in_h, in_w, out_h, out_w;           /* conv / pool geometry */
     int64_t out_rank, out_shape[3];                   /* the layer's output shape (per sample) */
+    double bn_eps;                                    /* REF_BATCHNORM: w_raw = gamma | beta | mean | var */
     int nsrc;                                         /* route, add: the `from` list */
     int64_t src[REF_MAX_SOURCES];
     double *w_raw, *b_raw;
@@ -74,6 +75,10 @@ void ref_conv_padded(RefNet *net, int64_t cout, int64_t kh, int64_t kw, int64_t 
 void ref_relu(RefNet *net);
 void ref_flatten(RefNet *net);
 void ref_identity(RefNet *net);
+/** A batch norm after a dense/conv layer, folded into it as DESIGN.md 3b says (s = gamma /
+ *  sqrt(var + eps), W' = s W, b' = (b - mean) s + beta); the batch norm's own index is the identity. */
+void ref_batchnorm(RefNet *net, const double *gamma, const double *beta, const double *mean, const double *var, double eps,
+                   int round_to_float);
 void ref_route(RefNet *net, const int64_t *from, int count);
 void ref_add(RefNet *net, const int64_t *from, int count);
 void ref_avgpool_padded(RefNet *net, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,

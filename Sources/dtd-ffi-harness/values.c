@@ -11,7 +11,8 @@
  *   graph (2, 6, 6): conv with padding per side, relu, conv, add (residual), relu, route
  *         (concatenation), avg-pool and max-pool with padding per side, identity, adaptive
  *         avg-pool with overlapping bins, flatten, dense (make_graph)
- *   mlp_skip  dense, relu, route [-1] (side branch), dense, add [1, 1, -1], relu, identity, dense
+ *   mlp_skip  dense, batch-norm (folded exactly), relu, route [-1] (side branch), dense,
+ *         add [2, 2, -1, 1] (repeats, the input, the batch norm's index), relu, identity, dense
  * Graph networks also check norm (stabiliser set) and flat at pools and adds, T2 with LRP-0 at
  * pools and adds, and dtd_relevance_lrp_layers: every layer recorded against the reference's
  * relevance at each output, masks by channel and by element, masks that keep everything.
@@ -108,6 +109,14 @@ static void *build(const RefNet *ref, int d) {
             fn = "dtd_network_add_identity";
             s = DCALL(fn, AP(net));
             break;
+        case REF_BATCHNORM: {
+            int64_t c = L->w_count / 4;
+            size_t step = (size_t)c * (d == 0 ? sizeof(float) : sizeof(double));
+            char *p = w;
+            fn = typed("dtd_network_add_batchnorm", d);
+            s = DCALL(fn, AP(net), AP(p), AP(p + step), AP(p + 2 * step), AP(p + 3 * step), AI64(c), AF64(L->bn_eps));
+            break;
+        }
         case REF_POOL:
             if (L->adaptive) {
                 fn = "dtd_network_add_adaptive_avgpool2d";
@@ -513,7 +522,7 @@ static void check_graph_rules(Subject *t, const double *seed_target, const doubl
     if (ref->in_rank == 3)
         mask_layers[0] = 5, mask_layers[1] = 10; /* the concatenation (by channel) and the flatten (by element) */
     else
-        mask_layers[0] = 1, mask_layers[1] = 4; /* the relu read twice by the add, and the add */
+        mask_layers[0] = 2, mask_layers[1] = 5; /* the relu read twice by the add, and the add */
     int64_t counts[2];
     for (int k = 0; k < 2; k++) {
         const RefLayer *M = &ref->layers[mask_layers[k]];
@@ -751,19 +760,24 @@ static void make_graph(RefNet *net, Rng *rng, int round) {
     free(w0), free(b0), free(w2), free(b2), free(w3), free(b3);
 }
 
-/* mlp_skip: (4) -> 0 dense 4 -> 1 relu -> 2 route [-1] (a side branch from the input) -> 3 dense 4
- * -> 4 add [1, 1, -1] (repeats and the input) -> 5 relu -> 6 identity -> 7 dense 3 */
+/* mlp_skip: (4) -> 0 dense 4 -> 1 batch-norm (folded into 0) -> 2 relu -> 3 route [-1] (a side
+ * branch from the input) -> 4 dense 4 -> 5 add [2, 2, -1, 1] (repeats, the input, the batch norm's
+ * normalised output) -> 6 relu -> 7 identity -> 8 dense 3 */
 static void make_mlp_skip(RefNet *net, Rng *rng, int round) {
     int64_t shape[1] = {4};
-    const int64_t input[1] = {-1}, operands[3] = {1, 1, -1};
+    const int64_t input[1] = {-1}, operands[4] = {2, 2, -1, 1};
     ref_init(net, "mlp_skip", 1, shape);
     double *w0 = random_array(rng, 16, 0.6), *b0 = random_array(rng, 4, 0.3);
     ref_dense(net, 4, w0, b0, round);
+    double gamma[4], beta[4], mean[4], var[4];
+    for (int c = 0; c < 4; c++)
+        gamma[c] = 0.8 + 0.1 * c, beta[c] = 0.05 * (c - 1), mean[c] = 0.1 * rng_normal(rng), var[c] = 0.5 + 0.2 * c;
+    ref_batchnorm(net, gamma, beta, mean, var, 1e-5, round);
     ref_relu(net);
     ref_route(net, input, 1);
     double *w3 = random_array(rng, 16, 0.6), *b3 = random_array(rng, 4, 0.3);
     ref_dense(net, 4, w3, b3, round);
-    ref_add(net, operands, 3);
+    ref_add(net, operands, 4);
     ref_relu(net);
     ref_identity(net);
     double *w7 = random_array(rng, 12, 0.6), *b7 = random_array(rng, 3, 0.3);
