@@ -734,13 +734,13 @@ static void make_cnn(RefNet *net, Rng *rng, int round) {
 }
 
 /* resnet-like: (2, 6, 6) -> 0 conv 2->3 3x3 pads (top 1, bottom 0, left 0, right 1) -> (3, 5, 5)
- * -> 1 relu -> 2 conv 3->3 3x3 pad 1 -> 3 add [1] -> 4 relu -> 5 route [4, 1] (6, 5, 5)
- * -> 6 avg-pool 2x2 stride 1 pads (1, 0, 0, 1), padding not counted -> 7 max-pool 2x2 stride 2
- * pads (0, 1, 1, 0) (6, 3, 3) -> 8 identity -> 9 adaptive avg-pool (2, 2), overlapping bins
- * -> 10 flatten (24) -> 11 dense 3 */
+ * -> 1 relu -> 2 conv 3->3 3x3 pad 1 -> 3 add [1] -> 4 relu -> 5 route [4, 1, 4] (9, 5, 5), a
+ * source twice -> 6 avg-pool 2x2 stride 1 pads (1, 0, 0, 1), padding not counted -> 7 max-pool
+ * 2x2 stride 2 pads (0, 1, 1, 0) (9, 3, 3) -> 8 identity -> 9 adaptive avg-pool (2, 2),
+ * overlapping bins -> 10 flatten (36) -> 11 dense 3 */
 static void make_graph(RefNet *net, Rng *rng, int round) {
     int64_t shape[3] = {2, 6, 6};
-    const int64_t block_input[1] = {1}, concat[2] = {4, 1};
+    const int64_t block_input[1] = {1}, concat[3] = {4, 1, 4};
     ref_init(net, "graph", 3, shape);
     double *w0 = random_array(rng, 3 * 2 * 9, 1.0 / sqrt_of(18.0)), *b0 = random_array(rng, 3, 0.2);
     ref_conv_padded(net, 3, 3, 3, 1, 1, 1, 0, 0, 1, 1, 1, w0, b0, round);
@@ -749,13 +749,13 @@ static void make_graph(RefNet *net, Rng *rng, int round) {
     ref_conv(net, 3, 3, 3, 1, 1, 1, 1, 1, 1, w2, b2, round);
     ref_add(net, block_input, 1);
     ref_relu(net);
-    ref_route(net, concat, 2);
+    ref_route(net, concat, 3);
     ref_avgpool_padded(net, 2, 2, 1, 1, 1, 0, 0, 1, 0);
     ref_maxpool_padded(net, 2, 2, 2, 2, 0, 1, 1, 0);
     ref_identity(net);
     ref_adaptive_avgpool(net, 2, 2);
     ref_flatten(net);
-    double *w3 = random_array(rng, 3 * 24, 1.0 / sqrt_of(24.0)), *b3 = random_array(rng, 3, 0.2);
+    double *w3 = random_array(rng, 3 * 36, 1.0 / sqrt_of(36.0)), *b3 = random_array(rng, 3, 0.2);
     ref_dense(net, 3, w3, b3, round);
     free(w0), free(b0), free(w2), free(b2), free(w3), free(b3);
 }
