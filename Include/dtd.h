@@ -377,7 +377,8 @@ DTD_API dtd_status dtd_network_add_batchnorm_f64(dtd_network *network, const dou
  * Backward passes send each consumer's share back to its sources and sum what arrives at one
  * layer's output: the gradient passes through `add` to every operand and splits at `route` by
  * channel slice; LRP splits at `add` with the norm rule (operand k receives x_k (.) R / stab(sum),
- * stabiliser 1e-6, Zennit's rule for its Sum layer) or flat (R / number of operands), see
+ * stabiliser 1e-6, Zennit's rule for its Sum layer) or flat (R / stab(n), n the number of
+ * operands, what the stabiliser keeps back booked as absorbed), see
  * dtd_rules_set_epsilon(), and at `route` by slice.
  * A source may not be a dense/conv layer that a batch-norm was folded into (its output before
  * normalisation no longer exists; name the batch-norm's index instead): ::DTD_ERROR_LAYER_ORDER.
@@ -524,6 +525,7 @@ DTD_API dtd_status dtd_network_layer_shape(const dtd_network *network, int64_t l
  * `layer - 1` for ordinary layers (-1: the network input), the `from` list for route, and
  * `layer - 1` followed by the `from` list for add.
  * @param out_from   out, caller-allocated: `capacity` elements; the first `*out_count` are written.
+ *                   May be NULL with `capacity` 0, to ask for the count.
  * @param out_count  out: the number of sources (written even when `capacity` is too small).
  * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_LAYER_INDEX, ::DTD_ERROR_SIZE (negative
  *          capacity), ::DTD_ERROR_BUFFER_TOO_SMALL (capacity < count; `*out_count` says how many).

@@ -153,7 +153,8 @@ public func dtd_network_layer_sources(_ network: OpaquePointer?, _ layer: Int64,
     guarded { () throws(DTDError) in
         let handle = try Argument.network(network)
         guard capacity >= 0 else { throw DTDError(.size, "capacity must be >= 0, got \(capacity)") }
-        let fromOut = try outputView(out_from, capacity, "out_from")
+        // NULL with capacity 0 asks for the count alone.
+        let fromOut = try optionalOutputView(out_from, capacity, "out_from") ?? UnsafeMutableBufferPointer(start: nil, count: 0)
         let countOut = try Argument.output(out_count, "out_count")
         let index = try Argument.layer(layer, of: handle)
         let operands: [Int]

@@ -111,7 +111,13 @@ Fixture *fixture_build(int live) {
     /* The sampled method needs no solver, so the sweep does not depend on CLP being installed. */
     fx->fb_query = (dtd_full_backward_query){.target = 0, .method = DTD_FULL_BACKWARD_SAMPLED, .directions = 3, .seed = 1,
                                              .input_lower = 0.0};
+    fx->route_from[0] = -1; /* a side branch reading the network input */
+    fx->add_from[0] = 0;    /* dense_builder: layer 0's output added to itself */
+    fx->record_layers[0] = 3, fx->record_layers[1] = 1;
+    fx->keep[0] = 1, fx->keep[1] = 0, fx->keep[2] = 7; /* layer 1's output is (3, 4, 4): one flag per channel */
+    fx->masks[0] = (dtd_relevance_mask){.layer = 1, .keep = fx->keep, .keep_count = 3};
     for (int d = 0; d < 2; d++) {
+        fx->recorded[d] = elements(FX_RECORDED);
         fx->x[d] = elements(FX_BATCH * FX_IN);
         fx->seed[d] = elements(FX_BATCH * FX_OUT);
         fx->output[d] = elements(FX_BATCH * FX_OUT);
@@ -217,7 +223,8 @@ void fixture_free(Fixture *fx) {
         void *buffers[] = {fx->x[d], fx->seed[d], fx->output[d], fx->relevance[d], fx->explanation[d], fx->points[d],
                            fx->audit_points[d], fx->root[d], fx->seeds[d], fx->dense_w[d], fx->dense_b[d], fx->conv_w[d],
                            fx->conv_b[d], fx->bn[d][0], fx->bn[d][1], fx->bn[d][2], fx->bn[d][3], fx->low[d], fx->high[d],
-                           fx->chain_x[d], fx->fb_relevance[d], fx->fb_slope[d], fx->fb_roots[d], fx->fb_boxes[d]};
+                           fx->chain_x[d], fx->fb_relevance[d], fx->fb_slope[d], fx->fb_roots[d], fx->fb_boxes[d],
+                           fx->recorded[d]};
         for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) free(buffers[i]);
     }
     free(fx);

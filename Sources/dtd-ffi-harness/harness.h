@@ -32,8 +32,7 @@
 
 /* ---- table.c ------------------------------------------------------------------------------ */
 
-/* The widest exports (dtd_network_add_conv2d_padded_*, dtd_relevance_lrp_layers_*) take 17. */
-#define HARNESS_MAX_PARAMS 20
+#define HARNESS_MAX_PARAMS 20 /* the widest functions (padded conv, lrp_layers) take 17 */
 
 /** How a C type travels through libffi. */
 typedef enum { KIND_VOID, KIND_POINTER, KIND_I32, KIND_I64, KIND_F64 } Kind;

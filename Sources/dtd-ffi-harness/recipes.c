@@ -161,6 +161,73 @@ static void r_add_batchnorm(Call *c, Fixture *fx, int d) {
     param(c, 1e-5, PARAM_NONNEG, 0);
 }
 
+/* ---- 3. Graph layers and padding per side ------------------------------------------------------- */
+
+/** A source list and its length: never a capacity, so only the count's own domain is probed. */
+static void source_list(Call *c, const int64_t *from, int64_t count) {
+    add(c, ROLE_BUFFER, "const int64_t *", AP(from));
+    add(c, ROLE_LIST_COUNT, "int64_t", AI64(count))->min = 1;
+}
+
+static void r_add_route(Call *c, Fixture *fx, int d) {
+    network(c, fx->dense_builder[d], 0); /* (6) -> dense (4): route back to the network input (6) */
+    source_list(c, fx->route_from, 1);
+}
+
+static void r_add_add(Call *c, Fixture *fx, int d) {
+    network(c, fx->dense_builder[d], 0); /* dense (4) + layer 0's output (4) */
+    source_list(c, fx->add_from, 1);
+}
+
+static void r_add_identity(Call *c, Fixture *fx, int d) { network(c, fx->image_builder[d], 0); }
+
+static void r_add_adaptive_avgpool2d(Call *c, Fixture *fx, int d) {
+    network(c, fx->image_builder[d], 0); /* (2, 5, 5) -> (2, 2, 3): overlapping bins */
+    size(c, 2, 0);
+    size(c, 3, 0);
+}
+
+static void pads(Call *c, int64_t top, int64_t bottom, int64_t left, int64_t right) {
+    add(c, ROLE_PADDING, "int64_t", AI64(top));
+    add(c, ROLE_PADDING, "int64_t", AI64(bottom));
+    add(c, ROLE_PADDING, "int64_t", AI64(left));
+    add(c, ROLE_PADDING, "int64_t", AI64(right));
+}
+
+static void r_add_conv2d_padded(Call *c, Fixture *fx, int d) {
+    network(c, fx->image_builder[d], 0);
+    buffer(c, elem_type(d, 1), fx->conv_w[d], 54, BUF_EXACT, DTD_ERROR_SHAPE_MISMATCH);
+    size(c, 3, SIZE_SHAPED); /* out_channels */
+    size(c, 2, SIZE_SHAPED); /* in_channels */
+    size(c, 3, SIZE_SHAPED); /* kernel_h */
+    size(c, 3, SIZE_SHAPED); /* kernel_w */
+    buffer(c, elem_type(d, 1), fx->conv_b[d], 3, BUF_EXACT | BUF_OPTIONAL, DTD_ERROR_SHAPE_MISMATCH);
+    size(c, 1, 0);    /* stride_h */
+    size(c, 1, 0);    /* stride_w */
+    pads(c, 1, 0, 2, 1); /* (2, 5, 5) -> (3, 4, 6) */
+    size(c, 1, 0);    /* dilation_h */
+    size(c, 1, 0);    /* dilation_w */
+}
+
+static void padded_pool(Call *c, Fixture *fx, int d, int64_t kernel, int64_t stride) {
+    network(c, fx->image_builder[d], 0);
+    size(c, kernel, 0);
+    size(c, kernel, 0);
+    size(c, stride, 0);
+    size(c, stride, 0);
+}
+
+static void r_add_maxpool2d_padded(Call *c, Fixture *fx, int d) {
+    padded_pool(c, fx, d, 2, 2);
+    pads(c, 1, 0, 0, 1);
+}
+
+static void r_add_avgpool2d_padded(Call *c, Fixture *fx, int d) {
+    padded_pool(c, fx, d, 3, 1);
+    pads(c, 0, 2, 1, 0);
+    add(c, ROLE_FLAG, "int32_t", AI32(0));
+}
+
 static void r_network_dtype(Call *c, Fixture *fx, int d) {
     network(c, fx->net[d], 1);
     out_value(c, "dtd_dtype *", &fx->out_i32);
@@ -182,6 +249,13 @@ static void r_layer_shape(Call *c, Fixture *fx, int d) {
     Param *p = add(c, ROLE_LAYER_OR_INPUT, "int64_t", AI64(0));
     p->limit = FX_LAYERS;
     buffer(c, "int64_t *", fx->shape_out, 3, 0, DTD_ERROR_BUFFER_TOO_SMALL);
+    out_value(c, "int64_t *", &fx->out_i64);
+}
+
+static void r_layer_sources(Call *c, Fixture *fx, int d) {
+    network(c, fx->net[d], 1);
+    layer(c, 3, FX_LAYERS, 0, 0); /* the dense layer reads layer 2 */
+    buffer(c, "int64_t *", fx->shape_out, 1, 0, DTD_ERROR_BUFFER_TOO_SMALL);
     out_value(c, "int64_t *", &fx->out_i64);
 }
 
@@ -221,6 +295,15 @@ static void r_lrp(Call *c, Fixture *fx, int d) {
     elements(c, d, 1, fx->seed[d], FX_BATCH * FX_OUT);
     elements(c, d, 0, fx->relevance[d], FX_BATCH * FX_IN);
     buffer(c, "dtd_ledger_entry *", fx->ledger, FX_BATCH * FX_LAYERS, BUF_OPTIONAL, DTD_ERROR_BUFFER_TOO_SMALL);
+}
+
+static void r_lrp_layers(Call *c, Fixture *fx, int d) {
+    r_lrp(c, fx, d);
+    add(c, ROLE_BUFFER, "const int64_t *", AP(fx->record_layers))->flags = BUF_OPTIONAL;
+    add(c, ROLE_LIST_COUNT, "int64_t", AI64(2))->min = 0;
+    elements(c, d, 0, fx->recorded[d], FX_RECORDED);
+    add(c, ROLE_BUFFER, "const dtd_relevance_mask *", AP(fx->masks))->flags = BUF_OPTIONAL;
+    add(c, ROLE_LIST_COUNT, "int64_t", AI64(1))->min = 0;
 }
 
 /* ---- 5. Rules ---------------------------------------------------------------------------------- */
@@ -456,17 +539,26 @@ static const Recipe recipes[] = {
     {"dtd_network_add_maxpool2d", 0, r_add_maxpool2d},
     {"dtd_network_add_avgpool2d", 0, r_add_avgpool2d},
     {"dtd_network_add_batchnorm", 1, r_add_batchnorm},
+    {"dtd_network_add_route", 0, r_add_route},
+    {"dtd_network_add_add", 0, r_add_add},
+    {"dtd_network_add_identity", 0, r_add_identity},
+    {"dtd_network_add_adaptive_avgpool2d", 0, r_add_adaptive_avgpool2d},
+    {"dtd_network_add_conv2d_padded", 1, r_add_conv2d_padded},
+    {"dtd_network_add_maxpool2d_padded", 0, r_add_maxpool2d_padded},
+    {"dtd_network_add_avgpool2d_padded", 0, r_add_avgpool2d_padded},
     {"dtd_network_dtype", 0, r_network_dtype},
     {"dtd_network_layer_count", 0, r_network_i64_query},
     {"dtd_network_input_size", 0, r_network_i64_query},
     {"dtd_network_output_size", 0, r_network_i64_query},
     {"dtd_network_layer_kind", 0, r_layer_kind},
     {"dtd_network_layer_shape", 0, r_layer_shape},
+    {"dtd_network_layer_sources", 0, r_layer_sources},
     {"dtd_network_forward", 1, r_forward},
     {"dtd_relevance_target_seed", 1, r_target_seed},
     {"dtd_relevance_gradient", 1, r_backward},
     {"dtd_relevance_gradient_x_input", 1, r_backward},
     {"dtd_relevance_lrp", 1, r_lrp},
+    {"dtd_relevance_lrp_layers", 1, r_lrp_layers},
     {"dtd_rules_create", 0, r_rules_create},
     {"dtd_rules_destroy", 0, r_rules_destroy},
     {"dtd_rules_set_epsilon", 0, r_set_epsilon},

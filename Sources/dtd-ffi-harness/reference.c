@@ -9,6 +9,13 @@
  * denominator group with coefficient c and share s_j = R_j / stab(D_j): absorbed_bias is
  * c sum_j s_j (bias term of D_j), absorbed_stabilizer is c sum_j s_j (stab(D_j) - D_j), and
  * dropped is the relevance whose share was forced to 0 (zero denominator, gamma's closed gate).
+ *
+ * Graphs (DESIGN.md 3b): acts[l + 1] is layer l's output and acts[0] the input, so source s of a
+ * route/add is acts[s + 1]. Backward passes keep one accumulator per output and visit the layers
+ * from the top: each layer takes what its consumers have summed at its output and sends its
+ * shares to its sources (route: channel slices, i.e. per-sample blocks in order; add: the gradient
+ * to every operand, relevance by Zennit's Sum rule x_k R / stab(sum x) or flat R / stab(K)).
+ * Max-pool routes to the first maximum of the window in row-major order (padding never wins).
  */
 #include "reference.h"
 
@@ -16,6 +23,7 @@
 #include <string.h>
 
 #include "../../Include/dtd.h"
+#include "harness.h" /* sqrt_of: the harness links no libm */
 
 static double *copy_of(const double *src, int64_t n, int round_to_float) {
     double *dst = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
@@ -33,6 +41,27 @@ static RefLayer *append(RefNet *net, RefKind kind) {
     return L;
 }
 
+/** Records the layer's output shape as the network's current one. */
+static void set_output(RefNet *net, RefLayer *L, int64_t rank, int64_t c, int64_t h, int64_t w) {
+    L->out_rank = rank;
+    L->out_shape[0] = c, L->out_shape[1] = h, L->out_shape[2] = w;
+    L->out = rank == 3 ? c * h * w : c;
+    net->cur_rank = rank;
+    net->cur_shape[0] = c, net->cur_shape[1] = h, net->cur_shape[2] = w;
+    net->out_size = L->out;
+}
+
+int64_t ref_size(const RefNet *net, int64_t layer) { return layer < 0 ? net->in_size : net->layers[layer].out; }
+
+static const int64_t *shape_of(const RefNet *net, int64_t layer, int64_t *rank) {
+    if (layer < 0) {
+        *rank = net->in_rank;
+        return net->in_shape;
+    }
+    *rank = net->layers[layer].out_rank;
+    return net->layers[layer].out_shape;
+}
+
 void ref_init(RefNet *net, const char *name, int64_t rank, const int64_t *shape) {
     memset(net, 0, sizeof *net);
     net->name = name;
@@ -43,15 +72,12 @@ void ref_init(RefNet *net, const char *name, int64_t rank, const int64_t *shape)
         net->in_size *= shape[i];
     }
     net->out_size = net->in_size;
+    net->cur_rank = rank;
+    for (int64_t i = 0; i < rank; i++) net->cur_shape[i] = shape[i];
 }
 
-/* The current activation shape (C, H, W) of an image network: found from the last conv. */
 static void current_image(const RefNet *net, int64_t *c, int64_t *h, int64_t *w) {
-    *c = net->in_shape[0], *h = net->in_shape[1], *w = net->in_shape[2];
-    for (int i = 0; i < net->count; i++) {
-        const RefLayer *L = &net->layers[i];
-        if (L->kind == REF_CONV) *c = L->cout, *h = L->out_h, *w = L->out_w;
-    }
+    *c = net->cur_shape[0], *h = net->cur_shape[1], *w = net->cur_shape[2];
 }
 
 void ref_dense(RefNet *net, int64_t out, const double *w, const double *b, int round_to_float) {
@@ -68,18 +94,26 @@ void ref_dense(RefNet *net, int64_t out, const double *w, const double *b, int r
     L->b = copy_of(b ? L->b_raw : NULL, out, 0); /* zeros without a bias */
     if (!L->S) abort();
     for (int64_t i = 0; i < L->w_count; i++) L->S[i] = 1.0;
-    net->out_size = out;
+    set_output(net, L, 1, out, 1, 1);
 }
 
 void ref_conv(RefNet *net, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
               int64_t dw, const double *w, const double *b, int round_to_float) {
+    ref_conv_padded(net, cout, kh, kw, sh, sw, ph, ph, pw, pw, dh, dw, w, b, round_to_float);
+    RefLayer *L = &net->layers[net->count - 1];
+    L->padded = 0, L->ph = ph, L->pw = pw;
+}
+
+void ref_conv_padded(RefNet *net, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
+                     int64_t pr, int64_t dh, int64_t dw, const double *w, const double *b, int round_to_float) {
     int64_t c, h, wd;
     current_image(net, &c, &h, &wd);
     RefLayer *L = append(net, REF_CONV);
-    L->cout = cout, L->cin = c, L->kh = kh, L->kw = kw, L->sh = sh, L->sw = sw, L->ph = ph, L->pw = pw, L->dh = dh, L->dw = dw;
+    L->cout = cout, L->cin = c, L->kh = kh, L->kw = kw, L->sh = sh, L->sw = sw, L->dh = dh, L->dw = dw;
+    L->pt = pt, L->pb = pb, L->pl = pl, L->pr = pr, L->padded = 1;
     L->in_c = c, L->in_h = h, L->in_w = wd;
-    L->out_h = (h + 2 * ph - dh * (kh - 1) - 1) / sh + 1;
-    L->out_w = (wd + 2 * pw - dw * (kw - 1) - 1) / sw + 1;
+    L->out_h = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
+    L->out_w = (wd + pl + pr - dw * (kw - 1) - 1) / sw + 1;
     L->out = cout * L->out_h * L->out_w;
     L->w_count = cout * c * kh * kw;
     L->w_raw = copy_of(w, L->w_count, round_to_float);
@@ -99,24 +133,158 @@ void ref_conv(RefNet *net, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int
                 for (int64_t ci = 0; ci < c; ci++)
                     for (int64_t ky = 0; ky < kh; ky++)
                         for (int64_t kx = 0; kx < kw; kx++) {
-                            int64_t iy = y * sh - ph + ky * dh, ix = x * sw - pw + kx * dw;
+                            int64_t iy = y * sh - pt + ky * dh, ix = x * sw - pl + kx * dw;
                             if (iy < 0 || iy >= h || ix < 0 || ix >= wd) continue;
                             int64_t col = (ci * h + iy) * wd + ix;
                             L->M[row * L->in + col] += L->w_raw[((o * c + ci) * kh + ky) * kw + kx];
                             L->S[row * L->in + col] = 1.0;
                         }
             }
-    net->out_size = L->out;
+    set_output(net, L, 3, cout, L->out_h, L->out_w);
 }
 
-void ref_relu(RefNet *net) {
-    RefLayer *L = append(net, REF_RELU);
-    L->out = L->in;
+static void same_shape(RefNet *net, RefLayer *L) {
+    set_output(net, L, net->cur_rank, net->cur_shape[0], net->cur_rank == 3 ? net->cur_shape[1] : 1,
+               net->cur_rank == 3 ? net->cur_shape[2] : 1);
+}
+
+void ref_relu(RefNet *net) { same_shape(net, append(net, REF_RELU)); }
+
+void ref_identity(RefNet *net) { same_shape(net, append(net, REF_IDENTITY)); }
+
+void ref_batchnorm(RefNet *net, const double *gamma, const double *beta, const double *mean, const double *var, double eps,
+                   int round_to_float) {
+    RefLayer *P = &net->layers[net->count - 1]; /* the dense/conv it folds into */
+    int64_t channels = P->cout, plane = P->kind == REF_CONV ? P->out_h * P->out_w : 1;
+    RefLayer *L = append(net, REF_BATCHNORM);
+    L->w_count = 4 * channels;
+    L->w_raw = calloc((size_t)L->w_count, sizeof(double));
+    if (!L->w_raw) abort();
+    const double *parts[4] = {gamma, beta, mean, var};
+    for (int k = 0; k < 4; k++)
+        for (int64_t c = 0; c < channels; c++) L->w_raw[k * channels + c] = round_to_float ? (double)(float)parts[k][c] : parts[k][c];
+    L->bn_eps = eps;
+    const double *g = L->w_raw, *be = g + channels, *mu = be + channels, *v = mu + channels;
+    for (int64_t j = 0; j < P->out; j++) {
+        int64_t c = j / plane;
+        double scale = g[c] / sqrt_of(v[c] + eps);
+        for (int64_t i = 0; i < P->in; i++) P->M[j * P->in + i] *= scale;
+        P->b[j] = ((P->has_bias ? P->b_raw[c] : 0.0) - mu[c]) * scale + be[c];
+    }
+    same_shape(net, L);
 }
 
 void ref_flatten(RefNet *net) {
     RefLayer *L = append(net, REF_FLATTEN);
-    L->out = L->in;
+    set_output(net, L, 1, L->in, 1, 1);
+}
+
+static void sources(RefLayer *L, const int64_t *from, int count) {
+    if (count > REF_MAX_SOURCES) abort();
+    L->nsrc = count;
+    for (int k = 0; k < count; k++) L->src[k] = from[k];
+}
+
+void ref_route(RefNet *net, const int64_t *from, int count) {
+    RefLayer *L = append(net, REF_ROUTE);
+    sources(L, from, count);
+    int64_t rank = 1, channels = 0;
+    const int64_t *shape = NULL;
+    for (int k = 0; k < count; k++) {
+        shape = shape_of(net, from[k], &rank);
+        channels += shape[0];
+    }
+    set_output(net, L, rank, channels, rank == 3 ? shape[1] : 1, rank == 3 ? shape[2] : 1);
+}
+
+void ref_add(RefNet *net, const int64_t *from, int count) {
+    RefLayer *L = append(net, REF_ADD);
+    sources(L, from, count);
+    same_shape(net, L);
+}
+
+/** A pooling layer as an explicit map: P[j][i] = weight of input i in output j, S its taps. */
+static RefLayer *pool_layer(RefNet *net, RefKind kind, int64_t oh, int64_t ow) {
+    int64_t c, h, w;
+    current_image(net, &c, &h, &w);
+    RefLayer *L = append(net, kind);
+    L->in_c = c, L->in_h = h, L->in_w = w, L->out_h = oh, L->out_w = ow;
+    set_output(net, L, 3, c, oh, ow);
+    L->M = calloc((size_t)(L->out * L->in), sizeof(double));
+    L->S = calloc((size_t)(L->out * L->in), sizeof(double));
+    L->b = calloc((size_t)L->out, sizeof(double));
+    if (!L->M || !L->S || !L->b) abort();
+    return L;
+}
+
+/** Window of output (y, x): rows [y0, y1), columns [x0, x1) of the unpadded input, and the
+ *  window's full size including padding (for count_include_pad). */
+static void window(const RefLayer *L, int64_t y, int64_t x, int64_t *y0, int64_t *y1, int64_t *x0, int64_t *x1, int64_t *full) {
+    if (L->adaptive) {
+        *y0 = (y * L->in_h) / L->out_h, *y1 = ((y + 1) * L->in_h + L->out_h - 1) / L->out_h;
+        *x0 = (x * L->in_w) / L->out_w, *x1 = ((x + 1) * L->in_w + L->out_w - 1) / L->out_w;
+        *full = (*y1 - *y0) * (*x1 - *x0);
+        return;
+    }
+    int64_t ys = y * L->sh - L->pt, xs = x * L->sw - L->pl;
+    *y0 = ys < 0 ? 0 : ys, *y1 = ys + L->kh > L->in_h ? L->in_h : ys + L->kh;
+    *x0 = xs < 0 ? 0 : xs, *x1 = xs + L->kw > L->in_w ? L->in_w : xs + L->kw;
+    *full = L->kh * L->kw;
+}
+
+static void fill_pool(RefLayer *L) {
+    for (int64_t ch = 0; ch < L->in_c; ch++)
+        for (int64_t y = 0; y < L->out_h; y++)
+            for (int64_t x = 0; x < L->out_w; x++) {
+                int64_t y0, y1, x0, x1, full, row = (ch * L->out_h + y) * L->out_w + x;
+                window(L, y, x, &y0, &y1, &x0, &x1, &full);
+                double divisor = (L->adaptive || !L->include_pad) ? (double)((y1 - y0) * (x1 - x0)) : (double)full;
+                for (int64_t iy = y0; iy < y1; iy++)
+                    for (int64_t ix = x0; ix < x1; ix++) {
+                        int64_t col = (ch * L->in_h + iy) * L->in_w + ix;
+                        L->M[row * L->in + col] = 1.0 / divisor;
+                        L->S[row * L->in + col] = 1.0;
+                    }
+            }
+}
+
+void ref_avgpool_padded(RefNet *net, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+                        int include_pad) {
+    int64_t c, h, w;
+    current_image(net, &c, &h, &w);
+    RefLayer *L = pool_layer(net, REF_POOL, (h + pt + pb - kh) / sh + 1, (w + pl + pr - kw) / sw + 1);
+    L->kh = kh, L->kw = kw, L->sh = sh, L->sw = sw, L->pt = pt, L->pb = pb, L->pl = pl, L->pr = pr, L->include_pad = include_pad;
+    L->padded = 1;
+    fill_pool(L);
+}
+
+void ref_adaptive_avgpool(RefNet *net, int64_t oh, int64_t ow) {
+    RefLayer *L = pool_layer(net, REF_POOL, oh, ow);
+    L->adaptive = 1, L->kh = oh, L->kw = ow;
+    fill_pool(L);
+}
+
+void ref_maxpool_padded(RefNet *net, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr) {
+    int64_t c, h, w;
+    current_image(net, &c, &h, &w);
+    RefLayer *L = append(net, REF_MAXPOOL);
+    L->kh = kh, L->kw = kw, L->sh = sh, L->sw = sw, L->pt = pt, L->pb = pb, L->pl = pl, L->pr = pr, L->padded = 1;
+    L->in_c = c, L->in_h = h, L->in_w = w;
+    L->out_h = (h + pt + pb - kh) / sh + 1, L->out_w = (w + pl + pr - kw) / sw + 1;
+    set_output(net, L, 3, c, L->out_h, L->out_w);
+}
+
+/** The input index a max-pool output takes: the first maximum of its window in row-major order. */
+static int64_t winner(const RefLayer *L, const double *a, int64_t j) {
+    int64_t ch = j / (L->out_h * L->out_w), y = (j / L->out_w) % L->out_h, x = j % L->out_w;
+    int64_t y0, y1, x0, x1, full, best = -1;
+    window(L, y, x, &y0, &y1, &x0, &x1, &full);
+    for (int64_t iy = y0; iy < y1; iy++)
+        for (int64_t ix = x0; ix < x1; ix++) {
+            int64_t i = (ch * L->in_h + iy) * L->in_w + ix;
+            if (best < 0 || a[i] > a[best]) best = i;
+        }
+    return best;
 }
 
 void ref_free(RefNet *net) {
@@ -137,8 +305,27 @@ double **ref_forward(const RefNet *net, const double *x) {
         const RefLayer *L = &net->layers[l];
         double *a = acts[l], *y = calloc((size_t)L->out, sizeof(double));
         if (!y) abort();
+        if (L->kind == REF_ROUTE) { /* per sample, channel blocks are contiguous: concatenate */
+            int64_t at = 0;
+            for (int k = 0; k < L->nsrc; k++) {
+                int64_t n = ref_size(net, L->src[k]);
+                memcpy(y + at, acts[L->src[k] + 1], (size_t)n * sizeof(double));
+                at += n;
+            }
+            acts[l + 1] = y;
+            continue;
+        }
         for (int64_t j = 0; j < L->out; j++) {
-            if (L->kind == REF_DENSE || L->kind == REF_CONV) {
+            if (L->kind == REF_ADD) {
+                y[j] = a[j];
+                for (int k = 0; k < L->nsrc; k++) y[j] += acts[L->src[k] + 1][j];
+            } else if (L->kind == REF_MAXPOOL) {
+                y[j] = a[winner(L, a, j)];
+            } else if (L->kind == REF_POOL) {
+                double z = 0;
+                for (int64_t i = 0; i < L->in; i++) z += L->M[j * L->in + i] * a[i];
+                y[j] = z;
+            } else if (L->kind == REF_DENSE || L->kind == REF_CONV) {
                 double z = L->b[j];
                 for (int64_t i = 0; i < L->in; i++) z += L->M[j * L->in + i] * a[i];
                 y[j] = z;
@@ -158,26 +345,61 @@ void ref_free_acts(const RefNet *net, double **acts) {
     free(acts);
 }
 
+/** One accumulator per activation (acts layout): acc[0] the input, acc[l + 1] layer l's output. */
+static double **accumulators(const RefNet *net) {
+    double **acc = calloc((size_t)net->count + 1, sizeof(double *));
+    if (!acc) abort();
+    for (int k = 0; k <= net->count; k++) {
+        acc[k] = calloc((size_t)(k == 0 ? net->in_size : net->layers[k - 1].out) + 1, sizeof(double));
+        if (!acc[k]) abort();
+    }
+    return acc;
+}
+
+static void free_accumulators(const RefNet *net, double **acc) {
+    for (int k = 0; k <= net->count; k++) free(acc[k]);
+    free(acc);
+}
+
 void ref_gradient(const RefNet *net, double **acts, const double *r, double *result) {
-    double *g = copy_of(r, net->out_size, 0);
+    double **acc = accumulators(net);
+    memcpy(acc[net->count], r, (size_t)net->out_size * sizeof(double));
     for (int l = net->count - 1; l >= 0; l--) {
         const RefLayer *L = &net->layers[l];
-        double *gin = calloc((size_t)L->in, sizeof(double));
-        if (!gin) abort();
+        const double *g = acc[l + 1];
+        double *gin = acc[l];
+        if (L->kind == REF_ROUTE) {
+            int64_t at = 0;
+            for (int k = 0; k < L->nsrc; k++) {
+                int64_t n = ref_size(net, L->src[k]);
+                for (int64_t i = 0; i < n; i++) acc[L->src[k] + 1][i] += g[at + i];
+                at += n;
+            }
+            continue;
+        }
+        if (L->kind == REF_ADD) {
+            for (int64_t j = 0; j < L->out; j++) {
+                gin[j] += g[j];
+                for (int k = 0; k < L->nsrc; k++) acc[L->src[k] + 1][j] += g[j];
+            }
+            continue;
+        }
+        if (L->kind == REF_MAXPOOL) {
+            for (int64_t j = 0; j < L->out; j++) gin[winner(L, acts[l], j)] += g[j];
+            continue;
+        }
         for (int64_t i = 0; i < L->in; i++) {
-            if (L->kind == REF_DENSE || L->kind == REF_CONV) {
+            if (L->kind == REF_DENSE || L->kind == REF_CONV || L->kind == REF_POOL) {
                 for (int64_t j = 0; j < L->out; j++) gin[i] += L->M[j * L->in + i] * g[j];
             } else if (L->kind == REF_RELU) {
-                gin[i] = acts[l][i] > 0 ? g[i] : 0.0; /* ReLU'(0) = 0 */
+                gin[i] += acts[l][i] > 0 ? g[i] : 0.0; /* ReLU'(0) = 0 */
             } else {
-                gin[i] = g[i];
+                gin[i] += g[i];
             }
         }
-        free(g);
-        g = gin;
     }
-    memcpy(result, g, (size_t)net->in_size * sizeof(double));
-    free(g);
+    memcpy(result, acc[0], (size_t)net->in_size * sizeof(double));
+    free_accumulators(net, acc);
 }
 
 /* ---- LRP ---------------------------------------------------------------------------------------- */
@@ -328,24 +550,89 @@ static void lrp_linear(const RefLayer *L, const RefRule *rule, const double *a, 
     free(D1), free(D2), free(B1), free(B2), free(s1), free(s2), free(lo), free(hi), free(g1), free(g2);
 }
 
-void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger) {
-    double *R = copy_of(r, net->out_size, 0);
+/** Zennit's Sum rule at an add: operand k receives x_k R / stab(sum x) (norm), or R / stab(K)
+ *  (flat: every operand weighs 1); ledger terms as for a linear layer without a bias. */
+static void lrp_add(const RefLayer *L, double **acts, int l, const RefRule *rule, const double *R, double **acc, RefLedger *led) {
+    const int K = L->nsrc + 1;
+    const double *x[REF_MAX_SOURCES + 1];
+    double *dst[REF_MAX_SOURCES + 1];
+    x[0] = acts[l], dst[0] = acc[l];
+    for (int k = 1; k < K; k++) x[k] = acts[L->src[k - 1] + 1], dst[k] = acc[L->src[k - 1] + 1];
+    int flat = rule->kind == DTD_RULE_FLAT;
+    double eps = rule->kind == 0 ? 1e-6 : rule->epsilon;
+    double *D = calloc((size_t)L->out, sizeof(double)), *s = calloc((size_t)L->out, sizeof(double));
+    if (!D || !s) abort();
+    led->relevance_out = 0;
+    for (int64_t j = 0; j < L->out; j++) led->relevance_out += R[j];
+    led->dropped = led->relevance_out;
+    for (int64_t j = 0; j < L->out; j++) {
+        D[j] = flat ? (double)K : 0.0;
+        for (int k = 0; !flat && k < K; k++) D[j] += x[k][j];
+    }
+    divide(L->out, D, NULL, NULL, R, eps, 1.0, s, led);
+    for (int64_t j = 0; j < L->out; j++)
+        for (int k = 0; k < K; k++) {
+            double share_k = (flat ? 1.0 : x[k][j]) * s[j];
+            dst[k][j] += share_k;
+            led->relevance_in += share_k;
+        }
+    free(D), free(s);
+}
+
+static int keeps(const RefLayer *L, const RefMask *m, int64_t j) {
+    if (m->count == L->out) return m->keep[j] != 0;
+    int64_t plane = L->out_rank == 3 ? L->out_shape[1] * L->out_shape[2] : 1;
+    return m->keep[j / plane] != 0;
+}
+
+void ref_lrp_layers(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger,
+                    double **at, const RefMask *masks, int nmasks) {
+    double **acc = accumulators(net);
+    memcpy(acc[net->count], r, (size_t)net->out_size * sizeof(double));
     for (int l = net->count - 1; l >= 0; l--) {
         const RefLayer *L = &net->layers[l];
-        double *Rin = calloc((size_t)L->in, sizeof(double));
+        double *R = acc[l + 1];
+        for (int k = 0; k < nmasks; k++)
+            if (masks[k].layer == l)
+                for (int64_t j = 0; j < L->out; j++)
+                    if (!keeps(L, &masks[k], j)) R[j] = 0.0;
+        if (at && at[l]) memcpy(at[l], R, (size_t)L->out * sizeof(double));
         RefLedger led = {0, 0, 0, 0, 0};
-        if (!Rin) abort();
-        if (L->kind == REF_DENSE || L->kind == REF_CONV) {
-            lrp_linear(L, &rules[l], acts[l], R, Rin, &led);
-        } else { /* relu and flatten pass relevance unchanged */
-            memcpy(Rin, R, (size_t)L->in * sizeof(double));
+        if (L->kind == REF_DENSE || L->kind == REF_CONV || L->kind == REF_POOL) {
+            double *Rin = calloc((size_t)L->in, sizeof(double));
+            if (!Rin) abort();
+            RefRule rule = rules[l];
+            if (L->kind == REF_POOL) { /* norm = epsilon on P with its stabiliser; flat on the taps */
+                if (rule.kind == 0) rule.kind = DTD_RULE_EPSILON, rule.epsilon = 1e-6;
+                rule.bias_mode = DTD_BIAS_EXCLUDE;
+            }
+            lrp_linear(L, &rule, acts[l], R, Rin, &led);
+            for (int64_t i = 0; i < L->in; i++) acc[l][i] += Rin[i];
+            free(Rin);
+        } else if (L->kind == REF_ADD) {
+            lrp_add(L, acts, l, &rules[l], R, acc, &led);
+        } else {
             for (int64_t j = 0; j < L->out; j++) led.relevance_out += R[j];
             led.relevance_in = led.relevance_out;
+            if (L->kind == REF_ROUTE) { /* split back by slice */
+                int64_t off = 0;
+                for (int k = 0; k < L->nsrc; k++) {
+                    int64_t n = ref_size(net, L->src[k]);
+                    for (int64_t i = 0; i < n; i++) acc[L->src[k] + 1][i] += R[off + i];
+                    off += n;
+                }
+            } else if (L->kind == REF_MAXPOOL) { /* winner takes all, like the gradient */
+                for (int64_t j = 0; j < L->out; j++) acc[l][winner(L, acts[l], j)] += R[j];
+            } else { /* relu, flatten, identity pass relevance unchanged */
+                for (int64_t i = 0; i < L->in; i++) acc[l][i] += R[i];
+            }
         }
         if (ledger) ledger[l] = led;
-        free(R);
-        R = Rin;
     }
-    memcpy(result, R, (size_t)net->in_size * sizeof(double));
-    free(R);
+    memcpy(result, acc[0], (size_t)net->in_size * sizeof(double));
+    free_accumulators(net, acc);
+}
+
+void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger) {
+    ref_lrp_layers(net, acts, rules, r, result, ledger, NULL, NULL, 0);
 }

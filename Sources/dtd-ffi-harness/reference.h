@@ -12,7 +12,12 @@
 
 #include <stdint.h>
 
-typedef enum { REF_DENSE, REF_CONV, REF_RELU, REF_FLATTEN } RefKind;
+/* REF_POOL is an average pool (padded, count_include_pad or not) or an adaptive one: a fixed
+ * linear map P with P = 1 / divisor on its taps, so LRP's norm rule is the epsilon rule on P and
+ * flat is the flat rule on its taps. Graph layers read `src` (layer indices, -1 = the input). */
+typedef enum { REF_DENSE, REF_CONV, REF_RELU, REF_FLATTEN, REF_ROUTE, REF_ADD, REF_IDENTITY, REF_POOL, REF_MAXPOOL, REF_BATCHNORM } RefKind;
+
+#define REF_MAX_SOURCES 8
 
 typedef struct {
     RefKind kind;
@@ -20,17 +25,25 @@ typedef struct {
     double *M, *S, *b;    /* linear layers: (out x in) matrix, tap mask, expanded bias (zeros if none) */
     /* The raw parameters the layer was built from (libdtd gets these). */
     int has_bias;
-    int64_t cout, cin, kh, kw, sh, sw, ph, pw, dh, dw; /* conv; dense: cout = out, cin = in */
-    int64_t in_c, in_h, in_w, out_h, out_w;           /* conv geometry */
+    int64_t cout, cin, kh, kw, sh, sw, ph, pw, dh, dw; /* conv; dense: cout = out, cin = in; pools: kernel, stride */
+    int64_t pt, pb, pl, pr;                           /* padding per side (conv, pools) */
+    int padded;                                       /* built through the _padded entry point */
+    int adaptive, include_pad;                        /* REF_POOL: adaptive (kh x kw = output size); divisor */
+    int64_t in_c, in_h, in_w, out_h, out_w;           /* conv / pool geometry */
+    int64_t out_rank, out_shape[3];                   /* the layer's output shape (per sample) */
+    double bn_eps;                                    /* REF_BATCHNORM: w_raw = gamma | beta | mean | var */
+    int nsrc;                                         /* route, add: the `from` list */
+    int64_t src[REF_MAX_SOURCES];
     double *w_raw, *b_raw;
     int64_t w_count, b_count;
 } RefLayer;
 
-#define REF_MAX_LAYERS 12
+#define REF_MAX_LAYERS 16
 
 typedef struct {
     const char *name;
     int64_t in_rank, in_shape[3], in_size, out_size;
+    int64_t cur_rank, cur_shape[3]; /* the current output shape while building */
     int count;
     RefLayer layers[REF_MAX_LAYERS];
 } RefNet;
@@ -56,8 +69,24 @@ void ref_init(RefNet *net, const char *name, int64_t rank, const int64_t *shape)
 void ref_dense(RefNet *net, int64_t out, const double *w, const double *b, int round_to_float);
 void ref_conv(RefNet *net, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh,
               int64_t dw, const double *w, const double *b, int round_to_float);
+/** conv with a padding of its own per side (built with dtd_network_add_conv2d_padded_*). */
+void ref_conv_padded(RefNet *net, int64_t cout, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl,
+                     int64_t pr, int64_t dh, int64_t dw, const double *w, const double *b, int round_to_float);
 void ref_relu(RefNet *net);
 void ref_flatten(RefNet *net);
+void ref_identity(RefNet *net);
+/** A batch norm after a dense/conv layer, folded into it as DESIGN.md 3b says (s = gamma /
+ *  sqrt(var + eps), W' = s W, b' = (b - mean) s + beta); the batch norm's own index is the identity. */
+void ref_batchnorm(RefNet *net, const double *gamma, const double *beta, const double *mean, const double *var, double eps,
+                   int round_to_float);
+void ref_route(RefNet *net, const int64_t *from, int count);
+void ref_add(RefNet *net, const int64_t *from, int count);
+void ref_avgpool_padded(RefNet *net, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
+                        int include_pad);
+void ref_maxpool_padded(RefNet *net, int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr);
+void ref_adaptive_avgpool(RefNet *net, int64_t oh, int64_t ow);
+/** Elements per sample of layer `layer`'s output (-1: the input). */
+int64_t ref_size(const RefNet *net, int64_t layer);
 void ref_free(RefNet *net);
 
 /** Activations of one sample: acts[l] is the input of layer l, acts[count] the output. Free with ref_free_acts. */
@@ -67,8 +96,21 @@ void ref_free_acts(const RefNet *net, double **acts);
 /** J(x)^T r for one sample (ReLU'(0) = 0). */
 void ref_gradient(const RefNet *net, double **acts, const double *r, double *result);
 
-/** LRP of one sample seeded with r; rules[l] for each linear layer l; ledger may be NULL
- *  (else net->count entries). */
+/** LRP of one sample seeded with r; rules[l] for each linear layer l, and for pooling and add
+ *  layers DTD_RULE_EPSILON (norm with that stabiliser), DTD_RULE_FLAT or 0 (norm with 1e-6);
+ *  ledger may be NULL (else net->count entries). */
 void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger);
+
+/** A mask as dtd_relevance_mask: per channel (count == C of a (C, H, W) output) or per element. */
+typedef struct {
+    int64_t layer;
+    const unsigned char *keep;
+    int64_t count;
+} RefMask;
+
+/** ref_lrp with masks; at[l] (if `at` and at[l] are non-NULL) receives the relevance at the
+ *  output of layer l after its mask: what every consumer sent back, summed. */
+void ref_lrp_layers(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger,
+                    double **at, const RefMask *masks, int nmasks);
 
 #endif /* DTD_HARNESS_REFERENCE_H */

@@ -31,6 +31,8 @@
 #define FX_FB_UNITS 4    /* unit records per sample: 3 + the target */
 #define FX_FB_ROOTS 15   /* root elements per sample: 3 x 4 + 1 x 3 */
 #define FX_FB_BOXES 28   /* box elements per sample: 4 x 4 + 4 x 3 */
+/* dtd_relevance_lrp_layers_*: record layers 3 (5 outputs) and 1 (3 x 4 x 4); mask layer 1 by channel. */
+#define FX_RECORDED (FX_BATCH * (5 + 48))
 
 struct Fixture {
     int live; /* handles exist (built in a child) */
@@ -55,6 +57,12 @@ struct Fixture {
     dtd_full_backward_unit fb_units[FX_BATCH * FX_FB_UNITS];
     dtd_full_backward_sample fb_samples[FX_BATCH];
     dtd_full_backward_region fb_regions[FX_BATCH * FX_FB_LAYERS];
+
+    /* Graph layers and relevance at layers: route/add source lists, records, a channel mask. */
+    int64_t route_from[4], add_from[4], record_layers[4];
+    void *recorded[2];
+    uint8_t keep[8];
+    dtd_relevance_mask masks[2];
 
     dtd_ledger_entry ledger[FX_BATCH * FX_LAYERS];
     dtd_root_info info[FX_BATCH * FX_ROOTS];
@@ -92,6 +100,8 @@ typedef enum {
     ROLE_FLAG,           /* any int32 (nonzero = true) */
     ROLE_PARAM,          /* a double parameter; PARAM_* flags give its domain */
     ROLE_FB_QUERY,       /* const dtd_full_backward_query * (FBQ_* flags) */
+    ROLE_LIST_COUNT,     /* entries of the preceding list (route/add sources, records, masks): >= `min`;
+                            not a capacity, so a count above the list's length is never probed */
 } Role;
 
 /* Param.flags */
@@ -114,7 +124,7 @@ typedef struct {
     Arg value;             /* the valid value */
     unsigned flags;
     dtd_status too_small;  /* ROLE_COUNT: status for a count below the need */
-    int64_t min;           /* ROLE_SIZE: smallest valid value */
+    int64_t min;           /* ROLE_SIZE, ROLE_LIST_COUNT: smallest valid value */
     int64_t limit;         /* ROLE_LAYER*: layer count; ROLE_TARGET: output size */
     unsigned nonlinear_expect; /* ROLE_LAYER + LAYER_LINEAR: statuses for a layer without weights */
     int64_t valid[8];      /* ROLE_ENUM */

@@ -13,7 +13,11 @@
  *    output bit for bit, and rule sets made before stay usable); a failed dtd_rules_set_* keeps
  *    the previous rule;
  *  - NaN in inputs and seeds propagates (status OK, NaN out) and never traps;
- *  - memory exhaustion (an address-space limit) is DTD_ERROR_OUT_OF_MEMORY, not a crash.
+ *  - memory exhaustion (an address-space limit) is DTD_ERROR_OUT_OF_MEMORY, not a crash;
+ *  - graphs: route/add references forward, to the layer itself, below -1, empty lists, a folded
+ *    conv as a source, add and concatenation shape errors, adaptive/padded pool arguments, layer
+ *    kinds and sources, rules on pools and adds, roots refused at a bypassed layer; bad records
+ *    and masks of dtd_relevance_lrp_layers_*.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -278,6 +282,358 @@ static void bad_input_job(void *ctx) {
     fixture_free(fx);
 }
 
+/* ---- graph layers: the documented statuses (DESIGN.md 3b) ---------------------------------------- */
+
+#define GRAPH_FN_ROUTE "dtd_network_add_route"
+#define GRAPH_FN_ADD "dtd_network_add_add"
+
+/** The network's layer count (-1 if it cannot be read). */
+static int64_t layer_count_of(void *net) {
+    int64_t count = -1;
+    if (DCALL("dtd_network_layer_count", AP(net), AP(&count)) != DTD_OK) return -1;
+    return count;
+}
+
+/** A route/add call that must fail with `want`, leave the layer count alone and name `needle`. */
+static void bad_source_list(void *net, const char *fn, const char *what, const int64_t *from, int64_t count, dtd_status want,
+                            const char *needle) {
+    int64_t before = layer_count_of(net);
+    expect(fn, what, DCALL(fn, AP(net), AP(from), AI64(count)), want);
+    if (needle) expect_mentions(fn, what, needle);
+    int64_t after = layer_count_of(net);
+    char text[240];
+    snprintf(text, sizeof text, "%s: the network is unchanged", what);
+    check(after == before && before >= 0, fn, text, "layer count %lld before, %lld after", (long long)before, (long long)after);
+}
+
+static void graph_bad_input_job(void *ctx) {
+    (void)ctx;
+    const int64_t image[3] = {2, 4, 4}, flat[1] = {6};
+    double w[64], ones[8], bn_var[8];
+    for (int i = 0; i < 64; i++) w[i] = 0.05 * (double)((i * 7) % 11) - 0.2;
+    for (int i = 0; i < 8; i++) ones[i] = 1.0, bn_var[i] = 0.5 + 0.1 * i;
+    set_setup_mode(1);
+    /* g: 0 conv 2->3 (pad 1) -> 1 relu -> 2 conv 3->3 (pad 1) -> 3 batch-norm (folded into 2) -> 4 relu
+     *    -> 5 max-pool 2x2 (3, 2, 2) */
+    void *g = NULL, *f = NULL;
+    int bad = DCALL("dtd_network_create", AI32(DTD_DTYPE_FLOAT64), AP(image), AI64(3), AP(&g)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_conv2d_f64", AP(g), AP(w), AI64(54), AI64(3), AI64(2), AI64(3), AI64(3), AP(NULL), AI64(0), AI64(1),
+                 AI64(1), AI64(1), AI64(1), AI64(1), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(g)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_conv2d_f64", AP(g), AP(w), AI64(81), AI64(3), AI64(3), AI64(3), AI64(3), AP(ones), AI64(3), AI64(1),
+                 AI64(1), AI64(1), AI64(1), AI64(1), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_batchnorm_f64", AP(g), AP(ones), AP(w), AP(w), AP(bn_var), AI64(3), AF64(1e-5)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(g)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_maxpool2d", AP(g), AI64(2), AI64(2), AI64(2), AI64(2), AI64(0), AI64(0)) != DTD_OK;
+    /* f: (6) -> 0 dense 6->4 -> 1 relu */
+    bad |= DCALL("dtd_network_create", AI32(DTD_DTYPE_FLOAT64), AP(flat), AI64(1), AP(&f)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_dense_f64", AP(f), AP(w), AI64(24), AI64(4), AI64(6), AP(NULL), AI64(0)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(f)) != DTD_OK;
+    set_setup_mode(0);
+    if (bad) {
+        check(0, "specific", "graph bad-input networks build", "a building call failed: %s", last_message());
+        return;
+    }
+
+    /* references: forward, to itself, below -1; empty lists */
+    const int64_t self6[1] = {6}, forward7[1] = {7}, minus2[1] = {-2}, lowest[1] = {INT64_MIN}, mixed[2] = {0, 6};
+    const char *fns[2] = {GRAPH_FN_ROUTE, GRAPH_FN_ADD};
+    for (int k = 0; k < 2; k++) {
+        const char *fn = fns[k];
+        char what[200];
+#define WHAT(text) (snprintf(what, sizeof what, "%s (%s)", text, k ? "add" : "route"), what)
+        bad_source_list(g, fn, WHAT("from = [6]: the layer itself"), self6, 1, DTD_ERROR_LAYER_INDEX, "6");
+        bad_source_list(g, fn, WHAT("from = [7]: a reference forward"), forward7, 1, DTD_ERROR_LAYER_INDEX, "7");
+        bad_source_list(g, fn, WHAT("from = [0, 6]: the second entry refers to the layer itself"), mixed, 2, DTD_ERROR_LAYER_INDEX,
+                        NULL);
+        bad_source_list(g, fn, WHAT("from = [-2]: below -1"), minus2, 1, DTD_ERROR_LAYER_INDEX, "-2");
+        bad_source_list(g, fn, WHAT("from = [INT64_MIN]"), lowest, 1, DTD_ERROR_LAYER_INDEX, NULL);
+        bad_source_list(g, fn, WHAT("count 0"), minus2, 0, DTD_ERROR_SIZE, "count");
+        bad_source_list(g, fn, WHAT("count -1"), minus2, -1, DTD_ERROR_SIZE, "count");
+        bad_source_list(g, fn, WHAT("from NULL"), NULL, 1, DTD_ERROR_NULL_POINTER, "from");
+#undef WHAT
+    }
+    /* a source that is the conv a batch-norm was folded into: its unnormalised output is gone */
+    const int64_t folded[1] = {2}, folded_first[1] = {0};
+    bad_source_list(g, GRAPH_FN_ROUTE, "route from = [2], the conv a batch-norm was folded into", folded, 1, DTD_ERROR_LAYER_ORDER, "2");
+    void *h = NULL; /* (2, 4, 4) -> 0 conv 2->3 (pad 1) -> 1 batch-norm -> 2 relu: add [0] has the right shape */
+    set_setup_mode(1);
+    bad = DCALL("dtd_network_create", AI32(DTD_DTYPE_FLOAT64), AP(image), AI64(3), AP(&h)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_conv2d_f64", AP(h), AP(w), AI64(54), AI64(3), AI64(2), AI64(3), AI64(3), AP(NULL), AI64(0), AI64(1),
+                 AI64(1), AI64(1), AI64(1), AI64(1), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_batchnorm_f64", AP(h), AP(ones), AP(w), AP(w), AP(bn_var), AI64(3), AF64(1e-5)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(h)) != DTD_OK;
+    set_setup_mode(0);
+    check(!bad, "specific", "the folded-conv network builds", "%s", last_message());
+    bad_source_list(h, GRAPH_FN_ADD, "add from = [0], the conv a batch-norm was folded into (same shape)", folded_first, 1,
+                    DTD_ERROR_LAYER_ORDER, "0");
+    const int64_t bn_index[1] = {1};
+    expect(GRAPH_FN_ADD, "add from = [1], the batch-norm's index (the normalised output)",
+           DCALL(GRAPH_FN_ADD, AP(h), AP(bn_index), AI64(1)), DTD_OK);
+    VCALL("dtd_network_destroy", AP(h));
+    /* add: every operand must have the previous output's shape (3, 2, 2) */
+    const int64_t input_only[1] = {-1}, full_size[1] = {4};
+    bad_source_list(g, GRAPH_FN_ADD, "add from = [-1]: (2, 4, 4) onto (3, 2, 2)", input_only, 1, DTD_ERROR_SHAPE_MISMATCH, "(3, 2, 2)");
+    bad_source_list(g, GRAPH_FN_ADD, "add from = [4]: (3, 4, 4) onto (3, 2, 2)", full_size, 1, DTD_ERROR_SHAPE_MISMATCH, "(3, 4, 4)");
+    /* route: concatenation needs one H and W */
+    const int64_t hw[2] = {5, 4}, hw_input[2] = {-1, 5};
+    bad_source_list(g, GRAPH_FN_ROUTE, "route from = [5, 4]: (3, 2, 2) with (3, 4, 4)", hw, 2, DTD_ERROR_SHAPE_MISMATCH, "(3, 4, 4)");
+    bad_source_list(g, GRAPH_FN_ROUTE, "route from = [-1, 5]: (2, 4, 4) with (3, 2, 2)", hw_input, 2, DTD_ERROR_SHAPE_MISMATCH, NULL);
+    /* route: flat sources cannot be concatenated (one flat source is a side branch) */
+    const int64_t flat_pair[2] = {0, 1}, flat_input[2] = {-1, 1};
+    bad_source_list(f, GRAPH_FN_ROUTE, "route from = [0, 1]: two flat (4) sources", flat_pair, 2, DTD_ERROR_SHAPE_MISMATCH, NULL);
+    bad_source_list(f, GRAPH_FN_ROUTE, "route from = [-1, 1]: flat (6) and (4)", flat_input, 2, DTD_ERROR_SHAPE_MISMATCH, NULL);
+    /* adaptive average pool: (C, H, W) only, sizes >= 1 */
+    int64_t before = layer_count_of(f);
+    expect("dtd_network_add_adaptive_avgpool2d", "adaptive avg-pool on a flat (4) activation",
+           DCALL("dtd_network_add_adaptive_avgpool2d", AP(f), AI64(1), AI64(1)), DTD_ERROR_SHAPE_MISMATCH);
+    expect("dtd_network_add_adaptive_avgpool2d", "adaptive avg-pool out_h 0",
+           DCALL("dtd_network_add_adaptive_avgpool2d", AP(g), AI64(0), AI64(1)), DTD_ERROR_SIZE);
+    expect_mentions("dtd_network_add_adaptive_avgpool2d", "the out_h message names the argument", "out_h");
+    /* padded pools: each padding in [0, kernel) */
+    expect("dtd_network_add_maxpool2d_padded", "max-pool 2x2 with pad_top 2 (= kernel_h)",
+           DCALL("dtd_network_add_maxpool2d_padded", AP(g), AI64(2), AI64(2), AI64(1), AI64(1), AI64(2), AI64(0), AI64(0), AI64(0)),
+           DTD_ERROR_INVALID_ARGUMENT);
+    expect("dtd_network_add_maxpool2d_padded", "max-pool 2x2 with pad_right 3 (> kernel_w)",
+           DCALL("dtd_network_add_maxpool2d_padded", AP(g), AI64(2), AI64(2), AI64(1), AI64(1), AI64(0), AI64(0), AI64(0), AI64(3)),
+           DTD_ERROR_INVALID_ARGUMENT);
+    expect("dtd_network_add_avgpool2d_padded", "avg-pool 3x2 with pad_bottom 3 (= kernel_h)",
+           DCALL("dtd_network_add_avgpool2d_padded", AP(g), AI64(3), AI64(2), AI64(1), AI64(1), AI64(0), AI64(3), AI64(1), AI64(1), AI32(1)),
+           DTD_ERROR_INVALID_ARGUMENT);
+    expect("dtd_network_add_avgpool2d_padded", "avg-pool 2x2 with pad_left 2 (= kernel_w)",
+           DCALL("dtd_network_add_avgpool2d_padded", AP(g), AI64(2), AI64(2), AI64(1), AI64(1), AI64(1), AI64(1), AI64(2), AI64(0), AI32(0)),
+           DTD_ERROR_INVALID_ARGUMENT);
+    expect("dtd_network_add_maxpool2d_padded", "max-pool on a flat activation",
+           DCALL("dtd_network_add_maxpool2d_padded", AP(f), AI64(2), AI64(2), AI64(1), AI64(1), AI64(0), AI64(0), AI64(0), AI64(0)),
+           DTD_ERROR_SHAPE_MISMATCH);
+    expect("dtd_network_add_conv2d_padded_f64", "padded conv with pad_top -1",
+           DCALL("dtd_network_add_conv2d_padded_f64", AP(g), AP(w), AI64(27), AI64(1), AI64(3), AI64(3), AI64(3), AP(NULL), AI64(0),
+                 AI64(1), AI64(1), AI64(-1), AI64(0), AI64(0), AI64(0), AI64(1), AI64(1)),
+           DTD_ERROR_SIZE);
+    expect_mentions("dtd_network_add_conv2d_padded_f64", "the padding message names the argument", "pad_top");
+    expect("dtd_network_add_conv2d_padded_f64", "padded conv whose kernel exceeds the padded input (2 + 0 + 1 < 4)",
+           DCALL("dtd_network_add_conv2d_padded_f64", AP(g), AP(w), AI64(36), AI64(1), AI64(3), AI64(4), AI64(3), AP(NULL), AI64(0),
+                 AI64(1), AI64(1), AI64(0), AI64(1), AI64(1), AI64(1), AI64(1), AI64(1)),
+           DTD_ERROR_SHAPE_MISMATCH);
+    int64_t after = layer_count_of(f) + layer_count_of(g);
+    check(after == before + 6, "specific", "failed adaptive/padded adds leave the networks unchanged", "layer counts now %lld + 6 (was %lld)",
+          (long long)(after - 6), (long long)before);
+
+    /* valid graph layers, then what the network reports about them */
+    const int64_t side[1] = {3}, concat[2] = {4, -1}, residual[3] = {1, -1, 1};
+    int64_t count = -1;
+    set_setup_mode(1);
+    /* g2: input (2, 4, 4) -> 0 conv 2->2 pad 1 -> 1 relu -> 2 add [1, -1, 1] -> 3 identity -> 4 route [3] -> 5 route [4, -1] */
+    void *g2 = NULL;
+    bad = DCALL("dtd_network_create", AI32(DTD_DTYPE_FLOAT64), AP(image), AI64(3), AP(&g2)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_conv2d_f64", AP(g2), AP(w), AI64(36), AI64(2), AI64(2), AI64(3), AI64(3), AP(NULL), AI64(0), AI64(1),
+                 AI64(1), AI64(1), AI64(1), AI64(1), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(g2)) != DTD_OK;
+    set_setup_mode(0);
+    expect(GRAPH_FN_ADD, "add from = [1, -1, 1] (repeats and the network input)", DCALL(GRAPH_FN_ADD, AP(g2), AP(residual), AI64(3)),
+           DTD_OK);
+    expect("dtd_network_add_identity", "identity", DCALL("dtd_network_add_identity", AP(g2)), DTD_OK);
+    expect(GRAPH_FN_ROUTE, "route from = [3] (a side branch)", DCALL(GRAPH_FN_ROUTE, AP(g2), AP(side), AI64(1)), DTD_OK);
+    expect(GRAPH_FN_ROUTE, "route from = [4, -1] (concatenation with the input)", DCALL(GRAPH_FN_ROUTE, AP(g2), AP(concat), AI64(2)),
+           DTD_OK);
+    int64_t shape[3] = {0, 0, 0}, rank = -1;
+    DCALL("dtd_network_layer_shape", AP(g2), AI64(5), AP(shape), AI64(3), AP(&rank));
+    check(rank == 3 && shape[0] == 4 && shape[1] == 4 && shape[2] == 4, "dtd_network_add_route",
+          "a concatenation of (2, 4, 4) and (2, 4, 4) is (4, 4, 4)", "rank %lld, (%lld, %lld, %lld)", (long long)rank,
+          (long long)shape[0], (long long)shape[1], (long long)shape[2]);
+    bad |= DCALL("dtd_network_add_batchnorm_f64", AP(g2), AP(ones), AP(w), AP(w), AP(bn_var), AI64(4), AF64(1e-5)) != DTD_ERROR_LAYER_ORDER;
+    check(!bad, "dtd_network_add_batchnorm_f64", "batch-norm after a route is DTD_ERROR_LAYER_ORDER", "%s", last_message());
+    const int32_t kinds[6] = {DTD_LAYER_CONV2D, DTD_LAYER_RELU, DTD_LAYER_ADD, DTD_LAYER_IDENTITY, DTD_LAYER_ROUTE, DTD_LAYER_ROUTE};
+    const int64_t sources[6][4] = {{-1}, {0}, {1, 1, -1, 1}, {2}, {3}, {4, -1}};
+    const int64_t nsources[6] = {1, 1, 4, 1, 1, 2};
+    for (int64_t l = 0; l < 6; l++) {
+        int32_t kind = -1;
+        int64_t got[8] = {0}, n = -1;
+        dtd_status s1 = DCALL("dtd_network_layer_kind", AP(g2), AI64(l), AP(&kind));
+        dtd_status s2 = DCALL("dtd_network_layer_sources", AP(g2), AI64(l), AP(got), AI64(8), AP(&n));
+        int same = n == nsources[l];
+        for (int64_t i = 0; same && i < n; i++) same = got[i] == sources[l][i];
+        char what[160];
+        snprintf(what, sizeof what, "layer %lld: its kind and sources (add: layer - 1, then the from list)", (long long)l);
+        check(s1 == DTD_OK && kind == kinds[l] && s2 == DTD_OK && same, "dtd_network_layer_sources", what,
+              "kind %s -> %d (expected %d), sources %s -> %lld: [%lld, %lld, %lld, %lld]", status_name(s1), (int)kind, (int)kinds[l],
+              status_name(s2), (long long)n, (long long)got[0], (long long)got[1], (long long)got[2], (long long)got[3]);
+    }
+    int64_t small[2] = {-7, -7}, n = -1;
+    expect("dtd_network_layer_sources", "capacity 2 for the add's 4 sources",
+           DCALL("dtd_network_layer_sources", AP(g2), AI64(2), AP(small), AI64(2), AP(&n)), DTD_ERROR_BUFFER_TOO_SMALL);
+    check(n == 4, "dtd_network_layer_sources", "out_count is written when the capacity is too small", "out_count %lld", (long long)n);
+    n = -1;
+    expect("dtd_network_layer_sources", "capacity 0 for the add's 4 sources",
+           DCALL("dtd_network_layer_sources", AP(g2), AI64(2), AP(small), AI64(0), AP(&n)), DTD_ERROR_BUFFER_TOO_SMALL);
+    check(n == 4, "dtd_network_layer_sources", "out_count is written for capacity 0", "out_count %lld", (long long)n);
+    expect("dtd_network_layer_sources", "capacity -1", DCALL("dtd_network_layer_sources", AP(g2), AI64(2), AP(small), AI64(-1), AP(&n)),
+           DTD_ERROR_SIZE);
+    expect("dtd_network_layer_sources", "layer = layer count", DCALL("dtd_network_layer_sources", AP(g2), AI64(6), AP(small), AI64(2), AP(&n)),
+           DTD_ERROR_LAYER_INDEX);
+    expect("dtd_network_layer_sources", "layer -1 (the input reads nothing)",
+           DCALL("dtd_network_layer_sources", AP(g2), AI64(-1), AP(small), AI64(2), AP(&n)), DTD_ERROR_LAYER_INDEX);
+
+    /* rules on graph layers: epsilon and flat on pools and adds; nothing else; nothing on route/identity */
+    set_setup_mode(1);
+    void *pool_net = NULL, *rules = NULL;
+    bad = DCALL("dtd_network_create", AI32(DTD_DTYPE_FLOAT64), AP(image), AI64(3), AP(&pool_net)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_avgpool2d", AP(pool_net), AI64(2), AI64(2), AI64(1), AI64(1), AI64(0), AI64(0), AI32(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_adaptive_avgpool2d", AP(pool_net), AI64(2), AI64(2)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_flatten", AP(pool_net)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_dense_f64", AP(pool_net), AP(w), AI64(24), AI64(3), AI64(8), AP(NULL), AI64(0)) != DTD_OK;
+    set_setup_mode(0);
+    DCALL(GRAPH_FN_ADD, AP(pool_net), AP(input_only), AI64(1)); /* (3) + input (2, 4, 4): refused */
+    const int64_t dense_out[1] = {3};
+    bad |= DCALL(GRAPH_FN_ROUTE, AP(pool_net), AP(dense_out), AI64(1)) != DTD_OK;           /* 4 route [3] */
+    bad |= DCALL(GRAPH_FN_ADD, AP(pool_net), AP(dense_out), AI64(1)) != DTD_OK;             /* 5 add [3] */
+    bad |= DCALL("dtd_network_add_identity", AP(pool_net)) != DTD_OK;                        /* 6 identity */
+    bad |= DCALL("dtd_rules_create", AP(pool_net), AP(&rules)) != DTD_OK;
+    check(!bad, "specific", "the rule-check network builds", "%s", last_message());
+    struct {
+        int64_t layer;
+        const char *text;
+    } pool_layers[3] = {{0, "avg-pool"}, {1, "adaptive avg-pool"}, {5, "add"}};
+    for (int k = 0; k < 3 && !bad; k++) {
+        char what[160];
+        int32_t kind = -1;
+        DCALL("dtd_rules_kind", AP(rules), AI64(pool_layers[k].layer), AP(&kind));
+        snprintf(what, sizeof what, "%s without a rule reports DTD_RULE_NONE (norm 1e-6 applies)", pool_layers[k].text);
+        check(kind == DTD_RULE_NONE, "dtd_rules_kind", what, "kind %d", (int)kind);
+        snprintf(what, sizeof what, "epsilon 0.01 on an %s layer (its norm rule)", pool_layers[k].text);
+        expect("dtd_rules_set_epsilon", what,
+               DCALL("dtd_rules_set_epsilon", AP(rules), AI64(pool_layers[k].layer), AF64(0.01), AI32(DTD_BIAS_INCLUDE)), DTD_OK);
+        DCALL("dtd_rules_kind", AP(rules), AI64(pool_layers[k].layer), AP(&kind));
+        check(kind == DTD_RULE_EPSILON, "dtd_rules_kind", what, "kind %d after setting epsilon", (int)kind);
+        snprintf(what, sizeof what, "flat on an %s layer", pool_layers[k].text);
+        expect("dtd_rules_set_flat", what, DCALL("dtd_rules_set_flat", AP(rules), AI64(pool_layers[k].layer), AF64(1e-6)), DTD_OK);
+        DCALL("dtd_rules_kind", AP(rules), AI64(pool_layers[k].layer), AP(&kind));
+        check(kind == DTD_RULE_FLAT, "dtd_rules_kind", what, "kind %d after setting flat", (int)kind);
+        snprintf(what, sizeof what, "z+ on an %s layer", pool_layers[k].text);
+        expect("dtd_rules_set_zplus", what,
+               DCALL("dtd_rules_set_zplus", AP(rules), AI64(pool_layers[k].layer), AF64(1e-6), AI32(DTD_BIAS_INCLUDE)), DTD_ERROR_RULE);
+        snprintf(what, sizeof what, "gamma on an %s layer", pool_layers[k].text);
+        expect("dtd_rules_set_gamma", what,
+               DCALL("dtd_rules_set_gamma", AP(rules), AI64(pool_layers[k].layer), AF64(0.25), AF64(1e-6), AI32(DTD_BIAS_INCLUDE)),
+               DTD_ERROR_RULE);
+        DCALL("dtd_rules_kind", AP(rules), AI64(pool_layers[k].layer), AP(&kind));
+        check(kind == DTD_RULE_FLAT, "dtd_rules_set_zplus", "a refused rule on a pooling/add layer keeps its previous rule",
+              "%s: kind %d", pool_layers[k].text, (int)kind);
+    }
+    expect("dtd_rules_set_epsilon", "epsilon on a route layer",
+           DCALL("dtd_rules_set_epsilon", AP(rules), AI64(4), AF64(0.01), AI32(DTD_BIAS_INCLUDE)), DTD_ERROR_RULE);
+    expect("dtd_rules_set_flat", "flat on an identity layer", DCALL("dtd_rules_set_flat", AP(rules), AI64(6), AF64(1e-6)), DTD_ERROR_RULE);
+    expect("dtd_rules_set_epsilon", "epsilon on a flatten layer",
+           DCALL("dtd_rules_set_epsilon", AP(rules), AI64(2), AF64(0.01), AI32(DTD_BIAS_INCLUDE)), DTD_ERROR_RULE);
+    count = layer_count_of(pool_net);
+    check(count == 7, "dtd_network_add_add", "add of a (2, 4, 4) input onto (3) was refused (7 layers built)", "%lld layers",
+          (long long)count);
+    VCALL("dtd_rules_destroy", AP(rules));
+    VCALL("dtd_network_destroy", AP(pool_net));
+
+    /* roots on graphs: a layer that a later route or add bypasses is refused, naming it.
+     * f: (6) -> 0 dense 6->4 -> 1 relu -> 2 route [-1] -> 3 dense 6->4 -> 4 add [1] -> 5 relu -> 6 dense 4->2 */
+    const int64_t relu_out[1] = {1};
+    void *f_rules = NULL;
+    set_setup_mode(1);
+    bad = DCALL(GRAPH_FN_ROUTE, AP(f), AP(input_only), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_dense_f64", AP(f), AP(w), AI64(24), AI64(4), AI64(6), AP(NULL), AI64(0)) != DTD_OK;
+    bad |= DCALL(GRAPH_FN_ADD, AP(f), AP(relu_out), AI64(1)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(f)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_dense_f64", AP(f), AP(w), AI64(8), AI64(2), AI64(4), AP(NULL), AI64(0)) != DTD_OK;
+    bad |= DCALL("dtd_rules_create", AP(f), AP(&f_rules)) != DTD_OK;
+    for (int64_t l = 0; l <= 6; l += 3)
+        bad |= DCALL("dtd_rules_set_epsilon", AP(f_rules), AI64(l), AF64(0.0), AI32(DTD_BIAS_INCLUDE)) != DTD_OK;
+    set_setup_mode(0);
+    check(!bad, "specific", "the bypassed-layer network builds", "%s", last_message());
+    struct {
+        int64_t layer, size;
+        dtd_status want;
+        const char *text;
+    } bypass[3] = {{0, 4, DTD_ERROR_LAYER_ORDER, "layer 0: route [-1] reads its input"},
+                   {3, 4, DTD_ERROR_LAYER_ORDER, "layer 3: add [1] reads an output below it"},
+                   {6, 2, DTD_OK, "layer 6: nothing goes around it"}};
+    for (int k = 0; k < 3 && !bad; k++) {
+        dtd_root_query q = {.layer = bypass[k].layer, .target = 0, .placement = DTD_PLACEMENT_RELEVANCE, .flags = 0, .tol = 1e-5,
+                            .neuron_begin = 0, .neuron_end = bypass[k].size};
+        int64_t roots = -1;
+        char what[160];
+        snprintf(what, sizeof what, "roots of %s", bypass[k].text);
+        expect("dtd_roots_count", what, DCALL("dtd_roots_count", AP(f), AP(f_rules), AP(&q), AP(&roots)), bypass[k].want);
+        if (bypass[k].want != DTD_OK) {
+            char needle[24];
+            snprintf(needle, sizeof needle, "%lld", (long long)bypass[k].layer);
+            expect_mentions("dtd_roots_count", what, needle);
+        }
+    }
+    VCALL("dtd_rules_destroy", AP(f_rules));
+    VCALL("dtd_network_destroy", AP(g2));
+    VCALL("dtd_network_destroy", AP(g));
+    VCALL("dtd_network_destroy", AP(f));
+}
+
+/* ---- dtd_relevance_lrp_layers: bad records and masks -------------------------------------------- */
+
+static void lrp_layers_bad_input_job(void *ctx) {
+    const int d = *(const int *)ctx;
+    Fixture *fx = fixture_build(1);
+    if (!fx) return;
+    const char *fn = typed("dtd_relevance_lrp_layers", d);
+    void *net = fx->net[d], *rules = fx->rules[d], *rec = fx->recorded[d];
+    const int64_t nx = FX_BATCH * FX_IN, ny = FX_BATCH * FX_OUT;
+    char what[200];
+#define WHAT(text) (snprintf(what, sizeof what, "%s (%s)", text, d ? "float64" : "float32"), what)
+#define LRP_LAYERS(records, nrecords, recorded_count, masks, nmasks)                                                              \
+    DCALL(fn, AP(net), AP(rules), AI64(FX_BATCH), AP(fx->x[d]), AI64(nx), AP(fx->seed[d]), AI64(ny), AP(fx->relevance[d]), AI64(nx), \
+          AP(NULL), AI64(0), AP(records), AI64(nrecords), AP(rec), AI64(recorded_count), AP(masks), AI64(nmasks))
+    const int64_t ok_records[2] = {3, 1}, past_end[1] = {FX_LAYERS}, minus1[1] = {-1}, huge[1] = {INT64_MAX};
+    expect(fn, WHAT("records [3, 1], one channel mask: the valid call"), LRP_LAYERS(ok_records, 2, FX_RECORDED, fx->masks, 1), DTD_OK);
+    expect(fn, WHAT("record of layer 6 (after the output layer 5)"), LRP_LAYERS(past_end, 1, FX_RECORDED, NULL, 0), DTD_ERROR_LAYER_INDEX);
+    expect_mentions(fn, WHAT("the record message names the layer"), "6");
+    expect(fn, WHAT("record of layer -1"), LRP_LAYERS(minus1, 1, FX_RECORDED, NULL, 0), DTD_ERROR_LAYER_INDEX);
+    expect(fn, WHAT("record of layer INT64_MAX"), LRP_LAYERS(huge, 1, FX_RECORDED, NULL, 0), DTD_ERROR_LAYER_INDEX);
+    expect(fn, WHAT("recorded_count one short of batch x (5 + 48)"), LRP_LAYERS(ok_records, 2, FX_RECORDED - 1, NULL, 0),
+           DTD_ERROR_BUFFER_TOO_SMALL);
+    expect(fn, WHAT("recorded NULL with two records"),
+           DCALL(fn, AP(net), AP(rules), AI64(FX_BATCH), AP(fx->x[d]), AI64(nx), AP(fx->seed[d]), AI64(ny), AP(fx->relevance[d]), AI64(nx),
+                 AP(NULL), AI64(0), AP(ok_records), AI64(2), AP(NULL), AI64(0), AP(NULL), AI64(0)),
+           DTD_ERROR_BUFFER_TOO_SMALL);
+    expect(fn, WHAT("record_layers NULL with record_count 2"), LRP_LAYERS(NULL, 2, FX_RECORDED, NULL, 0), DTD_ERROR_NULL_POINTER);
+
+    uint8_t keep[64];
+    memset(keep, 1, sizeof keep);
+    dtd_relevance_mask m[2];
+    m[0] = (dtd_relevance_mask){.layer = FX_LAYERS, .keep = keep, .keep_count = 3};
+    expect(fn, WHAT("mask of layer 6 (no such layer)"), LRP_LAYERS(NULL, 0, 0, m, 1), DTD_ERROR_LAYER_INDEX);
+    m[0].layer = -1;
+    expect(fn, WHAT("mask of layer -1"), LRP_LAYERS(NULL, 0, 0, m, 1), DTD_ERROR_LAYER_INDEX);
+    m[0] = (dtd_relevance_mask){.layer = 1, .keep = keep, .keep_count = 2};
+    expect(fn, WHAT("mask of the (3, 4, 4) layer 1 with 2 flags (neither 3 channels nor 48 elements)"), LRP_LAYERS(NULL, 0, 0, m, 1),
+           DTD_ERROR_SHAPE_MISMATCH);
+    expect_mentions(fn, WHAT("the mask message names the mask"), "mask");
+    m[0].keep_count = 49;
+    expect(fn, WHAT("mask of layer 1 with 49 flags (one more than its 48 elements)"), LRP_LAYERS(NULL, 0, 0, m, 1),
+           DTD_ERROR_SHAPE_MISMATCH);
+    m[0] = (dtd_relevance_mask){.layer = 3, .keep = keep, .keep_count = 1};
+    expect(fn, WHAT("mask of the flat (5) layer 3 with 1 flag (a flat output has no channels)"), LRP_LAYERS(NULL, 0, 0, m, 1),
+           DTD_ERROR_SHAPE_MISMATCH);
+    m[0].keep_count = -1;
+    dtd_status s = LRP_LAYERS(NULL, 0, 0, m, 1);
+    check(s == DTD_ERROR_SHAPE_MISMATCH || s == DTD_ERROR_SIZE, fn, WHAT("mask keep_count -1"), "returned %s: %s", status_name(s),
+          last_message());
+    m[0] = (dtd_relevance_mask){.layer = 1, .keep = NULL, .keep_count = 3};
+    expect(fn, WHAT("mask keep NULL with keep_count 3"), LRP_LAYERS(NULL, 0, 0, m, 1), DTD_ERROR_NULL_POINTER);
+    m[0] = (dtd_relevance_mask){.layer = 1, .keep = keep, .keep_count = 3};
+    m[1] = (dtd_relevance_mask){.layer = 1, .keep = keep, .keep_count = 48};
+    expect(fn, WHAT("two masks for layer 1"), LRP_LAYERS(NULL, 0, 0, m, 2), DTD_ERROR_INVALID_ARGUMENT);
+    m[1] = (dtd_relevance_mask){.layer = 3, .keep = keep, .keep_count = 5};
+    expect(fn, WHAT("masks of layers 1 (per channel) and 3 (per element)"), LRP_LAYERS(ok_records, 2, FX_RECORDED, m, 2), DTD_OK);
+    expect(fn, WHAT("masks NULL with mask_count 1"), LRP_LAYERS(NULL, 0, 0, NULL, 1), DTD_ERROR_NULL_POINTER);
+#undef LRP_LAYERS
+#undef WHAT
+    fixture_free(fx);
+}
+
 /* ---- a failed add leaves the network unchanged ----------------------------------------------- */
 
 /** After an add that must fail with `want`: the status, and the network exactly as before. */
@@ -440,6 +796,10 @@ void run_specific_checks(void) {
                  unchanged_job, &d);
         isolated("specific", d ? "NaN propagation (float64)" : "NaN propagation (float32)", nan_job, &d);
     }
+    isolated("specific", "graph layers: bad graphs, sources, rules on graph layers", graph_bad_input_job, NULL);
+    for (int d = 0; d < 2; d++)
+        isolated("specific", d ? "lrp_layers: bad records and masks (float64)" : "lrp_layers: bad records and masks (float32)",
+                 lrp_layers_bad_input_job, &d);
     isolated("specific", "out of memory", oom_job, NULL);
     run_full_backward_specific();
 }

@@ -352,6 +352,15 @@ static void plan_call(const Call *c, Plan *plan) {
             if (p->flags & SIZE_SCALES)
                 plan_int(plan, i, base, base.v.i64 + 1, ST(DTD_ERROR_BUFFER_TOO_SMALL), "value + 1 (buffers sized for value)");
             break;
+        case ROLE_LIST_COUNT:
+            plan_int(plan, i, base, -1, ST(DTD_ERROR_SIZE), "-1 (negative count)");
+            plan_int(plan, i, base, INT64_MIN, ST(DTD_ERROR_SIZE), "INT64_MIN (negative count)");
+            plan_int(plan, i, base, 0, p->min > 0 ? ST(DTD_ERROR_SIZE) : ST(DTD_OK),
+                     p->min > 0 ? "0 (an empty list)" : "0 (an empty list is allowed)");
+            /* Beyond any list a caller could hold: rejected before a single entry is read. */
+            plan_int(plan, i, base, INT64_MAX, REJECT_HUGE, "INT64_MAX (huge count)");
+            plan_int(plan, i, base, INT64_MAX / 2 + 1, REJECT_HUGE, "2^62 (huge count)");
+            break;
         case ROLE_PADDING:
             plan_int(plan, i, base, -1, ST(DTD_ERROR_SIZE) | ST(DTD_ERROR_INVALID_ARGUMENT), "-1 (negative padding)");
             plan_int(plan, i, base, INT64_MIN, ST(DTD_ERROR_SIZE) | ST(DTD_ERROR_INVALID_ARGUMENT), "INT64_MIN (negative padding)");

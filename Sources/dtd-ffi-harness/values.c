@@ -8,6 +8,14 @@
  *         padding 1) -> relu -> flatten -> dense 3, with biases
  *   hand  x = [1, 2, 3], W1 = 2 ones(3, 3), relu, W2 = 3 ones(1, 3), no biases: f(x) = 108
  *   zero  W = [1, -1], x = [1, 1]: z = 0 (a zero denominator for LRP-0, sign(0) = +1 for epsilon)
+ *   graph (2, 6, 6): conv with padding per side, relu, conv, add (residual), relu, route
+ *         (concatenation), avg-pool and max-pool with padding per side, identity, adaptive
+ *         avg-pool with overlapping bins, flatten, dense (make_graph)
+ *   mlp_skip  dense, batch-norm (folded exactly), relu, route [-1] (side branch), dense,
+ *         add [2, 2, -1, 1] (repeats, the input, the batch norm's index), relu, identity, dense
+ * Graph networks also check norm (stabiliser set) and flat at pools and adds, T2 with LRP-0 at
+ * pools and adds, and dtd_relevance_lrp_layers: every layer recorded against the reference's
+ * relevance at each output, masks by channel and by element, masks that keep everything.
  * Checked: forward, target seed, gradient, gradient x input, and LRP with every rule in both bias
  * modes (epsilon incl. 0, z+, alpha-beta (2,1) and (1,0), gamma, w^2, flat, zbox with scalar,
  * per-channel and per-element bounds, a per-layer mix, the five composites), each with the
@@ -78,9 +86,50 @@ static void *build(const RefNet *ref, int d) {
             s = DCALL(fn, AP(net), AP(w), AI64(L->w_count), AI64(L->out), AI64(L->in), AP(b), AI64(L->b_count));
             break;
         case REF_CONV:
+            if (L->padded) {
+                fn = typed("dtd_network_add_conv2d_padded", d);
+                s = DCALL(fn, AP(net), AP(w), AI64(L->w_count), AI64(L->cout), AI64(L->cin), AI64(L->kh), AI64(L->kw), AP(b),
+                          AI64(L->b_count), AI64(L->sh), AI64(L->sw), AI64(L->pt), AI64(L->pb), AI64(L->pl), AI64(L->pr), AI64(L->dh),
+                          AI64(L->dw));
+                break;
+            }
             fn = typed("dtd_network_add_conv2d", d);
             s = DCALL(fn, AP(net), AP(w), AI64(L->w_count), AI64(L->cout), AI64(L->cin), AI64(L->kh), AI64(L->kw), AP(b),
                       AI64(L->b_count), AI64(L->sh), AI64(L->sw), AI64(L->ph), AI64(L->pw), AI64(L->dh), AI64(L->dw));
+            break;
+        case REF_ROUTE:
+            fn = "dtd_network_add_route";
+            s = DCALL(fn, AP(net), AP(L->src), AI64(L->nsrc));
+            break;
+        case REF_ADD:
+            fn = "dtd_network_add_add";
+            s = DCALL(fn, AP(net), AP(L->src), AI64(L->nsrc));
+            break;
+        case REF_IDENTITY:
+            fn = "dtd_network_add_identity";
+            s = DCALL(fn, AP(net));
+            break;
+        case REF_BATCHNORM: {
+            int64_t c = L->w_count / 4;
+            size_t step = (size_t)c * (d == 0 ? sizeof(float) : sizeof(double));
+            char *p = w;
+            fn = typed("dtd_network_add_batchnorm", d);
+            s = DCALL(fn, AP(net), AP(p), AP(p + step), AP(p + 2 * step), AP(p + 3 * step), AI64(c), AF64(L->bn_eps));
+            break;
+        }
+        case REF_POOL:
+            if (L->adaptive) {
+                fn = "dtd_network_add_adaptive_avgpool2d";
+                s = DCALL(fn, AP(net), AI64(L->out_h), AI64(L->out_w));
+            } else {
+                fn = "dtd_network_add_avgpool2d_padded";
+                s = DCALL(fn, AP(net), AI64(L->kh), AI64(L->kw), AI64(L->sh), AI64(L->sw), AI64(L->pt), AI64(L->pb), AI64(L->pl),
+                          AI64(L->pr), AI32(L->include_pad));
+            }
+            break;
+        case REF_MAXPOOL:
+            fn = "dtd_network_add_maxpool2d_padded";
+            s = DCALL(fn, AP(net), AI64(L->kh), AI64(L->kw), AI64(L->sh), AI64(L->sw), AI64(L->pt), AI64(L->pb), AI64(L->pl), AI64(L->pr));
             break;
         case REF_RELU:
             fn = "dtd_network_add_relu";
@@ -112,8 +161,9 @@ static void *make_rules(void *net, const RefNet *ref, const RefRule *rules, int 
     if (DCALL("dtd_rules_create", AP(net), AP(&set)) != DTD_OK) return NULL;
     for (int l = 0; l < ref->count; l++) {
         const RefLayer *L = &ref->layers[l];
-        if (L->kind != REF_DENSE && L->kind != REF_CONV) continue;
         const RefRule *r = &rules[l];
+        int pooling = L->kind == REF_POOL || L->kind == REF_ADD; /* epsilon (norm) or flat; none = norm 1e-6 */
+        if (L->kind != REF_DENSE && L->kind != REF_CONV && !(pooling && r->kind != 0)) continue;
         const char *fn = "?";
         dtd_status s = DTD_ERROR_INTERNAL;
         switch (r->kind) {
@@ -175,6 +225,7 @@ typedef struct {
     double *x;      /* batch x in (already rounded for float32) */
     void *net;
     double **acts[8];
+    int graph; /* a graph network: no composites; T2 with epsilon 0 on its pools and adds too */
 } Subject;
 
 static void subject_forward(Subject *t) {
@@ -348,6 +399,166 @@ static void check_composites(Subject *t, const double *seed_target, const double
     }
 }
 
+/** Pools (average, adaptive) and adds get rule `kind` (epsilon = norm with `eps`, flat with `eps`). */
+static void pooling_rules(const RefNet *ref, RefRule *rules, int kind, double eps) {
+    for (int l = 0; l < ref->count; l++) {
+        if (ref->layers[l].kind != REF_POOL && ref->layers[l].kind != REF_ADD) continue;
+        memset(&rules[l], 0, sizeof rules[l]);
+        rules[l].kind = kind, rules[l].epsilon = eps, rules[l].bias_mode = DTD_BIAS_INCLUDE;
+    }
+}
+
+/** One dtd_relevance_lrp_layers call: relevance, every recorded block and (without masks) the
+ *  ledger against the reference; returns the relevance and the recorded blocks (caller frees). */
+static void lrp_layers_case(Subject *t, const char *label, const RefRule *rules, void *set, const double *seed, const int64_t *record,
+                            int nrecord, const RefMask *masks, int nmasks, double **out_rel, double **out_rec) {
+    const RefNet *ref = t->ref;
+    const int d = t->d, N = t->batch, L = ref->count;
+    const int64_t in = ref->in_size, out = ref->out_size;
+    const char *fn = typed("dtd_relevance_lrp_layers", d);
+    int64_t total = 0;
+    for (int k = 0; k < nrecord; k++) total += ref_size(ref, record[k]);
+    void *x = to_elements(d, t->x, N * in), *r = to_elements(d, seed, N * out);
+    void *rel = calloc((size_t)(N * in), sizeof(double)), *rec = calloc((size_t)(N * total + 1), sizeof(double));
+    dtd_ledger_entry *ledger = calloc((size_t)(N * L), sizeof *ledger);
+    RefLedger *want_ledger = calloc((size_t)(N * L), sizeof *want_ledger);
+    double *got = zeros(N * in), *want = zeros(N * in), *got_rec = zeros(N * total), *want_rec = zeros(N * total);
+    dtd_relevance_mask cmasks[4];
+    for (int k = 0; k < nmasks; k++) cmasks[k] = (dtd_relevance_mask){.layer = masks[k].layer, .keep = masks[k].keep, .keep_count = masks[k].count};
+    if (!rel || !rec || !ledger || !want_ledger) abort();
+    dtd_status s = DCALL(fn, AP(t->net), AP(set), AI64(N), AP(x), AI64(N * in), AP(r), AI64(N * out), AP(rel), AI64(N * in),
+                         AP(nmasks ? NULL : ledger), AI64(nmasks ? 0 : N * L), AP(record), AI64(nrecord), AP(rec), AI64(N * total),
+                         AP(cmasks), AI64(nmasks));
+    char what[400];
+    snprintf(what, sizeof what, "%s %s: %s", ref->name, dtype_text[d], label);
+    check(s == DTD_OK, fn, what, "%s: %s", status_name(s), last_message());
+    if (s == DTD_OK) {
+        from_elements(d, rel, got, N * in);
+        from_elements(d, rec, got_rec, N * total);
+        double *at[REF_MAX_LAYERS];
+        for (int n = 0; n < N; n++) {
+            for (int l = 0; l < L; l++) at[l] = zeros(ref_size(ref, l));
+            ref_lrp_layers(ref, t->acts[n], rules, seed + n * out, want + n * in, want_ledger + n * L, at, masks, nmasks);
+            int64_t offset = 0; /* block k: (batch, size of record[k]) */
+            for (int k = 0; k < nrecord; k++) {
+                int64_t size = ref_size(ref, record[k]);
+                memcpy(want_rec + N * offset + n * size, at[record[k]], (size_t)size * sizeof(double));
+                offset += size;
+            }
+            for (int l = 0; l < L; l++) free(at[l]);
+        }
+        char part[480];
+        snprintf(part, sizeof part, "%s: input relevance equals the reference", what);
+        compare(fn, part, got, want, N * in, tolerance[d]);
+        snprintf(part, sizeof part, "%s: each recorded (batch, size) block equals the relevance at that layer's output", what);
+        compare(fn, part, got_rec, want_rec, N * total, tolerance[d]);
+        if (!nmasks) {
+            double *g5 = zeros(N * L * 5), *w5 = zeros(N * L * 5);
+            for (int64_t e = 0; e < N * L; e++) {
+                double gv[5] = {ledger[e].relevance_out, ledger[e].relevance_in, ledger[e].absorbed_bias, ledger[e].absorbed_stabilizer,
+                                ledger[e].dropped};
+                double wv[5] = {want_ledger[e].relevance_out, want_ledger[e].relevance_in, want_ledger[e].absorbed_bias,
+                                want_ledger[e].absorbed_stabilizer, want_ledger[e].dropped};
+                memcpy(g5 + 5 * e, gv, sizeof gv), memcpy(w5 + 5 * e, wv, sizeof wv);
+            }
+            snprintf(part, sizeof part, "%s: the ledger equals the reference (every layer, every field)", what);
+            compare(fn, part, g5, w5, N * L * 5, tolerance[d]);
+            free(g5), free(w5);
+        }
+    }
+    if (out_rel) {
+        *out_rel = got;
+        got = NULL;
+    }
+    if (out_rec) {
+        *out_rec = got_rec;
+        got_rec = NULL;
+    }
+    free(x), free(r), free(rel), free(rec), free(ledger), free(want_ledger), free(got), free(want), free(got_rec), free(want_rec);
+}
+
+/** Graph networks: pools/adds with norm 0.01 and flat; relevance at layers, masks. */
+static void check_graph_rules(Subject *t, const double *seed_target, const double *seed_random) {
+    const RefNet *ref = t->ref;
+    const int d = t->d, N = t->batch, L = ref->count;
+    RefRule eps = {.kind = DTD_RULE_EPSILON, .epsilon = 0.1, .bias_mode = DTD_BIAS_INCLUDE};
+    RefRule zplus = {.kind = DTD_RULE_ZPLUS, .epsilon = DTD_DEFAULT_STABILIZER, .bias_mode = DTD_BIAS_EXCLUDE};
+    RefRule rules[REF_MAX_LAYERS];
+    uniform_rules(ref, rules, &eps, NULL);
+    pooling_rules(ref, rules, DTD_RULE_EPSILON, 0.01);
+    run_rule_case(t, "epsilon 0.1, norm with stabiliser 0.01 set on pools and adds", rules, seed_target, seed_random);
+    pooling_rules(ref, rules, DTD_RULE_FLAT, DTD_DEFAULT_STABILIZER);
+    run_rule_case(t, "epsilon 0.1, flat on pools and adds", rules, seed_target, seed_random);
+    uniform_rules(ref, rules, &zplus, &eps); /* the first layer epsilon, z+ (bias exclude) above; pools norm 1e-6 */
+    run_rule_case(t, "epsilon 0.1 first, z+ above (bias exclude), default norm on pools and adds", rules, seed_target, seed_random);
+
+    /* relevance at layers: every layer once (top down) and one repeat; masks */
+    uniform_rules(ref, rules, &eps, NULL);
+    void *set = make_rules(t->net, ref, rules, d);
+    if (!set) return;
+    int64_t record[REF_MAX_LAYERS + 1];
+    for (int l = 0; l < L; l++) record[l] = L - 1 - l;
+    record[L] = 2;
+    const char *fn = typed("dtd_relevance_lrp_layers", d);
+    double *rel_plain = NULL, *rec_plain = NULL, *rel_keep = NULL, *rec_keep = NULL;
+    lrp_layers_case(t, "lrp_layers, epsilon 0.1 / norm 1e-6, every layer recorded (one twice), no mask", rules, set, seed_target, record,
+                    L + 1, NULL, 0, &rel_plain, &rec_plain);
+    /* the same relevance as dtd_relevance_lrp (the recording changes nothing) */
+    const int64_t in = ref->in_size, out = ref->out_size;
+    void *x = to_elements(d, t->x, N * in), *r = to_elements(d, seed_target, N * out), *rel = calloc((size_t)(N * in), sizeof(double));
+    double *plain = zeros(N * in);
+    dtd_status s = DCALL(typed("dtd_relevance_lrp", d), AP(t->net), AP(set), AI64(N), AP(x), AI64(N * in), AP(r), AI64(N * out), AP(rel),
+                         AI64(N * in), AP(NULL), AI64(0));
+    from_elements(d, rel, plain, N * in);
+    char what[300];
+    snprintf(what, sizeof what, "%s %s: lrp_layers with records gives dtd_relevance_lrp's relevance bit for bit", ref->name, dtype_text[d]);
+    int same = s == DTD_OK && rel_plain && memcmp(plain, rel_plain, (size_t)(N * in) * sizeof(double)) == 0;
+    check(same, fn, what, "%s", s == DTD_OK ? "differs" : status_name(s));
+    /* masks that keep everything change nothing */
+    unsigned char all[64], sel_a[64], sel_b[64];
+    memset(all, 1, sizeof all);
+    RefMask masks[2];
+    int mask_layers[2];
+    if (ref->in_rank == 3)
+        mask_layers[0] = 5, mask_layers[1] = 10; /* the concatenation (by channel) and the flatten (by element) */
+    else
+        mask_layers[0] = 2, mask_layers[1] = 5; /* the relu read twice by the add, and the add */
+    int64_t counts[2];
+    for (int k = 0; k < 2; k++) {
+        const RefLayer *M = &ref->layers[mask_layers[k]];
+        counts[k] = (k == 0 && M->out_rank == 3) ? M->out_shape[0] : M->out;
+        for (int64_t i = 0; i < counts[k] && i < 64; i++) {
+            sel_a[i] = (unsigned char)(i % 3 != 1 ? 1 : 0);
+            sel_b[i] = (unsigned char)(i % 4 == 0 ? 0 : 2); /* any nonzero keeps */
+        }
+    }
+    masks[0] = (RefMask){mask_layers[0], all, counts[0]};
+    masks[1] = (RefMask){mask_layers[1], all, counts[1]};
+    lrp_layers_case(t, "lrp_layers, masks that keep everything", rules, set, seed_target, record, L + 1, masks, 2, &rel_keep, &rec_keep);
+    snprintf(what, sizeof what, "%s %s: masks that keep everything change nothing (relevance and records bit for bit)", ref->name,
+             dtype_text[d]);
+    int64_t total = 0;
+    for (int k = 0; k <= L; k++) total += ref_size(ref, record[k]);
+    same = rel_keep && rel_plain && memcmp(rel_keep, rel_plain, (size_t)(N * in) * sizeof(double)) == 0 &&
+           memcmp(rec_keep, rec_plain, (size_t)(N * total) * sizeof(double)) == 0;
+    check(same, fn, what, "differs");
+    masks[0].keep = sel_a;
+    lrp_layers_case(t, "lrp_layers, one mask (the first mask layer, every third entry dropped)", rules, set, seed_random, record, L + 1,
+                    masks, 1, NULL, NULL);
+    masks[1].keep = sel_b;
+    lrp_layers_case(t, "lrp_layers, two masks", rules, set, seed_target, record, L + 1, masks, 2, NULL, NULL);
+    pooling_rules(ref, rules, DTD_RULE_FLAT, DTD_DEFAULT_STABILIZER);
+    VCALL("dtd_rules_destroy", AP(set));
+    set = make_rules(t->net, ref, rules, d);
+    if (set) {
+        const int64_t few[3] = {mask_layers[1], 0, mask_layers[0]};
+        lrp_layers_case(t, "lrp_layers, flat pools and adds, three records, two masks", rules, set, seed_random, few, 3, masks, 2, NULL,
+                        NULL);
+        VCALL("dtd_rules_destroy", AP(set));
+    }
+    free(x), free(r), free(rel), free(plain), free(rel_plain), free(rec_plain), free(rel_keep), free(rec_keep);
+}
+
 /** Forward, target seed, gradient, gradient x input, every rule, the composites. */
 static void check_network(Subject *t, Rng *rng) {
     const RefNet *ref = t->ref;
@@ -452,13 +663,14 @@ static void check_network(Subject *t, Rng *rng) {
             run_rule_case(t, label, rules, seed_target, seed_random);
         }
     }
-    check_composites(t, seed_target, seed_random);
+    if (!t->graph) check_composites(t, seed_target, seed_random);
 
     /* T2 (library against library): on a ReLU network, LRP-0 with bias include seeded with
      * f_k(x) e_k equals gradient x input of f_k, x (.) J^T e_k. (With any seed r it equals
      * x (.) J^T (r / f(x)); the unit seed is the case the study states.) */
     RefRule lrp0 = {.kind = DTD_RULE_EPSILON, .epsilon = 0, .bias_mode = DTD_BIAS_INCLUDE}, rules[REF_MAX_LAYERS];
     uniform_rules(ref, rules, &lrp0, NULL);
+    if (t->graph) pooling_rules(ref, rules, DTD_RULE_EPSILON, 0.0); /* LRP-0 at pools and adds as well */
     void *set = make_rules(t->net, ref, rules, d);
     double *unit = zeros(N * out), *lrp = zeros(N * in), *gxi_unit = zeros(N * in);
     for (int n = 0; n < N; n++) unit[n * out + targets[n]] = 1.0;
@@ -476,6 +688,7 @@ static void check_network(Subject *t, Rng *rng) {
     if (s == DTD_OK && s1 == DTD_OK) compare(fn, what, lrp, gxi_unit, N * in, tolerance[d]);
     VCALL("dtd_rules_destroy", AP(set));
     free(unit), free(gxi_unit), free(ub), free(fb);
+    if (t->graph) check_graph_rules(t, seed_target, seed_random);
 
     free(lb), free(lrp), free(low_e), free(high_e);
     free(x), free(y), free(y_ref), free(yb), free(seed_target), free(seed_ref), free(sb), free(seed_random), free(rb);
@@ -520,20 +733,76 @@ static void make_cnn(RefNet *net, Rng *rng, int round) {
     free(w1), free(b1), free(w2), free(b2), free(w3), free(b3);
 }
 
+/* resnet-like: (2, 6, 6) -> 0 conv 2->3 3x3 pads (top 1, bottom 0, left 0, right 1) -> (3, 5, 5)
+ * -> 1 relu -> 2 conv 3->3 3x3 pad 1 -> 3 add [1] -> 4 relu -> 5 route [4, 1, 4] (9, 5, 5), a
+ * source twice -> 6 avg-pool 2x2 stride 1 pads (1, 0, 0, 1), padding not counted -> 7 max-pool
+ * 2x2 stride 2 pads (0, 1, 1, 0) (9, 3, 3) -> 8 identity -> 9 adaptive avg-pool (2, 2),
+ * overlapping bins -> 10 flatten (36) -> 11 dense 3 */
+static void make_graph(RefNet *net, Rng *rng, int round) {
+    int64_t shape[3] = {2, 6, 6};
+    const int64_t block_input[1] = {1}, concat[3] = {4, 1, 4};
+    ref_init(net, "graph", 3, shape);
+    double *w0 = random_array(rng, 3 * 2 * 9, 1.0 / sqrt_of(18.0)), *b0 = random_array(rng, 3, 0.2);
+    ref_conv_padded(net, 3, 3, 3, 1, 1, 1, 0, 0, 1, 1, 1, w0, b0, round);
+    ref_relu(net);
+    double *w2 = random_array(rng, 3 * 3 * 9, 1.0 / sqrt_of(27.0)), *b2 = random_array(rng, 3, 0.2);
+    ref_conv(net, 3, 3, 3, 1, 1, 1, 1, 1, 1, w2, b2, round);
+    ref_add(net, block_input, 1);
+    ref_relu(net);
+    ref_route(net, concat, 3);
+    ref_avgpool_padded(net, 2, 2, 1, 1, 1, 0, 0, 1, 0);
+    ref_maxpool_padded(net, 2, 2, 2, 2, 0, 1, 1, 0);
+    ref_identity(net);
+    ref_adaptive_avgpool(net, 2, 2);
+    ref_flatten(net);
+    double *w3 = random_array(rng, 3 * 36, 1.0 / sqrt_of(36.0)), *b3 = random_array(rng, 3, 0.2);
+    ref_dense(net, 3, w3, b3, round);
+    free(w0), free(b0), free(w2), free(b2), free(w3), free(b3);
+}
+
+/* mlp_skip: (4) -> 0 dense 4 -> 1 batch-norm (folded into 0) -> 2 relu -> 3 route [-1] (a side
+ * branch from the input) -> 4 dense 4 -> 5 add [2, 2, -1, 1] (repeats, the input, the batch norm's
+ * normalised output) -> 6 relu -> 7 identity -> 8 dense 3 */
+static void make_mlp_skip(RefNet *net, Rng *rng, int round) {
+    int64_t shape[1] = {4};
+    const int64_t input[1] = {-1}, operands[4] = {2, 2, -1, 1};
+    ref_init(net, "mlp_skip", 1, shape);
+    double *w0 = random_array(rng, 16, 0.6), *b0 = random_array(rng, 4, 0.3);
+    ref_dense(net, 4, w0, b0, round);
+    double gamma[4], beta[4], mean[4], var[4];
+    for (int c = 0; c < 4; c++)
+        gamma[c] = 0.8 + 0.1 * c, beta[c] = 0.05 * (c - 1), mean[c] = 0.1 * rng_normal(rng), var[c] = 0.5 + 0.2 * c;
+    ref_batchnorm(net, gamma, beta, mean, var, 1e-5, round);
+    ref_relu(net);
+    ref_route(net, input, 1);
+    double *w3 = random_array(rng, 16, 0.6), *b3 = random_array(rng, 4, 0.3);
+    ref_dense(net, 4, w3, b3, round);
+    ref_add(net, operands, 4);
+    ref_relu(net);
+    ref_identity(net);
+    double *w7 = random_array(rng, 12, 0.6), *b7 = random_array(rng, 3, 0.3);
+    ref_dense(net, 3, w7, b7, round);
+    free(w0), free(b0), free(w3), free(b3), free(w7), free(b7);
+}
+
 typedef struct {
-    int network; /* 0 mlp, 1 cnn */
+    int network; /* 0 mlp, 1 cnn, 2 graph, 3 mlp_skip */
     int d;
 } ValueJob;
 
 static void value_job(void *ctx) {
     const ValueJob *job = ctx;
-    Rng rng = {job->network == 0 ? 0x5EED0001u : 0x5EED0002u};
+    Rng rng = {0x5EED0001u + (uint64_t)job->network};
     RefNet ref;
     if (job->network == 0)
         make_mlp(&ref, &rng, job->d == 0);
-    else
+    else if (job->network == 1)
         make_cnn(&ref, &rng, job->d == 0);
-    Subject t = {&ref, job->d, 3, NULL, NULL, {NULL}};
+    else if (job->network == 2)
+        make_graph(&ref, &rng, job->d == 0);
+    else
+        make_mlp_skip(&ref, &rng, job->d == 0);
+    Subject t = {&ref, job->d, 3, NULL, NULL, {NULL}, job->network >= 2};
     t.x = random_array(&rng, t.batch * ref.in_size, 1.0);
     if (job->d == 0)
         for (int64_t i = 0; i < t.batch * ref.in_size; i++) t.x[i] = (double)(float)t.x[i];
@@ -637,9 +906,11 @@ void run_value_checks(void) {
         isolated("values", what, hand_job, &d);
         snprintf(what, sizeof what, "zero denominator, %s", dtype_text[d]);
         isolated("values", what, zero_job, &d);
-        for (int network = 0; network < 2; network++) {
+        static const char *const names[4] = {"mlp", "cnn", "graph (residual, concatenation, padded pools, adaptive pool)",
+                                             "mlp_skip (side branch, add with repeats and the input)"};
+        for (int network = 0; network < 4; network++) {
             ValueJob job = {network, d};
-            snprintf(what, sizeof what, "%s, %s", network == 0 ? "mlp" : "cnn", dtype_text[d]);
+            snprintf(what, sizeof what, "%s, %s", names[network], dtype_text[d]);
             isolated("values", what, value_job, &job);
         }
     }

@@ -15,9 +15,17 @@ public struct RelevanceMask: Sendable, Equatable {
 
     /// A mask keeping only `channels` (conv, pooling: channels; flat outputs: neurons) of a layer
     /// with `count` of them.
-    public init(layer: Int, keepingChannels channels: [Int], of count: Int) {
-        var keep = [Bool](repeating: false, count: max(count, 0))
-        for c in channels where c >= 0 && c < count { keep[c] = true }
+    /// - Throws: `.size` for a negative `count`, `.outOfRange` for a channel outside `0..<count`
+    ///   (keeping a channel the layer does not have would silently explain nothing).
+    public init(layer: Int, keepingChannels channels: [Int], of count: Int) throws(DTDError) {
+        guard count >= 0 else { throw DTDError(.size, "the mask of layer \(layer): channel count \(count) is negative") }
+        var keep = [Bool](repeating: false, count: count)
+        for c in channels {
+            guard c >= 0 && c < count else {
+                throw DTDError(.outOfRange, "the mask of layer \(layer) keeps channel \(c), outside [0, \(count))")
+            }
+            keep[c] = true
+        }
         self.init(layer: layer, keep: keep)
     }
 

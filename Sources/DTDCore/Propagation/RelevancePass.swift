@@ -94,6 +94,14 @@ extension Network {
             openPoolLedger(ledger, index: index, relevance: r)
         }
         closePoolLedger(ledger, index: index, passed: [result.readOnly])
+        if case .flat = rule, let ledger {
+            // Every window has a cell inside the input, so flat drops nothing: what does not
+            // arrive below, sum_j R_j s / (n_j + s), is what the stabiliser s kept back.
+            for n in 0..<ledger.batch {
+                ledger[n, index].absorbedStabilizer = ledger[n, index].relevanceOut - ledger[n, index].relevanceIn
+                ledger[n, index].dropped = 0
+            }
+        }
     }
 
     /// An add's relevance: norm, operand k receives x_k (.) R / stab(z) with z the sum; or
@@ -107,8 +115,13 @@ extension Network {
         case .norm(let stabilizer):
             shares = try normShares(r, output: trace.output(of: index), stabilizer: T(stabilizer), index: index,
                                     ledger: ledger, scratch: scratch)
-        case .flat:
+        case .flat(let stabilizer):
             openPoolLedger(ledger, index: index, relevance: r)
+            if let ledger {
+                // Each of the n operands gets R / (n + s): the stabiliser s keeps R s / (n + s).
+                let kept = Double(stabilizer) / (Double(operands.count) + Double(stabilizer))
+                for (n, total) in Elementwise.sampleSums(r).enumerated() { ledger[n, index].absorbedStabilizer = total * kept }
+            }
         }
         var sums = [Double](repeating: 0, count: r.batch)
         for operand in operands {

@@ -210,3 +210,28 @@ def test_bad_records_and_masks_name_what_is_wrong():
         assert info.value.status == _capi.DTD_ERROR_SHAPE_MISMATCH
         with pytest.raises(TypeError):
             net.lrp(x, target=0, rules=RULES, mask={5: [0.5]})
+
+
+def test_the_pool_rule_is_a_choice_norm_or_flat():
+    """avg-pool 2x2 on (1, 4, 4) then a dense layer: the norm rule gives each cell of a window
+    x_i R / sum(x) of the window's relevance R, flat gives R / 4 (up to the 1e-6 stabiliser)."""
+    x = RNG.uniform(0.5, 2.0, size=(1, 1, 4, 4))
+    w = RNG.normal(size=(1, 4))
+    with dtd.Network((1, 4, 4)) as net:
+        net.add_avgpool2d(2).add_flatten().add_dense(w)
+        dense = {2: dtd.rules.Epsilon(0)}
+        pooled = x.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(4, 4).mean(axis=1)  # windows in row-major order
+        r_windows = (w[0] * pooled)                                                       # LRP-0 at the dense layer
+        windows = x.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(4, 4)
+        norm = windows * (r_windows / windows.sum(axis=1))[:, None]
+        flat = np.repeat(r_windows[:, None] / 4, 4, axis=1)
+
+        def as_image(per_window):
+            return per_window.reshape(2, 2, 2, 2).transpose(0, 2, 1, 3).reshape(1, 1, 4, 4)
+
+        seed = np.array([[float(w[0] @ pooled)]])
+        got_norm = net.lrp(x, seed, rules=dense)
+        got_flat = net.lrp(x, seed, rules={**dense, 0: dtd.rules.Flat()})
+        np.testing.assert_allclose(got_norm, as_image(norm), rtol=1e-5)
+        np.testing.assert_allclose(got_flat, as_image(flat), rtol=1e-5)
+        assert net.rule_kinds({**dense, 0: dtd.rules.Flat()})[0] == "flat"
