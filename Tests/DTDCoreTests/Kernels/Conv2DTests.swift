@@ -68,8 +68,8 @@ struct Conv2DTests {
             forward += NaiveLRP.sum(affine.forward({ $0 }, Array(x[(n * count)..<((n + 1) * count)])), affine.bias)
             transposed += affine.transposed({ $0 }, Array(r[(n * affine.outputCount)..<((n + 1) * affine.outputCount)]))
         }
-        expectClose(try network.forward(x, batch: 2), forward, tolerance: 1e-14, "forward")
-        expectClose(try network.gradient(x, batch: 2, outputRelevance: r), transposed, tolerance: 1e-14, "transpose")
+        expectClose(try network.forward(x, batch: 2), forward, samples: 2, tolerance: 1e-14, "forward")
+        expectClose(try network.gradient(x, batch: 2, outputRelevance: r), transposed, samples: 2, tolerance: 1e-14, "transpose")
     }
 
     /// The Winograd lowering of the forward product (3x3, stride 1, >= 16 channels) against the
@@ -93,14 +93,14 @@ struct Conv2DTests {
             forward += NaiveLRP.sum(affine.forward({ $0 }, Array(x[(n * count)..<((n + 1) * count)])), affine.bias)
             transposed += affine.transposed({ $0 }, Array(r[(n * affine.outputCount)..<((n + 1) * affine.outputCount)]))
         }
-        expectClose(try network.forward(x, batch: batch), forward, tolerance: 1e-12, "forward")
-        expectClose(try network.gradient(x, batch: batch, outputRelevance: r), transposed, tolerance: 1e-12, "transpose")
+        expectClose(try network.forward(x, batch: batch), forward, samples: batch, tolerance: 1e-12, "forward")
+        expectClose(try network.gradient(x, batch: batch, outputRelevance: r), transposed, samples: batch, tolerance: 1e-12, "transpose")
         let single = try net.build(Float.self)
         expectClose(try single.forward(x.converted(to: Float.self), batch: batch).map(Double.init), forward,
-                    tolerance: 1e-5, "forward, float32")
+                    samples: batch, tolerance: 1e-5, "forward, float32")
         expectClose(try single.gradient(x.converted(to: Float.self), batch: batch,
                                         outputRelevance: r.converted(to: Float.self)).map(Double.init),
-                    transposed, tolerance: 1e-5, "transpose, float32")
+                    transposed, samples: batch, tolerance: 1e-5, "transpose, float32")
     }
 
     /// The wide random network, on which the oracle and property suites run every rule, really
@@ -122,6 +122,6 @@ struct Conv2DTests {
         let net = NetworkSpec(name: "conv", inputShape: g.input, layers: [.conv2d(spec)])
         let x = rng.uniform(net.inputCount, in: -1...1)
         expectClose(try net.build(Float.self).forward(x.converted(to: Float.self), batch: 1),
-                    try net.build(Double.self).forward(x, batch: 1), tolerance: 1e-6)
+                    try net.build(Double.self).forward(x, batch: 1), samples: 1, tolerance: 1e-6)
     }
 }
