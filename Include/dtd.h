@@ -41,8 +41,14 @@
  *   of the process), which spin up to `DTD_SPIN_US` microseconds (default 200) after each step
  *   before they sleep; calls that overlap run their parallel steps on the calling thread.
  * - Non-finite values: weights, biases and rule parameters must be finite
- *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
- *   through the arithmetic to the outputs, and never traps.
+ *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected and never
+ *   traps. It stays in its sample (the batch's other samples get exactly the results they would
+ *   get without it) and reaches what is computed from it: the forward outputs, the LRP relevance
+ *   under rules that read the activations (w^2 and flat read none, only max-pool winners), a
+ *   seed's whole backward pass, gradient x input at the non-finite element. The input reaches
+ *   the gradient only through ReLU masks and max-pool winners: a NaN pre-activation's ReLU
+ *   passes no gradient (as at 0) and a NaN wins its pooling window, so the gradient of a finite
+ *   seed stays finite.
  * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
  *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
  *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
@@ -646,7 +652,7 @@ DTD_API dtd_status dtd_rules_kind(const dtd_rules *rules, int64_t layer, dtd_rul
  * A neuron with |w_j^T v_j| <= tol has no root (::DTD_ROOT_NO_ROOT; its relevance is dropped, also
  * in the top-down pass above the layer); a neuron with R_j = 0 has root_j = a (::DTD_ROOT_AT_INPUT).
  * NaN in the input propagates: such roots get NaN output changes and segments, and the summary's
- * NaN-sensitive aggregates (mean segment, conservation) become NaN.
+ * NaN-sensitive aggregates (mean segment, conservation, unexplained fraction) become NaN.
  * ============================================================================================= */
 
 /** Root placements. */

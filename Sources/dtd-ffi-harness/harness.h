@@ -15,7 +15,9 @@
  *   recipes.c    one valid call per function, with the role of each argument
  *   sweep.c      the robustness sweeps (NULL/0/-1/huge; per-argument perturbations)
  *   reference.c  naive forward, gradient and LRP (plain loops, straight from the formulas)
- *   values.c     libdtd against the reference; the hand fixture; the ledger
+ *   values.c     libdtd against the reference; the hand fixture; the ledger (helpers: values.h)
+ *   theory.c     constant roots, constructed roots, rank-1 CSC and audited points against the reference
+ *   nonfinite.c  which outputs a NaN or infinity in an input or seed reaches, and which it does not
  *   specific.c   version, status strings, the bad-input list with exact status codes
  *   main.c       command line, order of the phases, summary
  */
@@ -170,6 +172,8 @@ void sweep_recipes(void);
 /* ---- values.c / specific.c ----------------------------------------------------------------- */
 
 void run_value_checks(void);
+void run_theory_checks(void);
+void run_nonfinite_checks(void);
 void run_specific_checks(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */

@@ -9,7 +9,8 @@
  *             failed builds leave the network unchanged, NaN propagation, out-of-memory
  *   null      every function with NULL pointers and 0 / -1 / largest / smallest scalars
  *   recipes   every fallible function: its valid call, then each argument perturbed by its role
- *   values    forward, gradient, gradient x input and every LRP rule against a naive reference
+ *   values    forward, gradient, gradient x input and every LRP rule against a naive reference;
+ *             the theory functions and audited points; the non-finite values convention
  * Output: one "FAIL <function>: <check>: <detail>" line per failed check as it happens, a line per
  * function with its counts, how many table functions were exercised, and last exactly
  * "N passed, N failed". Exit status 1 if anything failed, 2 on a usage error.
@@ -65,7 +66,11 @@ int main(int argc, char **argv) {
     if (phase_enabled(phases, "specific")) run_specific_checks();
     if (phase_enabled(phases, "null")) sweep_null_arguments();
     if (phase_enabled(phases, "recipes")) sweep_recipes();
-    if (phase_enabled(phases, "values")) run_value_checks();
+    if (phase_enabled(phases, "values")) {
+        run_value_checks();
+        run_theory_checks();
+        run_nonfinite_checks();
+    }
 
     if (!phases) {
         int unexercised = 0;

@@ -328,8 +328,10 @@ static void lrp_linear(const RefLayer *L, const RefRule *rule, const double *a, 
     free(D1), free(D2), free(B1), free(B2), free(s1), free(s2), free(lo), free(hi), free(g1), free(g2);
 }
 
-void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger) {
+void ref_lrp_levels(const RefNet *net, double **acts, const RefRule *rules, const double *r, double **levels,
+                    RefLedger *ledger) {
     double *R = copy_of(r, net->out_size, 0);
+    if (levels) memcpy(levels[net->count], R, (size_t)net->out_size * sizeof(double));
     for (int l = net->count - 1; l >= 0; l--) {
         const RefLayer *L = &net->layers[l];
         double *Rin = calloc((size_t)L->in, sizeof(double));
@@ -343,9 +345,57 @@ void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const doubl
             led.relevance_in = led.relevance_out;
         }
         if (ledger) ledger[l] = led;
+        if (levels) memcpy(levels[l], Rin, (size_t)L->in * sizeof(double));
         free(R);
         R = Rin;
     }
-    memcpy(result, R, (size_t)net->in_size * sizeof(double));
     free(R);
+}
+
+void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger) {
+    double **levels = ref_alloc_levels(net);
+    ref_lrp_levels(net, acts, rules, r, levels, ledger);
+    memcpy(result, levels[0], (size_t)net->in_size * sizeof(double));
+    ref_free_acts(net, levels);
+}
+
+double **ref_alloc_levels(const RefNet *net) {
+    double **levels = calloc((size_t)net->count + 1, sizeof(double *));
+    if (!levels) abort();
+    for (int l = 0; l <= net->count; l++) {
+        levels[l] = calloc((size_t)(l < net->count ? net->layers[l].in : net->out_size) + 1, sizeof(double));
+        if (!levels[l]) abort();
+    }
+    return levels;
+}
+
+/* ---- sub-networks and the local model --------------------------------------------------------- */
+
+RefNet ref_tail(const RefNet *net, int from) {
+    RefNet tail = *net;
+    tail.count = net->count - from;
+    for (int l = 0; l < tail.count; l++) tail.layers[l] = net->layers[from + l];
+    tail.in_size = net->layers[from].in;
+    tail.in_rank = 1, tail.in_shape[0] = tail.in_size;
+    return tail;
+}
+
+double **ref_forward_frozen(const RefNet *net, double **reference, const double *x) {
+    double **acts = ref_forward(net, x);
+    for (int l = 0; l < net->count; l++) {
+        const RefLayer *L = &net->layers[l];
+        double *a = acts[l], *y = acts[l + 1];
+        for (int64_t j = 0; j < L->out; j++) {
+            if (L->kind == REF_DENSE || L->kind == REF_CONV) {
+                double z = L->b[j];
+                for (int64_t i = 0; i < L->in; i++) z += L->M[j * L->in + i] * a[i];
+                y[j] = z;
+            } else if (L->kind == REF_RELU) {
+                y[j] = reference[l][j] > 0 ? a[j] : 0.0; /* the reference's on/off state */
+            } else {
+                y[j] = a[j];
+            }
+        }
+    }
+    return acts;
 }

@@ -70,5 +70,17 @@ void ref_gradient(const RefNet *net, double **acts, const double *r, double *res
 /** LRP of one sample seeded with r; rules[l] for each linear layer l; ledger may be NULL
  *  (else net->count entries). */
 void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger);
+/** As ref_lrp(), keeping the relevance at every layer boundary: levels[l] at the input of layer
+ *  l, levels[count] the seed (arrays from ref_alloc_levels(), freed with ref_free_acts()). */
+void ref_lrp_levels(const RefNet *net, double **acts, const RefRule *rules, const double *r, double **levels,
+                    RefLedger *ledger);
+double **ref_alloc_levels(const RefNet *net);
+
+/** Layers `from`.. of `net` as a network of their own (a view: it shares the layers' arrays, so
+ *  never ref_free() it); its input is layer `from`'s input, flat. */
+RefNet ref_tail(const RefNet *net, int from);
+/** The local model of `reference` (activations from ref_forward()) at x: every ReLU keeps the
+ *  reference's on/off state. Activations as ref_forward(); free with ref_free_acts(). */
+double **ref_forward_frozen(const RefNet *net, double **reference, const double *x);
 
 #endif /* DTD_HARNESS_REFERENCE_H */

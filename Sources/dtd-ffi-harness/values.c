@@ -21,24 +21,25 @@
 
 #include "reference.h"
 #include "robustness.h"
+#include "values.h"
 
-static const double tolerance[2] = {1e-4, 1e-10};
-static const char *const dtype_text[2] = {"float32", "float64"};
+const double value_tolerance[2] = {1e-4, 1e-10};
+const char *const dtype_text[2] = {"float32", "float64"};
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static void *to_elements(int d, const double *values, int64_t n) {
+void *to_elements(int d, const double *values, int64_t n) {
     void *p = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
     if (!p) abort();
     for (int64_t i = 0; i < n; i++) elem_set(p, d, i, values[i]);
     return p;
 }
 
-static void from_elements(int d, const void *buffer, double *values, int64_t n) {
+void from_elements(int d, const void *buffer, double *values, int64_t n) {
     for (int64_t i = 0; i < n; i++) values[i] = elem_get(buffer, d, i);
 }
 
-static double *zeros(int64_t n) {
+double *zeros(int64_t n) {
     double *p = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
     if (!p) abort();
     return p;
@@ -52,7 +53,7 @@ static double *zeros(int64_t n) {
  * cannot hide its error; below 1, entries at least that fraction of S_k are measured against
  * themselves (per element).
  */
-static int compare_per(const char *fn, const char *what, const double *got, const double *want, int64_t n, int64_t samples,
+int compare_per(const char *fn, const char *what, const double *got, const double *want, int64_t n, int64_t samples,
                        double per_element_above, double tol) {
     double worst = -1, worst_scale = 0;
     int64_t at = 0, size = samples > 0 ? n / samples : 0;
@@ -79,12 +80,12 @@ static int compare_per(const char *fn, const char *what, const double *got, cons
 }
 
 /** compare_per() against each sample's scale. */
-static int compare(const char *fn, const char *what, const double *got, const double *want, int64_t n, int64_t samples, double tol) {
+int compare(const char *fn, const char *what, const double *got, const double *want, int64_t n, int64_t samples, double tol) {
     return compare_per(fn, what, got, want, n, samples, 1.0, tol);
 }
 
 /** A libdtd network with the reference's layers, built through ffi_call. */
-static void *build(const RefNet *ref, int d) {
+void *build_network(const RefNet *ref, int d) {
     void *net = NULL;
     const char *fn = "dtd_network_create";
     dtd_status s = DCALL(fn, AI32(d == 0 ? DTD_DTYPE_FLOAT32 : DTD_DTYPE_FLOAT64), AP(ref->in_shape), AI64(ref->in_rank), AP(&net));
@@ -129,7 +130,7 @@ static void *build(const RefNet *ref, int d) {
 }
 
 /** A rule set with rules[l] on every linear layer l; checks dtd_rules_kind after each set. */
-static void *make_rules(void *net, const RefNet *ref, const RefRule *rules, int d) {
+void *build_rules(void *net, const RefNet *ref, const RefRule *rules, int d) {
     void *set = NULL;
     if (DCALL("dtd_rules_create", AP(net), AP(&set)) != DTD_OK) return NULL;
     for (int l = 0; l < ref->count; l++) {
@@ -223,7 +224,7 @@ static void check_lrp(Subject *t, const char *label, const RefRule *rules, void 
     if (s == DTD_OK) {
         from_elements(d, rel, got, N * in);
         for (int n = 0; n < N; n++) ref_lrp(ref, t->acts[n], rules, seed + n * out, want + n * in, expect + n * L);
-        compare(fn, what, got, want, N * in, N, tolerance[d]);
+        compare(fn, what, got, want, N * in, N, value_tolerance[d]);
         /* The ledger: entry by entry against the reference, and its identity. */
         double worst = 0, worst_identity = 0;
         char where[200] = "", where_identity[200] = "";
@@ -260,11 +261,11 @@ static void check_lrp(Subject *t, const char *label, const RefRule *rules, void 
             }
         char what_ledger[600];
         snprintf(what_ledger, sizeof what_ledger, "%s: ledger entries equal the reference", what);
-        check(!bad_index && worst <= tolerance[d], fn, what_ledger, "%s%s (error %.3g; tolerance %g)",
-              bad_index ? "entry.layer is not its index; " : "", where, worst, tolerance[d]);
+        check(!bad_index && worst <= value_tolerance[d], fn, what_ledger, "%s%s (error %.3g; tolerance %g)",
+              bad_index ? "entry.layer is not its index; " : "", where, worst, value_tolerance[d]);
         snprintf(what_ledger, sizeof what_ledger,
                  "%s: ledger identity relevance_out = relevance_in + absorbed_bias + absorbed_stabilizer + dropped", what);
-        check(worst_identity <= tolerance[d], fn, what_ledger, "%s (gap %.3g of the entry's scale)", where_identity,
+        check(worst_identity <= value_tolerance[d], fn, what_ledger, "%s (gap %.3g of the entry's scale)", where_identity,
               worst_identity);
     }
     free(x), free(r), free(rel), free(ledger), free(got), free(want), free(expect);
@@ -284,7 +285,7 @@ static void uniform_rules(const RefNet *ref, RefRule *rules, const RefRule *rule
 
 static void run_rule_case(Subject *t, const char *label, const RefRule *rules, const double *seed_target,
                           const double *seed_random) {
-    void *set = make_rules(t->net, t->ref, rules, t->d);
+    void *set = build_rules(t->net, t->ref, rules, t->d);
     if (!set) {
         check(0, typed("dtd_relevance_lrp", t->d), label, "the rule set could not be made: %s", last_message());
         return;
@@ -376,7 +377,7 @@ static void check_network(Subject *t, Rng *rng) {
     const int d = t->d, N = t->batch;
     const int64_t in = ref->in_size, out = ref->out_size;
     char what[200];
-    t->net = build(ref, d);
+    t->net = build_network(ref, d);
     if (!t->net) return;
     subject_forward(t);
     void *x = to_elements(d, t->x, N * in);
@@ -390,7 +391,7 @@ static void check_network(Subject *t, Rng *rng) {
     check(s == DTD_OK, fn, what, "%s: %s", status_name(s), last_message());
     from_elements(d, yb, y, N * out);
     for (int n = 0; n < N; n++) memcpy(y_ref + n * out, t->acts[n][ref->count], (size_t)out * sizeof(double));
-    if (s == DTD_OK) compare_per(fn, what, y, y_ref, N * out, N, 1e-3, tolerance[d]);
+    if (s == DTD_OK) compare_per(fn, what, y, y_ref, N * out, N, 1e-3, value_tolerance[d]);
 
     /* target seed f_k(x) e_k, k = n mod out */
     int64_t targets[8];
@@ -405,7 +406,7 @@ static void check_network(Subject *t, Rng *rng) {
     snprintf(what, sizeof what, "%s %s: seed f_k(x) e_k", ref->name, dtype_text[d]);
     check(s == DTD_OK, fn, what, "%s: %s", status_name(s), last_message());
     from_elements(d, sb, seed_target, N * out);
-    if (s == DTD_OK) compare(fn, what, seed_target, seed_ref, N * out, N, tolerance[d]);
+    if (s == DTD_OK) compare(fn, what, seed_target, seed_ref, N * out, N, value_tolerance[d]);
     memcpy(seed_target, seed_ref, (size_t)(N * out) * sizeof(double)); /* LRP cases use the reference's seed */
     if (d == 0)
         for (int64_t i = 0; i < N * out; i++) seed_target[i] = (double)(float)seed_target[i];
@@ -425,13 +426,13 @@ static void check_network(Subject *t, Rng *rng) {
     snprintf(what, sizeof what, "%s %s: J(x)^T r equals the reference", ref->name, dtype_text[d]);
     check(s == DTD_OK, fn, what, "%s: %s", status_name(s), last_message());
     from_elements(d, gb, g, N * in);
-    if (s == DTD_OK) compare(fn, what, g, g_ref, N * in, N, tolerance[d]);
+    if (s == DTD_OK) compare(fn, what, g, g_ref, N * in, N, value_tolerance[d]);
     fn = typed("dtd_relevance_gradient_x_input", d);
     s = DCALL(fn, AP(t->net), AI64(N), AP(x), AI64(N * in), AP(rb), AI64(N * out), AP(gb), AI64(N * in));
     snprintf(what, sizeof what, "%s %s: x (.) J(x)^T r equals the reference", ref->name, dtype_text[d]);
     check(s == DTD_OK, fn, what, "%s: %s", status_name(s), last_message());
     from_elements(d, gb, gxi, N * in);
-    if (s == DTD_OK) compare(fn, what, gxi, gxi_ref, N * in, N, tolerance[d]);
+    if (s == DTD_OK) compare(fn, what, gxi, gxi_ref, N * in, N, value_tolerance[d]);
 
     /* every rule on every linear layer, both bias modes */
     const int64_t first_in = ref->layers[0].in;
@@ -481,7 +482,7 @@ static void check_network(Subject *t, Rng *rng) {
      * x (.) J^T (r / f(x)); the unit seed is the case the study states.) */
     RefRule lrp0 = {.kind = DTD_RULE_EPSILON, .epsilon = 0, .bias_mode = DTD_BIAS_INCLUDE}, rules[REF_MAX_LAYERS];
     uniform_rules(ref, rules, &lrp0, NULL);
-    void *set = make_rules(t->net, ref, rules, d);
+    void *set = build_rules(t->net, ref, rules, d);
     double *unit = zeros(N * out), *lrp = zeros(N * in), *gxi_unit = zeros(N * in);
     for (int n = 0; n < N; n++) unit[n * out + targets[n]] = 1.0;
     void *ub = to_elements(d, unit, N * out), *fb = to_elements(d, seed_target, N * out);
@@ -495,7 +496,7 @@ static void check_network(Subject *t, Rng *rng) {
     snprintf(what, sizeof what, "%s %s: LRP-0 (bias include) of f_k e_k equals gradient x input of f_k (T2); ledger NULL",
              ref->name, dtype_text[d]);
     check(s == DTD_OK && s1 == DTD_OK, fn, what, "%s / %s: %s", status_name(s1), status_name(s), last_message());
-    if (s == DTD_OK && s1 == DTD_OK) compare(fn, what, lrp, gxi_unit, N * in, N, tolerance[d]);
+    if (s == DTD_OK && s1 == DTD_OK) compare(fn, what, lrp, gxi_unit, N * in, N, value_tolerance[d]);
     VCALL("dtd_rules_destroy", AP(set));
     free(unit), free(gxi_unit), free(ub), free(fb);
 
@@ -575,7 +576,7 @@ static void hand_job(void *ctx) {
     ref_dense(&ref, 3, w1, NULL, 0);
     ref_relu(&ref);
     ref_dense(&ref, 1, w2, NULL, 0);
-    void *net = build(&ref, d);
+    void *net = build_network(&ref, d);
     if (!net) return;
     const double expected[3] = {18, 36, 54};
     void *xb = to_elements(d, x, 3), *yb = calloc(1, sizeof(double)), *rel = calloc(3, sizeof(double));
@@ -620,7 +621,7 @@ static void zero_job(void *ctx) {
     RefNet ref;
     ref_init(&ref, "zero", 1, shape);
     ref_dense(&ref, 1, w, NULL, 0);
-    void *net = build(&ref, d);
+    void *net = build_network(&ref, d);
     if (!net) return;
     void *xb = to_elements(d, x, 2), *rb = to_elements(d, &r, 1), *rel = calloc(2, sizeof(double));
     const char *fn = typed("dtd_relevance_lrp", d);
