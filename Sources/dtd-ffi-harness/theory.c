@@ -2,6 +2,7 @@
  * theory.c : the values of the section 6-7 functions that values.c does not cover, in float32 and
  * float64, through ffi_call, against the naive reference (reference.c) and the header's text:
  *   dtd_theory_constant_root   (J^T r) (.) (x - root), for a shared root and one root per sample
+ *   dtd_theory_gxi_distance    ||LRP(x; r) - G|| / ||G||, G = x (.) J^T (r / f(x)), for z+ and LRP-0
  *   dtd_theory_rank1_csc       per layer boundary, the mean over the batch of the mean pairwise
  *                              cosine of the LRP relevance of 3 seeds per sample (z+ and epsilon)
  *   dtd_theory_construct_roots root_ij = a_i - (e_i R_j / R) / (c_j w_ij), c_j = R_j / z_j (1 when
@@ -122,6 +123,56 @@ static void check_constant_root(Theory *t) {
         free(rb);
     }
     free(seed), free(shared), free(each), free(got), free(want), free(g), free(xb), free(sb), free(rel);
+}
+
+/* ---- T2: the distance to gradient x input -------------------------------------------------------- */
+
+static double norm_of(const double *v, int64_t n) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += v[i] * v[i];
+    return sqrt_of(sum);
+}
+
+static void check_gxi_distance(Theory *t) {
+    const int d = t->d, N = T_BATCH;
+    const int64_t in = t->ref.in_size, out = t->ref.out_size;
+    Rng rng = {0x6C1u};
+    double *seed = random_values(&rng, N * out, 1.0), *scaled = zeros(out), *g = zeros(in), *lrp = zeros(in), *diff = zeros(in);
+    for (int64_t i = 0; i < N * out; i++) seed[i] = as_dtype(d, seed[i]);
+    void *xb = to_elements(d, t->x, N * in), *sb = to_elements(d, seed, N * out);
+    const char *fn = typed("dtd_theory_gxi_distance", d);
+    const RefRule cases[2] = {{.kind = DTD_RULE_ZPLUS, .epsilon = DTD_DEFAULT_STABILIZER, .bias_mode = DTD_BIAS_INCLUDE},
+                              {.kind = DTD_RULE_EPSILON, .epsilon = 0, .bias_mode = DTD_BIAS_INCLUDE}};
+    for (int c = 0; c < 2; c++) {
+        RefRule rules[REF_MAX_LAYERS];
+        every_layer(t, cases[c], rules);
+        void *set = build_rules(t->net, &t->ref, rules, d);
+        double got[T_BATCH] = {NAN, NAN, NAN}, want[T_BATCH];
+        dtd_status s = DCALL(fn, AP(t->net), AP(set), AI64(N), AP(xb), AI64(N * in), AP(sb), AI64(N * out), AP(got), AI64(N));
+        for (int n = 0; n < N; n++) {
+            /* G = x (.) grad f(x)^T (r / f(x)), 0 where f_k(x) = 0 */
+            const double *f = t->acts[n][t->ref.count];
+            for (int64_t k = 0; k < out; k++) scaled[k] = f[k] != 0 ? seed[n * out + k] / f[k] : 0.0;
+            ref_gradient(&t->ref, t->acts[n], scaled, g);
+            ref_lrp(&t->ref, t->acts[n], rules, seed + n * out, lrp, NULL);
+            for (int64_t i = 0; i < in; i++) g[i] *= t->x[n * in + i], diff[i] = lrp[i] - g[i];
+            double norm = norm_of(g, in);
+            want[n] = norm > 0 ? norm_of(diff, in) / norm : norm_of(diff, in);
+        }
+        char what[160];
+        snprintf(what, sizeof what, "%s %s: ||LRP - G|| / ||G|| for %s", t->ref.name, dtype_text[d],
+                 c == 0 ? "z+" : "LRP-0 with the bias (T2: 0 up to rounding)");
+        check(s == DTD_OK, fn, what, "%s: %s", status_name(s), last_message());
+        /* Absolute: LRP-0's distance is 0 up to rounding, z+'s is of order 1. */
+        int worst = 0;
+        for (int n = 0; n < N; n++)
+            if (!(abs_of(got[n] - want[n]) <= abs_of(got[worst] - want[worst]))) worst = n;
+        if (s == DTD_OK)
+            check(abs_of(got[worst] - want[worst]) <= value_tolerance[d] && (c == 1 || want[worst] > 1e-2), fn, what,
+                  "sample %d: %.17g, reference %.17g (tolerance %g)", worst, got[worst], want[worst], value_tolerance[d]);
+        VCALL("dtd_rules_destroy", AP(set));
+    }
+    free(seed), free(scaled), free(g), free(lrp), free(diff), free(xb), free(sb);
 }
 
 /* ---- rank-1 convergence ------------------------------------------------------------------------- */
@@ -409,6 +460,7 @@ static void theory_job(void *ctx) {
     theory_setup(&t, *(const int *)ctx);
     if (t.net) {
         check_constant_root(&t);
+        check_gxi_distance(&t);
         check_rank1_csc(&t);
         check_construct_roots(&t);
         check_audit_points(&t);
