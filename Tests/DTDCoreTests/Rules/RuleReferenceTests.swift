@@ -20,8 +20,9 @@ struct RuleReferenceTests {
     /// `cnn_poolpad_nobias`, epsilon 1e-9 with the bias excluded, seeded with the target logit: so
     /// ill-conditioned that rounding its data to float32 alone moves the exact answer by 4.9e-5,
     /// and Zennit's own float32 run misses its float64 result by 1.1e-4; libdtd's float32 gives
-    /// 1.3e-4. `roundingTheDataAloneCostsTheExceptionsMostOfTheBudget` checks the first figure.
-    static let float32Exceptions: [String: Double] = ["cnn_poolpad_nobias/epsilon_nobias/target_logit": 2e-4]
+    /// 1.3e-4 (budget 1.5e-4, about three times the data-rounding floor).
+    /// `roundingTheDataAloneCostsTheExceptionsMostOfTheBudget` checks the first figure.
+    static let float32Exceptions: [String: Double] = ["cnn_poolpad_nobias/epsilon_nobias/target_logit": 1.5e-4]
 
     @Test func everyFixtureFileHasItsTwentyEightCases() throws {
         let fixtures = try ZennitFixture.all.get()

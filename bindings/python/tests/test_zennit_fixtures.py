@@ -20,8 +20,9 @@ from support import TOLERANCE, ZENNIT_FILES, load_json, relative_error, tensor
 #: (file stem, case name) -> float32 budget of the relevance. ``cnn_poolpad_nobias``, epsilon 1e-9
 #: with the bias excluded, seeded with the target logit, is so ill-conditioned that rounding its
 #: data to float32 alone moves the exact answer by 4.9e-5, and Zennit's own float32 run misses its
-#: float64 result by 1.1e-4; libdtd's float32 gives 1.3e-4.
-FLOAT32_EXCEPTIONS = {("cnn_poolpad_nobias", "epsilon_nobias/target_logit"): 2e-4}
+#: float64 result by 1.1e-4; libdtd's float32 gives 1.3e-4 (budget 1.5e-4, about three times the
+#: data-rounding floor).
+FLOAT32_EXCEPTIONS = {("cnn_poolpad_nobias", "epsilon_nobias/target_logit"): 1.5e-4}
 
 #: Where the float64 comparison is per element: entries at least this fraction of their sample's
 #: largest reference value.
