@@ -75,6 +75,12 @@
  *   dtd_network_destroy(net);
  * @endcode
  *
+ * ## Building against libdtd
+ * `make -C bindings/c install PREFIX=...` (or the release archive) installs this header, the
+ * library with its soname link, libdtd.pc and the CMake package dtd:
+ * `cc app.c $(pkg-config --cflags --libs libdtd)`, or `find_package(dtd 1 REQUIRED)` and
+ * `target_link_libraries(app PRIVATE dtd::dtd)`.
+ *
  * ## Contents
  *  1. Version
  *  2. Status codes and errors
@@ -103,6 +109,8 @@ extern "C" {
  * 1. Version
  * ============================================================================================= */
 
+/* Plain integer literals, one per line: bindings/c/Makefile reads these three and
+ * DTD_ABI_VERSION to name the installed library and to version libdtd.pc and the CMake package. */
 #define DTD_VERSION_MAJOR 1
 #define DTD_VERSION_MINOR 0
 #define DTD_VERSION_PATCH 0

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds libdtd and runs every test suite: the Swift engine tests, the ABI cross-check, the
-# libffi harness, the C examples (with valgrind), the Python package's tests, and the
-# self-contained (static Swift runtime) flavour. Stops at the first failing suite.
+# libffi harness, the C examples (with valgrind), the Python package's tests, the
+# self-contained (static Swift runtime) flavour, and libdtd used from outside the repository
+# (install, pkg-config, CMake, Go, a Swift package, the release archive). Stops at the first
+# failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +30,10 @@ step "C examples and valgrind"
 make -C bindings/c all run valgrind
 
 step "Python package tests"
-python3 -m pytest -q bindings/python/tests
+# DTD_LIBRARY makes the loader use exactly this build (an unloadable one is an error, never a
+# fall-back); DTD_EXPECT_LIBRARY makes test_loader assert that this is the library it loaded.
+DTD_LIBRARY="$PWD/.build/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build/release/libdtd.so" \
+    python3 -m pytest -q bindings/python/tests
 
 # The Zennit fixtures regenerate from Tests/Fixtures/generate: drawn content exactly, computed
 # values to 1e-12 per sample (about 1 minute of CPU; torch + zennit from the cached extras venv).
@@ -45,6 +50,27 @@ if ldd .build-static/release/libdtd.so | grep -q libswiftCore; then
 fi
 python3 Tests/abi/check_abi.py .build-static/release/libdtd.so
 .build/release/dtd-ffi-harness .build-static/release/libdtd.so Tests/abi/signatures.txt
-DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" python3 -m pytest -q bindings/python/tests
+DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build-static/release/libdtd.so" \
+    python3 -m pytest -q bindings/python/tests
+
+# --- Python with its optional dependencies, and the wheel ----------------------------------------
+# The suite again in the extras venv (Tests/setup-extras.sh), where nothing skips for a missing
+# package: dtd.image against Zennit's colour maps, dtd.plot, dtd.dask on a 2-process LocalCluster,
+# tqdm progress, the scripts that draw the README's pictures, and the wheel (pip builds it around
+# the static build above, auditwheel repairs it; it is installed into a fresh venv and run from
+# outside the repository with a clean environment). -rs lists every skip with its reason.
+step "Python extras and the wheel (extras venv)"
+venv=$(bash Tests/setup-extras.sh)
+DTD_LIBRARY="$PWD/.build/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build/release/libdtd.so" \
+    DTD_WHEEL_LIBRARY="$PWD/.build-static/release/libdtd.so" "$venv/bin/python" -m pytest -q -rs bindings/python/tests
+
+# --- Using libdtd from outside the repository (issue 14) ---------------------------------------
+# Installs the self-contained flavour just built into a temporary prefix and uses it as a new
+# user would, with env -i: C through pkg-config, a CMake project with find_package(dtd 1), the Go
+# binding's go test, the Swift example package bindings/swift/ExplainMLP (DTDCore by path), the
+# release archive (built, unpacked, a C program linked against it, ldd checked); then
+# make uninstall must leave the prefix byte for byte as it was. About 1-2 minutes.
+step "install, pkg-config, CMake, Go, Swift package, release archive (Tests/install/check.sh)"
+bash Tests/install/check.sh
 
 step "all suites passed"

@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(libblis-dev libffi-dev pkg-config valgrind gcc g++ make)
+# Using libdtd from outside the repository (Tests/install/check.sh): CMake for find_package(dtd),
+# Go for the binding in bindings/go, binutils for the release archive (objdump, strip).
+packages+=(cmake golang-go binutils)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
