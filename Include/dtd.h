@@ -49,11 +49,15 @@
  *   the gradient only through ReLU masks and max-pool winners: a NaN pre-activation's ReLU
  *   passes no gradient (as at 0) and a NaN wins its pooling window, so the gradient of a finite
  *   seed stays finite.
- * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
- *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
- *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
- *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` in the
- *   environment (read once per process) uses im2col everywhere.
+ * - Rounding: the forward output z = Wa + b of 3x3, stride-1 convolutions with at least 16 input
+ *   and output channels is computed with Winograd's F(2x2, 3x3). Each output depends, rounding
+ *   included, only on its own 3x3 window (a window of zeros gives exactly b), and its error is at
+ *   most E = 1.01 (Cin + 16) u sum_e ||(|G||g||G^T|)_e|| ||(|B^T||d||B|)_e|| over the window's 9
+ *   transform elements (u the unit roundoff, norms over the input channels), about twice
+ *   im2col's in practice. Every output with |z| <= E is recomputed as the exact product (summed
+ *   in twice the working precision, rounded once), so no ReLU mask, gamma gate or denominator
+ *   sign is a rounding artefact. Rule denominators other than z and every transposed product
+ *   use im2col. `DTD_WINOGRAD=0` in the environment (read once per process) uses im2col everywhere.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
  *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
  *

@@ -18,6 +18,7 @@
  *   values.c     libdtd against the reference; the hand fixture; the ledger (helpers: values.h)
  *   theory.c     constant roots, constructed roots, rank-1 CSC and audited points against the reference
  *   nonfinite.c  which outputs a NaN or infinity in an input or seed reaches, and which it does not
+ *   winograd.c   wide CNNs with and without Winograd (DTD_WINOGRAD=0 in a second child)
  *   specific.c   version, status strings, the bad-input list with exact status codes
  *   main.c       command line, order of the phases, summary
  */
@@ -174,6 +175,7 @@ void sweep_recipes(void);
 void run_value_checks(void);
 void run_theory_checks(void);
 void run_nonfinite_checks(void);
+void run_winograd_checks(void);
 void run_specific_checks(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */

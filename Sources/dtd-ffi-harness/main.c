@@ -70,6 +70,7 @@ int main(int argc, char **argv) {
         run_value_checks();
         run_theory_checks();
         run_nonfinite_checks();
+        run_winograd_checks();
     }
 
     if (!phases) {

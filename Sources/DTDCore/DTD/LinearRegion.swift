@@ -17,9 +17,7 @@ extension Network {
             switch layers[index] {
             case .linear(let layer):
                 let z = try Storage<T>(count: batch * layer.outputCount)
-                try layer.apply(weight: layer.weight.pointer, winograd: layer.winogradWeight?.pointer, input: a,
-                                batch: batch, output: z.mutablePointer, scratch: scratch)
-                if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
+                try layer.output(input: a, batch: batch, output: z.mutablePointer, scratch: scratch)
                 trace.pushOwned(z)
             case .relu(let shape):
                 let size = shape.count

@@ -12,6 +12,7 @@ final class Scratch<T: DTDScalar> {
         case gradientA, gradientB
         case relevanceA, relevanceB
         case audit0, audit1, audit2, audit3
+        case bounds
     }
 
     private var slots: [Storage<T>?] = Array(repeating: nil, count: Slot.allCases.count)

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Winograd's minimal filtering F(2x2, 3x3) for the forward product z = W a of 3x3, stride-1,
+/// Winograd's minimal filtering F(2x2, 3x3) for the forward output z = W a + b of 3x3, stride-1,
 /// dilation-1 convolutions (every convolution of a VGG-style network).
 ///
 /// Each 2x2 output tile is A^T [(G g G^T) (.) (B^T d B)] A for its 4x4 input tile d. Per
@@ -13,12 +13,17 @@ import Darwin
 /// layer (`transform`): 16 Cout Cin multiply-adds per 4 outputs instead of 36 Cout Cin, in 16
 /// independent GEMMs that split over the cores without splitting any one of them.
 ///
-/// Only the forward activations use it. Its rounding error is relative to the whole 4x4 input
-/// tile, not to the output: an output that is exactly 0 (a dead window) comes out as noise, and a
-/// z+ denominator (a sum of non-negative terms) loses im2col's error relative to itself. Rule
-/// denominators and transposed products divide by or multiply such values (a huge share times
-/// the noise of a neighbouring tile), so they keep the im2col lowering, whose rounding stays
-/// inside each output's own window; alpha-beta on a random network lost 2 digits otherwise.
+/// Rounding. The rows and columns of B^T and A^T are such that each output reads, even in
+/// rounding, only the 9 transform elements its own 3x3 window determines: an output depends on no
+/// input outside its window, and a window of zeros gives exactly 0. Its rounding error is at most
+///   E = 1.01 (Cin + 16) u sum_{e of the output} ||(|G||g||G^T|)_e||_2 ||(|B^T||d||B|)_e||_2
+/// (u the unit roundoff; the norms run over the input channels; GEMM, transforms and the output
+/// sum each round relative to these magnitudes, and Cauchy-Schwarz bounds the channel sums),
+/// about 2x im2col's in practice. Every output with |z| <= E, whose sign rounding could flip, is
+/// recomputed as an exact product (`exactOutput`), so ReLU masks, gamma's gates and the sign of
+/// every denominator are the exact product's; every other output has a relative error below 1.
+/// Only the forward output uses the lowering: rule denominators other than z itself and every
+/// transposed product keep im2col.
 ///
 /// `DTD_WINOGRAD=0` turns the lowering off (im2col everywhere), for comparisons.
 enum Winograd {
@@ -36,14 +41,17 @@ enum Winograd {
     }
 
     /// U = G g G^T of a (Cout, Cin, 3, 3) kernel, as 16 matrices (Cout x Cin): element
-    /// `e * Cout * Cin + co * Cin + ci`. Nil when `g` is not lowered this way.
+    /// `e * Cout * Cin + co * Cin + ci`; then, for the rounding bound, the 16 x Cout norms
+    /// ||(|G||g||G^T|)_e[co, :]||_2 at `16 * Cout * Cin + e * Cout + co`. Nil when `g` is not
+    /// lowered this way.
     static func transform<T: DTDScalar>(_ weight: Storage<T>, geometry g: ConvGeometry) throws(DTDError) -> Storage<T>? {
         guard applies(g) else { return nil }
         let cout = g.outChannels, cin = g.inChannels, plane = cout * cin
-        let result = try Storage<T>(uninitializedCount: 16 * plane)
+        let result = try Storage<T>(uninitializedCount: 16 * plane + 16 * cout)
         let w = weight.pointer, u = result.mutablePointer
         let half: T = 0.5
         for co in 0..<cout {
+            var squares = SIMD16<Double>()
             for ci in 0..<cin {
                 let k = w + (co * cin + ci) * 9
                 let base = u + co * cin + ci
@@ -58,17 +66,35 @@ enum Winograd {
                 row(1, half * (k[0] + k[3] + k[6]), half * (k[1] + k[4] + k[7]), half * (k[2] + k[5] + k[8]))
                 row(2, half * (k[0] - k[3] + k[6]), half * (k[1] - k[4] + k[7]), half * (k[2] - k[5] + k[8]))
                 row(3, k[6], k[7], k[8])
+                // The same with |G| and |g| (rows 1 and 2 of |G| agree): the bound's magnitudes.
+                @inline(__always) func magnitude(_ i: Int) -> Double { abs(Double(k[i])) }
+                var m = SIMD16<Double>()
+                for c in 0..<3 {
+                    let top = magnitude(c), middle = 0.5 * (magnitude(c) + magnitude(3 + c) + magnitude(6 + c)), bottom = magnitude(6 + c)
+                    m[c] = top; m[4 + c] = middle; m[8 + c] = middle; m[12 + c] = bottom
+                }
+                for i in 0..<4 {
+                    let spread = 0.5 * (m[4 * i] + m[4 * i + 1] + m[4 * i + 2]), last = m[4 * i + 2]
+                    m[4 * i + 1] = spread; m[4 * i + 2] = spread; m[4 * i + 3] = last
+                }
+                squares += m * m
             }
+            for e in 0..<16 { u[16 * plane + e * cout + co] = T(squares[e].squareRoot()) }
         }
         return result
     }
 
-    /// output (batch, Cout * P) = scale * conv(input) (+ output when `accumulate`), no bias, with
-    /// U from `transform`. Rounds of about 512 tiles (whole samples) keep V and M in the caches;
-    /// each round's transforms split over channels and its 16 GEMMs over the workers.
-    static func convolve<T: DTDScalar>(_ g: ConvGeometry, transformed u: UnsafePointer<T>, input: UnsafePointer<T>,
-                                       batch: Int, output: UnsafeMutablePointer<T>, scale: T = 1, accumulate: Bool = false,
-                                       scratch: Scratch<T>) throws(DTDError) {
+    /// output (batch, Cout * P) = conv(input) + bias, with U (and the norms) from `transform` and
+    /// the kernel itself, `weight`, for the exact recomputations. Rounds of about 512 tiles (whole
+    /// samples) keep V and M in the caches; each round's transforms split over channels and its 16
+    /// GEMMs over the workers.
+    /// - Parameters:
+    ///   - repair: false leaves every output as the transform computed it (tests of the bound).
+    ///   - bounds: if given, receives each output's rounding bound E, laid out like `output`.
+    static func convolve<T: DTDScalar>(_ g: ConvGeometry, transformed u: UnsafePointer<T>, weight: UnsafePointer<T>,
+                                       bias: UnsafePointer<T>?, input: UnsafePointer<T>, batch: Int,
+                                       output: UnsafeMutablePointer<T>, scratch: Scratch<T>,
+                                       repair: Bool = true, bounds: UnsafeMutablePointer<T>? = nil) throws(DTDError) {
         let cin = g.inChannels, cout = g.outChannels
         let tilesHigh = (g.outHeight + 1) / 2, tilesWide = (g.outWidth + 1) / 2
         let perSample = tilesHigh * tilesWide
@@ -83,6 +109,8 @@ enum Winograd {
         let v = try scratch.buffer(.columns, count: 16 * vBlock)
         let m = try scratch.buffer(.columnsGradient, count: 16 * mBlock)
         let planes = try scratch.buffer(.planes, count: planeCount * Gemm.threads)
+        let inputNorms = try scratch.buffer(.bounds, count: 16 * tiles)
+        let weightNorms = u + 16 * cout * cin
         let inCount = g.inputShape.count, outCount = g.outputShape.count
         var first = 0
         while first < batch {
@@ -92,6 +120,9 @@ enum Winograd {
                 inputTransform(g, input: source, samples: samples, channels: channels, v: v, ld: ld, block: vBlock,
                                plane: planes + part * planeCount, planeWidth: planeWidth, planeHeight: planeHeight)
             }
+            Gemm.forEachRange(used, work: cin * used * 16) { range, _ in
+                inputMagnitudes(g, input: source, tiles: range, norms: inputNorms, stride: tiles)
+            }
             Gemm.parallel(16) { e in
                 T.gemm(transposeA: false, transposeB: false, m: cout, n: used, k: cin, alpha: 1,
                        a: u + e * cout * cin, lda: cin, b: v + e * vBlock, ldb: ld,
@@ -100,7 +131,8 @@ enum Winograd {
             let target = output + first * outCount
             Gemm.forEachRange(cout, work: cout * used * 16) { channels, _ in
                 outputTransform(g, m: m, ld: ld, block: mBlock, samples: samples, channels: channels, output: target,
-                                scale: scale, accumulate: accumulate)
+                                bias: bias, weightNorms: weightNorms, inputNorms: inputNorms, normStride: tiles,
+                                input: source, weight: weight, repair: repair, bounds: bounds.map { $0 + first * outCount })
             }
             first += samples
         }
@@ -154,20 +186,73 @@ enum Winograd {
         }
     }
 
-    /// Y = A^T M A per tile of channels `channels`, written (scaled, accumulated or not) to the
-    /// output positions inside the output.
+    /// For the tiles `tiles` of a round (sample-major), the 16 norms over the input channels of
+    /// (|B^T||d||B|)_e, the magnitudes of the input transform (`norms[e * stride + tile]`).
+    private static func inputMagnitudes<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, tiles: Range<Int>,
+                                                      norms: UnsafeMutablePointer<T>, stride: Int) {
+        let height = g.height, width = g.width, inCount = g.inputShape.count, plane = height &* width
+        let tilesWide = (g.outWidth + 1) / 2, perSample = ((g.outHeight + 1) / 2) &* tilesWide
+        for tile in tiles {
+            let n = tile / perSample, t = tile % perSample
+            let top = 2 &* (t / tilesWide) &- g.paddingHeight, left = 2 &* (t % tilesWide) &- g.paddingWidth
+            var sum = SIMD16<Double>()
+            for c in 0..<g.inChannels {
+                let channel = input + (n &* inCount &+ c &* plane)
+                var d = SIMD16<Double>()
+                for y in 0..<4 {
+                    let row = top &+ y
+                    guard row >= 0, row < height else { continue }
+                    for x in 0..<4 {
+                        let column = left &+ x
+                        if column >= 0, column < width { d[4 &* y &+ x] = abs(Double(channel[row &* width &+ column])) }
+                    }
+                }
+                // |B^T| |d|: rows d0 + d2, d1 + d2, d1 + d2, d1 + d3; then (.) |B| per row: columns
+                // c0 + c2, c1 + c2, c1 + c2, c1 + c3.
+                var r = SIMD16<Double>()
+                for x in 0..<4 {
+                    r[x] = d[x] + d[8 &+ x]
+                    r[4 &+ x] = d[4 &+ x] + d[8 &+ x]
+                    r[8 &+ x] = r[4 &+ x]
+                    r[12 &+ x] = d[4 &+ x] + d[12 &+ x]
+                }
+                var q = SIMD16<Double>()
+                for i in 0..<4 {
+                    q[4 &* i] = r[4 &* i] + r[4 &* i &+ 2]
+                    q[4 &* i &+ 1] = r[4 &* i &+ 1] + r[4 &* i &+ 2]
+                    q[4 &* i &+ 2] = q[4 &* i &+ 1]
+                    q[4 &* i &+ 3] = r[4 &* i &+ 1] + r[4 &* i &+ 3]
+                }
+                sum += q * q
+            }
+            for e in 0..<16 { norms[e &* stride &+ tile] = T(sum[e].squareRoot()) }
+        }
+    }
+
+    /// Y = A^T M A + b per tile of channels `channels`, written to the output positions inside the
+    /// output; an output within its rounding bound of 0 is replaced by the exact product.
     private static func outputTransform<T: DTDScalar>(_ g: ConvGeometry, m: UnsafePointer<T>, ld: Int, block: Int, samples: Int,
                                                       channels: Range<Int>, output: UnsafeMutablePointer<T>,
-                                                      scale: T, accumulate: Bool) {
+                                                      bias: UnsafePointer<T>?, weightNorms: UnsafePointer<T>,
+                                                      inputNorms: UnsafePointer<T>, normStride: Int,
+                                                      input: UnsafePointer<T>, weight: UnsafePointer<T>,
+                                                      repair: Bool, bounds: UnsafeMutablePointer<T>?) {
         let outH = g.outHeight, outW = g.outWidth, positions = outH &* outW
         let tilesHigh = (outH + 1) / 2, tilesWide = (outW + 1) / 2, perSample = tilesHigh * tilesWide
-        let outCount = g.outChannels &* positions
+        let outCount = g.outChannels &* positions, cout = g.outChannels
         let stride = block
+        let factor = 1.01 * Double(g.inChannels + 16) * Double(T.ulpOfOne) / 2
         for co in channels {
             let base = output + co &* positions
+            let b = bias.map { $0[co] } ?? 0
+            // This channel's weight norms, scaled by the bound's factor.
+            var w = SIMD16<Double>()
+            for e in 0..<16 { w[e] = factor * Double(weightNorms[e &* cout &+ co]) }
+            let (topLeft, topRight, bottomLeft, bottomRight) = (windowElements[0], windowElements[1], windowElements[2], windowElements[3])
             for n in 0..<samples {
                 let sample = base + n &* outCount
-                var t = m + (co &* ld &+ n &* perSample)
+                let first = m + (co &* ld &+ n &* perSample)
+                var t = first
                 for ty in 0..<tilesHigh {
                     let y = 2 &* ty, lastRow = y &+ 1 < outH
                     for tx in 0..<tilesWide {
@@ -180,29 +265,83 @@ enum Winograd {
                         let s11 = t[5 &* stride] - t[9 &* stride] - t[13 &* stride]
                         let s12 = t[6 &* stride] - t[10 &* stride] - t[14 &* stride]
                         let s13 = t[7 &* stride] - t[11 &* stride] - t[15 &* stride]
-                        let y00 = scale * (s00 + s01 + s02), y01 = scale * (s01 - s02 - s03)
-                        let y10 = scale * (s10 + s11 + s12), y11 = scale * (s11 - s12 - s13)
+                        var z = (s00 + s01 + s02 + b, s01 - s02 - s03 + b, s10 + s11 + s12 + b, s11 - s12 - s13 + b)
+                        // Each output's bound sums the 9 elements e of its window (`windowElements`).
+                        let tile = n &* perSample &+ (t - first)
+                        var magnitudes = SIMD16<Double>()
+                        for e in 0..<16 { magnitudes[e] = Double(inputNorms[e &* normStride &+ tile]) }
+                        let p = w * magnitudes
+
                         let x = 2 &* tx, lastColumn = x &+ 1 < outW
+                        let e = ((p * topLeft).sum(), (p * topRight).sum(), (p * bottomLeft).sum(), (p * bottomRight).sum())
+                        if repair {
+                            if abs(Double(z.0)) <= e.0 { z.0 = exactOutput(g, input, weight, b, n, co, y, x) }
+                            if lastColumn, abs(Double(z.1)) <= e.1 { z.1 = exactOutput(g, input, weight, b, n, co, y, x &+ 1) }
+                            if lastRow, abs(Double(z.2)) <= e.2 { z.2 = exactOutput(g, input, weight, b, n, co, y &+ 1, x) }
+                            if lastRow, lastColumn, abs(Double(z.3)) <= e.3 {
+                                z.3 = exactOutput(g, input, weight, b, n, co, y &+ 1, x &+ 1)
+                            }
+                        }
+                        if let bounds {
+                            let at = bounds + (co &* positions &+ n &* outCount &+ y &* outW &+ x)
+                            at[0] = T(e.0)
+                            if lastColumn { at[1] = T(e.1) }
+                            if lastRow {
+                                at[outW] = T(e.2)
+                                if lastColumn { at[outW &+ 1] = T(e.3) }
+                            }
+                        }
                         let top = sample + (y &* outW &+ x)
-                        if accumulate {
-                            top[0] += y00
-                            if lastColumn { top[1] += y01 }
-                            if lastRow {
-                                top[outW] += y10
-                                if lastColumn { top[outW &+ 1] += y11 }
-                            }
-                        } else {
-                            top[0] = y00
-                            if lastColumn { top[1] = y01 }
-                            if lastRow {
-                                top[outW] = y10
-                                if lastColumn { top[outW &+ 1] = y11 }
-                            }
+                        top[0] = z.0
+                        if lastColumn { top[1] = z.1 }
+                        if lastRow {
+                            top[outW] = z.2
+                            if lastColumn { top[outW &+ 1] = z.3 }
                         }
                         t += 1
                     }
                 }
             }
         }
+    }
+
+    /// For each output of a tile (top left, top right, bottom left, bottom right), which of the 16
+    /// elements e = 4 i + j its sum reads: rows 0-2 or 1-3, columns 0-2 or 1-3.
+    private static let windowElements: [SIMD16<Double>] = [(0, 0), (0, 1), (1, 0), (1, 1)].map { r, c in
+        var mask = SIMD16<Double>()
+        for i in r..<(r + 3) { for j in c..<(c + 3) { mask[4 * i + j] = 1 } }
+        return mask
+    }
+
+    /// z of channel `co` at (y, x) of sample `n`, W a + b summed exactly (each product split into
+    /// its rounded value and error, the running sum compensated: Ogita, Rump and Oishi's Dot2 in
+    /// Double) and rounded once.
+    static func exactOutput<T: DTDScalar>(_ g: ConvGeometry, _ input: UnsafePointer<T>, _ weight: UnsafePointer<T>, _ bias: T,
+                                          _ n: Int, _ co: Int, _ y: Int, _ x: Int) -> T {
+        let height = g.height, width = g.width, plane = height &* width
+        var sum = Double(bias), compensation = 0.0
+        for c in 0..<g.inChannels {
+            let channel = input + (n &* g.inputShape.count &+ c &* plane)
+            let kernel = weight + (co &* g.inChannels &+ c) &* 9
+            for ky in 0..<3 {
+                let row = y &+ ky &- g.paddingHeight
+                guard row >= 0, row < height else { continue }
+                for kx in 0..<3 {
+                    let column = x &+ kx &- g.paddingWidth
+                    guard column >= 0, column < width else { continue }
+                    let a = Double(kernel[3 &* ky &+ kx]), b = Double(channel[row &* width &+ column])
+                    let product = a * b, productError = fmaError(a, b, product)
+                    let next = sum + product, z = next - sum
+                    compensation += (sum - (next - z)) + (product - z) + productError
+                    sum = next
+                }
+            }
+        }
+        return T(sum + compensation)
+    }
+
+    /// a * b - product, exactly (one fused multiply-add).
+    @inline(__always) private static func fmaError(_ a: Double, _ b: Double, _ product: Double) -> Double {
+        (-product).addingProduct(a, b)
     }
 }

@@ -79,11 +79,10 @@ extension Network {
                     try layer.applyStacked(stacked.pointer, input: a, batch: batch, first: z.mutablePointer,
                                            second: d.mutablePointer, scratch: scratch)
                     trace.setFused(d, for: index)
+                    if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
                 } else {
-                    try layer.apply(weight: layer.weight.pointer, winograd: layer.winogradWeight?.pointer, input: a,
-                                    batch: batch, output: z.mutablePointer, scratch: scratch)
+                    try layer.output(input: a, batch: batch, output: z.mutablePointer, scratch: scratch)
                 }
-                if let bias = layer.bias { layer.addBias(bias.pointer, to: z.mutablePointer, batch: batch) }
                 trace.push(z)
             case .relu(let shape):
                 let count = try Limits.product(batch, shape.count, "layer \(index) output")

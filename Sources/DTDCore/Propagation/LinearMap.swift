@@ -5,18 +5,23 @@
 // the propagation is elementwise and shared.
 
 extension LinearLayer {
-    /// output (batch, outputCount) = scale * W' input (+ output when `accumulate`), no bias.
+    /// The layer's output z = W a + b (batch, outputCount), through Winograd where the layer has it.
+    func output(input: UnsafePointer<T>, batch: Int, output: UnsafeMutablePointer<T>, scratch: Scratch<T>) throws(DTDError) {
+        if let winograd = winogradWeight, case .conv(let g) = geometry {
+            return try Winograd.convolve(g, transformed: winograd.pointer, weight: weight.pointer, bias: bias?.pointer,
+                                         input: input, batch: batch, output: output, scratch: scratch)
+        }
+        try apply(weight: weight.pointer, input: input, batch: batch, output: output, scratch: scratch)
+        if let bias { addBias(bias.pointer, to: output, batch: batch) }
+    }
+
+    /// output (batch, outputCount) = scale * W' input (+ output when `accumulate`), no bias, on im2col.
     /// - Parameters:
     ///   - weight: `outChannels * fanIn` elements: W or a rule-modified copy.
     ///   - input: `(batch, inputCount)`.
-    ///   - winograd: W transformed by `Winograd.transform` (the layer's `winogradWeight`), for z = W a only.
-    func apply(weight: UnsafePointer<T>, winograd: UnsafePointer<T>? = nil, input: UnsafePointer<T>, batch: Int,
+    func apply(weight: UnsafePointer<T>, input: UnsafePointer<T>, batch: Int,
                output: UnsafeMutablePointer<T>, scale: T = 1, accumulate: Bool = false, scratch: Scratch<T>) throws(DTDError) {
         let beta: T = accumulate ? 1 : 0
-        if let winograd, case .conv(let g) = geometry {
-            return try Winograd.convolve(g, transformed: winograd, input: input, batch: batch, output: output,
-                                         scale: scale, accumulate: accumulate, scratch: scratch)
-        }
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
             Gemm.multiply(transposeA: false, transposeB: true, m: batch, n: outFeatures, k: inFeatures,
