@@ -56,9 +56,12 @@ DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.bui
 # --- Python with its optional dependencies, and the wheel ----------------------------------------
 # The suite again in the extras venv (Tests/setup-extras.sh), where nothing skips for a missing
 # package: dtd.image against Zennit's colour maps, dtd.plot, dtd.dask on a 2-process LocalCluster,
-# tqdm progress, the scripts that draw the README's pictures, and the wheel (pip builds it around
-# the static build above, auditwheel repairs it; it is installed into a fresh venv and run from
-# outside the repository with a clean environment). -rs lists every skip with its reason.
+# tqdm progress, the scripts that draw the README's pictures, the importers (from_torch + Zennit's
+# presets = Zennit on VGG-11 and ResNet-18, from_onnx = from_torch, from_sklearn), the command
+# line and examples/digits.py, and the wheel (pip builds it around the static build above,
+# auditwheel repairs it; it is installed into a fresh venv and run from outside the repository
+# with a clean environment). -rs lists every skip with its reason (tests that need the graph
+# layers say "needs graph layers (issue 10)" until they land).
 step "Python extras and the wheel (extras venv)"
 venv=$(bash Tests/setup-extras.sh)
 DTD_LIBRARY="$PWD/.build/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build/release/libdtd.so" \

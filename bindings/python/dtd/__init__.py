@@ -13,21 +13,46 @@ the repository's ``.build``).
 ``dtd.study`` runs the root audit of Sixt & Landgraf (2022) on its bundled network;
 ``dtd.image`` turns relevance into heatmaps, ``dtd.plot`` draws a 2-input network's linear
 regions and roots (matplotlib), ``dtd.dask`` explains dask arrays (``import dtd.dask``).
+``dtd.from_torch``, ``dtd.from_onnx`` and ``dtd.from_sklearn`` import models (their frameworks
+are optional and imported on first use); ``python -m dtd`` is the command line.
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 from . import composites, roots, rules, study
 from . import image, plot  # numpy only; plot imports matplotlib when it draws
 from ._loader import library as _library
-from .errors import DTDABIError, DTDError, DTDLoadError
+from .errors import DTDABIError, DTDError, DTDLoadError, UnsupportedModelError
 from .network import LEDGER_DTYPE, Network
 from .roots import AuditResult, Roots
 
 __all__ = [
     "Network", "Roots", "AuditResult", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
-    "rules", "composites", "roots", "study", "version", "abi_version", "library_path",
-    "image", "plot",
+    "UnsupportedModelError", "rules", "composites", "roots", "study", "version", "abi_version",
+    "library_path", "image", "plot", "from_torch", "from_onnx", "from_sklearn",
 ]
+
+
+def from_torch(module: Any, input_shape: Sequence[int], *, dtype: Any = None) -> Network:
+    """A network from a PyTorch module (needs torch); see :func:`dtd.importers.torch.from_torch`."""
+    from .importers.torch import from_torch as convert
+    return convert(module, input_shape, dtype=dtype)
+
+
+def from_onnx(model: Any, *, dtype: Any = None) -> Network:
+    """A network from an ONNX file or ``onnx.ModelProto`` (needs onnx); see
+    :func:`dtd.importers.onnx.from_onnx`."""
+    from .importers.onnx import from_onnx as convert
+    return convert(model, dtype=dtype)
+
+
+def from_sklearn(estimator: Any, *, dtype: Any = None) -> Network:
+    """A network from a fitted scikit-learn ``MLPClassifier``/``MLPRegressor`` (ReLU); see
+    :func:`dtd.importers.sklearn.from_sklearn`."""
+    from .importers.sklearn import from_sklearn as convert
+    return convert(estimator, dtype=dtype)
 
 
 def version() -> str:
