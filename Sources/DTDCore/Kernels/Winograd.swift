@@ -19,11 +19,12 @@ import Darwin
 ///   E = 1.01 (Cin + 16) u sum_{e of the output} ||(|G||g||G^T|)_e||_2 ||(|B^T||d||B|)_e||_2
 /// (u the unit roundoff; the norms run over the input channels; GEMM, transforms and the output
 /// sum each round relative to these magnitudes, and Cauchy-Schwarz bounds the channel sums),
-/// about 2x im2col's in practice. Every output with |z| <= E, whose sign rounding could flip, is
-/// recomputed as an exact product (`exactOutput`), so ReLU masks, gamma's gates and the sign of
-/// every denominator are the exact product's; every other output has a relative error below 1.
-/// Only the forward output uses the lowering: rule denominators other than z itself and every
-/// transposed product keep im2col.
+/// about 2x im2col's in practice. The lowering uses the cheaper upper bound with the largest
+/// (|B^T||d||B|)_e of the tile in place of each (one product per output). Every output with
+/// |z| <= E, whose sign rounding could flip, is recomputed as an exact product (`exactOutput`), so
+/// ReLU masks, gamma's gates and the sign of every denominator are the exact product's; every
+/// other output is within E of it. Only the forward output uses the lowering: rule denominators
+/// other than z itself and every transposed product keep im2col.
 ///
 /// `DTD_WINOGRAD=0` turns the lowering off (im2col everywhere), for comparisons.
 enum Winograd {
@@ -41,13 +42,14 @@ enum Winograd {
     }
 
     /// U = G g G^T of a (Cout, Cin, 3, 3) kernel, as 16 matrices (Cout x Cin): element
-    /// `e * Cout * Cin + co * Cin + ci`; then, for the rounding bound, the 16 x Cout norms
-    /// ||(|G||g||G^T|)_e[co, :]||_2 at `16 * Cout * Cin + e * Cout + co`. Nil when `g` is not
-    /// lowered this way.
+    /// `e * Cout * Cin + co * Cin + ci`; then, for the rounding bound, per output position k of a
+    /// tile (top left, top right, bottom left, bottom right) and channel co, the sum over its 9
+    /// elements e of ||(|G||g||G^T|)_e[co, :]||_2, at `16 * Cout * Cin + k * Cout + co`. Nil when
+    /// `g` is not lowered this way.
     static func transform<T: DTDScalar>(_ weight: Storage<T>, geometry g: ConvGeometry) throws(DTDError) -> Storage<T>? {
         guard applies(g) else { return nil }
         let cout = g.outChannels, cin = g.inChannels, plane = cout * cin
-        let result = try Storage<T>(uninitializedCount: 16 * plane + 16 * cout)
+        let result = try Storage<T>(uninitializedCount: 16 * plane + 4 * cout)
         let w = weight.pointer, u = result.mutablePointer
         let half: T = 0.5
         for co in 0..<cout {
@@ -79,7 +81,12 @@ enum Winograd {
                 }
                 squares += m * m
             }
-            for e in 0..<16 { u[16 * plane + e * cout + co] = T(squares[e].squareRoot()) }
+            let norms = squares.squareRoot()
+            for (k, (r, c)) in [(0, 0), (0, 1), (1, 0), (1, 1)].enumerated() {
+                var sum = 0.0
+                for i in r..<(r + 3) { for j in c..<(c + 3) { sum += norms[4 * i + j] } }
+                u[16 * plane + k * cout + co] = T(sum * (1 + 1e-6))
+            }
         }
         return result
     }
@@ -109,19 +116,27 @@ enum Winograd {
         let v = try scratch.buffer(.columns, count: 16 * vBlock)
         let m = try scratch.buffer(.columnsGradient, count: 16 * mBlock)
         let planes = try scratch.buffer(.planes, count: planeCount * Gemm.threads)
-        let inputNorms = try scratch.buffer(.bounds, count: 16 * tiles)
-        let weightNorms = u + 16 * cout * cin
+        // Per part of the input transform, the tiles' squared magnitudes summed over its channels;
+        // after them, the tiles' magnitudes.
+        let parts = Gemm.threads
+        let partial = try scratch.buffer(.bounds, count: (parts + 1) * tiles)
+        let magnitude = partial + parts * tiles
+        let windowSums = u + 16 * cout * cin
         let inCount = g.inputShape.count, outCount = g.outputShape.count
         var first = 0
         while first < batch {
             let samples = min(chunk, batch - first), used = samples * perSample
             let source = input + first * inCount
+            for part in 0..<parts { (partial + part * tiles).update(repeating: 0, count: used) }
             Gemm.forEachRange(cin, work: cin * used * 16) { channels, part in
                 inputTransform(g, input: source, samples: samples, channels: channels, v: v, ld: ld, block: vBlock,
-                               plane: planes + part * planeCount, planeWidth: planeWidth, planeHeight: planeHeight)
+                               plane: planes + part * planeCount, planeWidth: planeWidth, planeHeight: planeHeight,
+                               magnitudes: partial + part * tiles)
             }
-            Gemm.forEachRange(used, work: cin * used * 16) { range, _ in
-                inputMagnitudes(g, input: source, tiles: range, norms: inputNorms, stride: tiles)
+            for t in 0..<used {
+                var sum: T = 0
+                for part in 0..<parts { sum += partial[part * tiles + t] }
+                magnitude[t] = sum.squareRoot()
             }
             Gemm.parallel(16) { e in
                 T.gemm(transposeA: false, transposeB: false, m: cout, n: used, k: cin, alpha: 1,
@@ -131,8 +146,8 @@ enum Winograd {
             let target = output + first * outCount
             Gemm.forEachRange(cout, work: cout * used * 16) { channels, _ in
                 outputTransform(g, m: m, ld: ld, block: mBlock, samples: samples, channels: channels, output: target,
-                                bias: bias, weightNorms: weightNorms, inputNorms: inputNorms, normStride: tiles,
-                                input: source, weight: weight, repair: repair, bounds: bounds.map { $0 + first * outCount })
+                                bias: bias, windowSums: windowSums, magnitude: magnitude, input: source, weight: weight,
+                                repair: repair, bounds: bounds.map { $0 + first * outCount })
             }
             first += samples
         }
@@ -143,10 +158,12 @@ enum Winograd {
     private static func blockStride(_ count: Int) -> Int { (count + 1023) / 1024 * 1024 + 16 }
 
     /// V_e[ci, t] = (B^T d B)_e for the 4x4 input tile d of tile t, channels `channels`, through a
-    /// zero-bordered copy of each channel plane (so no tile read needs a bounds check).
+    /// zero-bordered copy of each channel plane (so no tile read needs a bounds check); and, for
+    /// the rounding bound, `magnitudes[t]` += (the tile's largest (|B^T||d||B|)_e)^2 per channel.
     private static func inputTransform<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, samples: Int,
                                                      channels: Range<Int>, v: UnsafeMutablePointer<T>, ld: Int, block: Int,
-                                                     plane: UnsafeMutablePointer<T>, planeWidth: Int, planeHeight: Int) {
+                                                     plane: UnsafeMutablePointer<T>, planeWidth: Int, planeHeight: Int,
+                                                     magnitudes: UnsafeMutablePointer<T>) {
         let height = g.height, width = g.width, inCount = g.inputShape.count
         let tilesHigh = (g.outHeight + 1) / 2, tilesWide = (g.outWidth + 1) / 2, perSample = tilesHigh * tilesWide
         let stride = block
@@ -159,7 +176,7 @@ enum Winograd {
                     let from = source + y &* width, to = interior + y &* planeWidth
                     for x in 0..<width { to[x] = from[x] }
                 }
-                var out = v + (c &* ld &+ n &* perSample)
+                var out = v + (c &* ld &+ n &* perSample), mag = magnitudes + n &* perSample
                 for ty in 0..<tilesHigh {
                     let r0 = UnsafePointer(plane) + (2 &* ty &* planeWidth)
                     let r1 = r0 + planeWidth, r2 = r1 + planeWidth, r3 = r2 + planeWidth
@@ -179,53 +196,21 @@ enum Winograd {
                         out[10 &* stride] = cc.2 - cc.1; out[11 &* stride] = cc.1 - cc.3
                         out[12 &* stride] = d.0 - d.2; out[13 &* stride] = d.1 + d.2
                         out[14 &* stride] = d.2 - d.1; out[15 &* stride] = d.1 - d.3
+                        // |B^T| |d| |B|: per column the rows |d0| + |d2|, |d1| + |d2| (twice), |d1| + |d3|,
+                        // then per row the columns c0 + c2, c1 + c2 (twice), c1 + c3; the largest.
+                        @inline(__always) func column(_ j: Int) -> (T, T, T) {
+                            let d0 = abs(r0[x &+ j]), d1 = abs(r1[x &+ j]), d2 = abs(r2[x &+ j]), d3 = abs(r3[x &+ j])
+                            return (d0 + d2, d1 + d2, d1 + d3)
+                        }
+                        let k0 = column(0), k1 = column(1), k2 = column(2), k3 = column(3)
+                        @inline(__always) func largest(_ c0: T, _ c1: T, _ c2: T, _ c3: T) -> T { max(c0 + c2, max(c1 + c2, c1 + c3)) }
+                        let top = max(largest(k0.0, k1.0, k2.0, k3.0), max(largest(k0.1, k1.1, k2.1, k3.1), largest(k0.2, k1.2, k2.2, k3.2)))
+                        mag[0] += top * top
                         out += 1
+                        mag += 1
                     }
                 }
             }
-        }
-    }
-
-    /// For the tiles `tiles` of a round (sample-major), the 16 norms over the input channels of
-    /// (|B^T||d||B|)_e, the magnitudes of the input transform (`norms[e * stride + tile]`).
-    private static func inputMagnitudes<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, tiles: Range<Int>,
-                                                      norms: UnsafeMutablePointer<T>, stride: Int) {
-        let height = g.height, width = g.width, inCount = g.inputShape.count, plane = height &* width
-        let tilesWide = (g.outWidth + 1) / 2, perSample = ((g.outHeight + 1) / 2) &* tilesWide
-        for tile in tiles {
-            let n = tile / perSample, t = tile % perSample
-            let top = 2 &* (t / tilesWide) &- g.paddingHeight, left = 2 &* (t % tilesWide) &- g.paddingWidth
-            var sum = SIMD16<Double>()
-            for c in 0..<g.inChannels {
-                let channel = input + (n &* inCount &+ c &* plane)
-                var d = SIMD16<Double>()
-                for y in 0..<4 {
-                    let row = top &+ y
-                    guard row >= 0, row < height else { continue }
-                    for x in 0..<4 {
-                        let column = left &+ x
-                        if column >= 0, column < width { d[4 &* y &+ x] = abs(Double(channel[row &* width &+ column])) }
-                    }
-                }
-                // |B^T| |d|: rows d0 + d2, d1 + d2, d1 + d2, d1 + d3; then (.) |B| per row: columns
-                // c0 + c2, c1 + c2, c1 + c2, c1 + c3.
-                var r = SIMD16<Double>()
-                for x in 0..<4 {
-                    r[x] = d[x] + d[8 &+ x]
-                    r[4 &+ x] = d[4 &+ x] + d[8 &+ x]
-                    r[8 &+ x] = r[4 &+ x]
-                    r[12 &+ x] = d[4 &+ x] + d[12 &+ x]
-                }
-                var q = SIMD16<Double>()
-                for i in 0..<4 {
-                    q[4 &* i] = r[4 &* i] + r[4 &* i &+ 2]
-                    q[4 &* i &+ 1] = r[4 &* i &+ 1] + r[4 &* i &+ 2]
-                    q[4 &* i &+ 2] = q[4 &* i &+ 1]
-                    q[4 &* i &+ 3] = r[4 &* i &+ 1] + r[4 &* i &+ 3]
-                }
-                sum += q * q
-            }
-            for e in 0..<16 { norms[e &* stride &+ tile] = T(sum[e].squareRoot()) }
         }
     }
 
@@ -233,9 +218,8 @@ enum Winograd {
     /// output; an output within its rounding bound of 0 is replaced by the exact product.
     private static func outputTransform<T: DTDScalar>(_ g: ConvGeometry, m: UnsafePointer<T>, ld: Int, block: Int, samples: Int,
                                                       channels: Range<Int>, output: UnsafeMutablePointer<T>,
-                                                      bias: UnsafePointer<T>?, weightNorms: UnsafePointer<T>,
-                                                      inputNorms: UnsafePointer<T>, normStride: Int,
-                                                      input: UnsafePointer<T>, weight: UnsafePointer<T>,
+                                                      bias: UnsafePointer<T>?, windowSums: UnsafePointer<T>,
+                                                      magnitude: UnsafePointer<T>, input: UnsafePointer<T>, weight: UnsafePointer<T>,
                                                       repair: Bool, bounds: UnsafeMutablePointer<T>?) {
         let outH = g.outHeight, outW = g.outWidth, positions = outH &* outW
         let tilesHigh = (outH + 1) / 2, tilesWide = (outW + 1) / 2, perSample = tilesHigh * tilesWide
@@ -245,10 +229,9 @@ enum Winograd {
         for co in channels {
             let base = output + co &* positions
             let b = bias.map { $0[co] } ?? 0
-            // This channel's weight norms, scaled by the bound's factor.
-            var w = SIMD16<Double>()
-            for e in 0..<16 { w[e] = factor * Double(weightNorms[e &* cout &+ co]) }
-            let (topLeft, topRight, bottomLeft, bottomRight) = (windowElements[0], windowElements[1], windowElements[2], windowElements[3])
+            // This channel's window sums of the kernel norms, times the bound's factor.
+            let w = (factor * Double(windowSums[co]), factor * Double(windowSums[cout &+ co]),
+                     factor * Double(windowSums[2 &* cout &+ co]), factor * Double(windowSums[3 &* cout &+ co]))
             for n in 0..<samples {
                 let sample = base + n &* outCount
                 let first = m + (co &* ld &+ n &* perSample)
@@ -266,14 +249,10 @@ enum Winograd {
                         let s12 = t[6 &* stride] - t[10 &* stride] - t[14 &* stride]
                         let s13 = t[7 &* stride] - t[11 &* stride] - t[15 &* stride]
                         var z = (s00 + s01 + s02 + b, s01 - s02 - s03 + b, s10 + s11 + s12 + b, s11 - s12 - s13 + b)
-                        // Each output's bound sums the 9 elements e of its window (`windowElements`).
-                        let tile = n &* perSample &+ (t - first)
-                        var magnitudes = SIMD16<Double>()
-                        for e in 0..<16 { magnitudes[e] = Double(inputNorms[e &* normStride &+ tile]) }
-                        let p = w * magnitudes
-
+                        // Each output's bound: its window sum times the tile's largest magnitude.
+                        let tileMagnitude = Double(magnitude[n &* perSample &+ (t - first)])
                         let x = 2 &* tx, lastColumn = x &+ 1 < outW
-                        let e = ((p * topLeft).sum(), (p * topRight).sum(), (p * bottomLeft).sum(), (p * bottomRight).sum())
+                        let e = (w.0 * tileMagnitude, w.1 * tileMagnitude, w.2 * tileMagnitude, w.3 * tileMagnitude)
                         if repair {
                             if abs(Double(z.0)) <= e.0 { z.0 = exactOutput(g, input, weight, b, n, co, y, x) }
                             if lastColumn, abs(Double(z.1)) <= e.1 { z.1 = exactOutput(g, input, weight, b, n, co, y, x &+ 1) }
@@ -305,20 +284,14 @@ enum Winograd {
         }
     }
 
-    /// For each output of a tile (top left, top right, bottom left, bottom right), which of the 16
-    /// elements e = 4 i + j its sum reads: rows 0-2 or 1-3, columns 0-2 or 1-3.
-    private static let windowElements: [SIMD16<Double>] = [(0, 0), (0, 1), (1, 0), (1, 1)].map { r, c in
-        var mask = SIMD16<Double>()
-        for i in r..<(r + 3) { for j in c..<(c + 3) { mask[4 * i + j] = 1 } }
-        return mask
-    }
-
-    /// z of channel `co` at (y, x) of sample `n`, W a + b summed exactly (each product split into
-    /// its rounded value and error, the running sum compensated: Ogita, Rump and Oishi's Dot2 in
-    /// Double) and rounded once.
+    /// z of channel `co` at (y, x) of sample `n`, W a + b summed in twice the working precision and
+    /// rounded once: for Double each product split into its rounded value and error and the running
+    /// sum compensated (Ogita, Rump and Oishi's Dot2); for Float a Double sum.
     static func exactOutput<T: DTDScalar>(_ g: ConvGeometry, _ input: UnsafePointer<T>, _ weight: UnsafePointer<T>, _ bias: T,
                                           _ n: Int, _ co: Int, _ y: Int, _ x: Int) -> T {
         let height = g.height, width = g.width, plane = height &* width
+        // Float's products are exact in Double and a Double sum is far inside Float's rounding.
+        let compensated = T.self != Float.self
         var sum = Double(bias), compensation = 0.0
         for c in 0..<g.inChannels {
             let channel = input + (n &* g.inputShape.count &+ c &* plane)
@@ -330,6 +303,10 @@ enum Winograd {
                     let column = x &+ kx &- g.paddingWidth
                     guard column >= 0, column < width else { continue }
                     let a = Double(kernel[3 &* ky &+ kx]), b = Double(channel[row &* width &+ column])
+                    guard compensated else {
+                        sum = sum.addingProduct(a, b)
+                        continue
+                    }
                     let product = a * b, productError = fmaError(a, b, product)
                     let next = sum + product, z = next - sum
                     compensation += (sum - (next - z)) + (product - z) + productError
