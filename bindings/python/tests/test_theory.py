@@ -268,6 +268,9 @@ def test_float32_construct_roots_reproduce_the_explanation(rng):
         roots = net.construct_roots(x, e, layer=2, target=0, rule=ZPlus())
     assert roots.points.dtype == np.float32
     assert relative_error(roots.relevance, R) <= 1e-4
+    z = np.array([activations(layers, sample)[3] for sample in x])
+    c = np.where((z == 0) | (R == 0), 1.0, R / np.where(z == 0, 1.0, z))
+    np.testing.assert_allclose(roots.t, 1 / c, rtol=1e-4)  # t = 1 / c_j, c_j = R_j / z_j
     W = layers[2][1]
     reproduced = np.einsum("nj,jd,njd->nd", 1 / roots.t, W, a[:, None, :] - roots.points)
     assert relative_error(reproduced, e) <= 1e-4
