@@ -116,27 +116,33 @@ enum Winograd {
         let v = try scratch.buffer(.columns, count: 16 * vBlock)
         let m = try scratch.buffer(.columnsGradient, count: 16 * mBlock)
         let planes = try scratch.buffer(.planes, count: planeCount * Gemm.threads)
-        // Per part of the input transform, the tiles' squared magnitudes summed over its channels;
-        // after them, the tiles' magnitudes.
+        // Per part of the input transform, the tiles' squared magnitudes summed over its channels
+        // and their largest; after them, the tiles' magnitudes.
         let parts = Gemm.threads
-        let partial = try scratch.buffer(.bounds, count: (parts + 1) * tiles)
-        let magnitude = partial + parts * tiles
+        let partial = try scratch.buffer(.bounds, count: (2 * parts + 1) * tiles)
+        let magnitude = partial + 2 * parts * tiles
         let windowSums = u + 16 * cout * cin
         let inCount = g.inputShape.count, outCount = g.outputShape.count
         var first = 0
         while first < batch {
             let samples = min(chunk, batch - first), used = samples * perSample
             let source = input + first * inCount
-            for part in 0..<parts { (partial + part * tiles).update(repeating: 0, count: used) }
+            for part in 0..<(2 * parts) { (partial + part * tiles).update(repeating: 0, count: used) }
             Gemm.forEachRange(cin, work: cin * used * 16) { channels, part in
                 inputTransform(g, input: source, samples: samples, channels: channels, v: v, ld: ld, block: vBlock,
                                plane: planes + part * planeCount, planeWidth: planeWidth, planeHeight: planeHeight,
-                               magnitudes: partial + part * tiles)
+                               magnitudes: partial + 2 * part * tiles, largest: partial + (2 * part + 1) * tiles)
             }
+            // The 2-norm over the channels; where the squares underflowed, sqrt(Cin) times the largest.
+            let roomy = T(Double(cin).squareRoot())
             for t in 0..<used {
-                var sum: T = 0
-                for part in 0..<parts { sum += partial[part * tiles + t] }
-                magnitude[t] = sum.squareRoot()
+                var sum: T = 0, top: T = 0
+                for part in 0..<parts {
+                    sum += partial[2 * part * tiles + t]
+                    top = max(top, partial[(2 * part + 1) * tiles + t])
+                }
+                let norm = sum.squareRoot()
+                magnitude[t] = norm >= top ? norm : roomy * top
             }
             Gemm.parallel(16) { e in
                 T.gemm(transposeA: false, transposeB: false, m: cout, n: used, k: cin, alpha: 1,
@@ -159,11 +165,12 @@ enum Winograd {
 
     /// V_e[ci, t] = (B^T d B)_e for the 4x4 input tile d of tile t, channels `channels`, through a
     /// zero-bordered copy of each channel plane (so no tile read needs a bounds check); and, for
-    /// the rounding bound, `magnitudes[t]` += (the tile's largest (|B^T||d||B|)_e)^2 per channel.
+    /// the rounding bound, per channel the tile's largest (|B^T||d||B|)_e: its square added to
+    /// `magnitudes[t]`, itself kept in `largest[t]` if larger.
     private static func inputTransform<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, samples: Int,
                                                      channels: Range<Int>, v: UnsafeMutablePointer<T>, ld: Int, block: Int,
                                                      plane: UnsafeMutablePointer<T>, planeWidth: Int, planeHeight: Int,
-                                                     magnitudes: UnsafeMutablePointer<T>) {
+                                                     magnitudes: UnsafeMutablePointer<T>, largest: UnsafeMutablePointer<T>) {
         let height = g.height, width = g.width, inCount = g.inputShape.count
         let tilesHigh = (g.outHeight + 1) / 2, tilesWide = (g.outWidth + 1) / 2, perSample = tilesHigh * tilesWide
         let stride = block
@@ -176,7 +183,7 @@ enum Winograd {
                     let from = source + y &* width, to = interior + y &* planeWidth
                     for x in 0..<width { to[x] = from[x] }
                 }
-                var out = v + (c &* ld &+ n &* perSample), mag = magnitudes + n &* perSample
+                var out = v + (c &* ld &+ n &* perSample), mag = magnitudes + n &* perSample, big = largest + n &* perSample
                 for ty in 0..<tilesHigh {
                     let r0 = UnsafePointer(plane) + (2 &* ty &* planeWidth)
                     let r1 = r0 + planeWidth, r2 = r1 + planeWidth, r3 = r2 + planeWidth
@@ -206,8 +213,10 @@ enum Winograd {
                         @inline(__always) func largest(_ c0: T, _ c1: T, _ c2: T, _ c3: T) -> T { max(c0 + c2, max(c1 + c2, c1 + c3)) }
                         let top = max(largest(k0.0, k1.0, k2.0, k3.0), max(largest(k0.1, k1.1, k2.1, k3.1), largest(k0.2, k1.2, k2.2, k3.2)))
                         mag[0] += top * top
+                        big[0] = max(big[0], top)
                         out += 1
                         mag += 1
+                        big += 1
                     }
                 }
             }
@@ -254,10 +263,10 @@ enum Winograd {
                         let x = 2 &* tx, lastColumn = x &+ 1 < outW
                         let e = (w.0 * tileMagnitude, w.1 * tileMagnitude, w.2 * tileMagnitude, w.3 * tileMagnitude)
                         if repair {
-                            if abs(Double(z.0)) <= e.0 { z.0 = exactOutput(g, input, weight, b, n, co, y, x) }
-                            if lastColumn, abs(Double(z.1)) <= e.1 { z.1 = exactOutput(g, input, weight, b, n, co, y, x &+ 1) }
-                            if lastRow, abs(Double(z.2)) <= e.2 { z.2 = exactOutput(g, input, weight, b, n, co, y &+ 1, x) }
-                            if lastRow, lastColumn, abs(Double(z.3)) <= e.3 {
+                            if abs(Double(z.0)) <= e.0, e.0 > 0 { z.0 = exactOutput(g, input, weight, b, n, co, y, x) }
+                            if lastColumn, abs(Double(z.1)) <= e.1, e.1 > 0 { z.1 = exactOutput(g, input, weight, b, n, co, y, x &+ 1) }
+                            if lastRow, abs(Double(z.2)) <= e.2, e.2 > 0 { z.2 = exactOutput(g, input, weight, b, n, co, y &+ 1, x) }
+                            if lastRow, lastColumn, abs(Double(z.3)) <= e.3, e.3 > 0 {
                                 z.3 = exactOutput(g, input, weight, b, n, co, y &+ 1, x &+ 1)
                             }
                         }
@@ -286,27 +295,34 @@ enum Winograd {
 
     /// z of channel `co` at (y, x) of sample `n`, W a + b summed in twice the working precision and
     /// rounded once: for Double each product split into its rounded value and error and the running
-    /// sum compensated (Ogita, Rump and Oishi's Dot2); for Float a Double sum.
+    /// sum compensated (Ogita, Rump and Oishi's Dot2); for Float a Double sum. A window that lies
+    /// partly in the padding reads only its rows and columns inside the input.
     static func exactOutput<T: DTDScalar>(_ g: ConvGeometry, _ input: UnsafePointer<T>, _ weight: UnsafePointer<T>, _ bias: T,
                                           _ n: Int, _ co: Int, _ y: Int, _ x: Int) -> T {
         let height = g.height, width = g.width, plane = height &* width
-        // Float's products are exact in Double and a Double sum is far inside Float's rounding.
-        let compensated = T.self != Float.self
+        // The kernel rows and columns inside the input (the rest read padding).
+        let top = y &- g.paddingHeight, left = x &- g.paddingWidth
+        let rows = max(0, -top)..<min(3, height &- top), columns = max(0, -left)..<min(3, width &- left)
+        let sample = input + n &* g.inputShape.count, kernels = weight + co &* g.inChannels &* 9
+        if T.self == Float.self {
+            // Float's products are exact in Double, and a Double sum is far inside Float's rounding.
+            var sum = Double(bias)
+            for c in 0..<g.inChannels {
+                let channel = sample + c &* plane, kernel = kernels + c &* 9
+                for ky in rows {
+                    let row = channel + ((top &+ ky) &* width &+ left), k = kernel + 3 &* ky
+                    for kx in columns { sum = sum.addingProduct(Double(k[kx]), Double(row[kx])) }
+                }
+            }
+            return T(sum)
+        }
         var sum = Double(bias), compensation = 0.0
         for c in 0..<g.inChannels {
-            let channel = input + (n &* g.inputShape.count &+ c &* plane)
-            let kernel = weight + (co &* g.inChannels &+ c) &* 9
-            for ky in 0..<3 {
-                let row = y &+ ky &- g.paddingHeight
-                guard row >= 0, row < height else { continue }
-                for kx in 0..<3 {
-                    let column = x &+ kx &- g.paddingWidth
-                    guard column >= 0, column < width else { continue }
-                    let a = Double(kernel[3 &* ky &+ kx]), b = Double(channel[row &* width &+ column])
-                    guard compensated else {
-                        sum = sum.addingProduct(a, b)
-                        continue
-                    }
+            let channel = sample + c &* plane, kernel = kernels + c &* 9
+            for ky in rows {
+                let row = channel + ((top &+ ky) &* width &+ left), k = kernel + 3 &* ky
+                for kx in columns {
+                    let a = Double(k[kx]), b = Double(row[kx])
                     let product = a * b, productError = fmaError(a, b, product)
                     let next = sum + product, z = next - sum
                     compensation += (sum - (next - z)) + (product - z) + productError
