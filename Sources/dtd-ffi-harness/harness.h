@@ -20,6 +20,7 @@
  *   nonfinite.c  which outputs a NaN or infinity in an input or seed reaches, and which it does not
  *   winograd.c   wide CNNs with and without Winograd (DTD_WINOGRAD=0 in a second child)
  *   specific.c   version, status strings, the bad-input list with exact status codes
+ *   fullbackward.c  full-backward DTD (section 8): hand cases, bookkeeping, CLP absent, bad input
  *   main.c       command line, order of the phases, summary
  */
 #ifndef DTD_HARNESS_H
@@ -177,6 +178,9 @@ void run_theory_checks(void);
 void run_nonfinite_checks(void);
 void run_winograd_checks(void);
 void run_specific_checks(void);
+/* fullbackward.c: called from the values and specific phases */
+void run_full_backward_values(void);
+void run_full_backward_specific(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */
 

@@ -441,4 +441,5 @@ void run_specific_checks(void) {
         isolated("specific", d ? "NaN propagation (float64)" : "NaN propagation (float32)", nan_job, &d);
     }
     isolated("specific", "out of memory", oom_job, NULL);
+    run_full_backward_specific();
 }

@@ -9,6 +9,8 @@ the repository's ``.build``).
     relevance = net.lrp(x, target=0, rules={0: dtd.rules.Epsilon(0), 2: dtd.rules.Epsilon(0)})
     audit = net.audit(X, target=0, layer=0, rule={"rule": "zplus"})   # DTD roots in the region?
     print(audit.table())
+    res = net.full_backward(X, target=0, method="exact")                 # the study's 2nd experiment
+    print(res.table())
 
 ``dtd.study`` runs the root audit of Sixt & Landgraf (2022) on its bundled network;
 ``dtd.image`` turns relevance into heatmaps, ``dtd.plot`` draws a 2-input network's linear
@@ -21,17 +23,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import composites, roots, rules, study
+from . import composites, full_backward, roots, rules, study
 from . import image, plot  # numpy only; plot imports matplotlib when it draws
 from ._loader import library as _library
 from .errors import DTDABIError, DTDError, DTDLoadError, UnsupportedModelError
 from .network import LEDGER_DTYPE, Network
+from .full_backward import FullBackwardResult
 from .roots import AuditResult, Roots
 
 __all__ = [
-    "Network", "Roots", "AuditResult", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
-    "UnsupportedModelError", "rules", "composites", "roots", "study", "version", "abi_version",
-    "library_path", "image", "plot", "from_torch", "from_onnx", "from_sklearn",
+    "Network", "Roots", "AuditResult", "FullBackwardResult", "DTDError", "DTDLoadError", "DTDABIError",
+    "LEDGER_DTYPE", "UnsupportedModelError", "rules", "composites", "roots", "full_backward", "study",
+    "version", "abi_version", "library_path", "image", "plot", "from_torch", "from_onnx", "from_sklearn",
 ]
 
 

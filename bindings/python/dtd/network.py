@@ -27,6 +27,7 @@ from . import _batching, _capi
 from ._batching import REQUIRED
 from .composites import Composite, Preset, _layer_key
 from .errors import DTDError, _check
+from .full_backward import METHODS, REGION_DTYPE, SAMPLE_DTYPE, UNIT_DTYPE, FullBackwardResult
 from .roots import AUDIT_RECORD_DTYPE, PLACEMENTS, ROOT_INFO_DTYPE, AuditResult, Roots
 from .rules import AlphaBeta, Epsilon, Gamma, Rule, ZBox, rule_from_dict
 
@@ -50,7 +51,9 @@ _ENTRY_POINTS = {
         audit_points=_capi.dtd_audit_points_f32, gxi_distance=_capi.dtd_theory_gxi_distance_f32,
         constant_root=_capi.dtd_theory_constant_root_f32,
         construct_roots=_capi.dtd_theory_construct_roots_f32,
-        rank1_csc=_capi.dtd_theory_rank1_csc_f32),
+        rank1_csc=_capi.dtd_theory_rank1_csc_f32,
+        full_backward=_capi.dtd_full_backward_compute_f32,
+        full_backward_regions=_capi.dtd_full_backward_regions_f32),
     np.dtype(np.float64): SimpleNamespace(
         code=_capi.DTD_DTYPE_FLOAT64, pointer=_capi.const_double_p.ctype,
         add_dense=_capi.dtd_network_add_dense_f64, add_conv2d=_capi.dtd_network_add_conv2d_f64,
@@ -61,7 +64,9 @@ _ENTRY_POINTS = {
         audit_points=_capi.dtd_audit_points_f64, gxi_distance=_capi.dtd_theory_gxi_distance_f64,
         constant_root=_capi.dtd_theory_constant_root_f64,
         construct_roots=_capi.dtd_theory_construct_roots_f64,
-        rank1_csc=_capi.dtd_theory_rank1_csc_f64),
+        rank1_csc=_capi.dtd_theory_rank1_csc_f64,
+        full_backward=_capi.dtd_full_backward_compute_f64,
+        full_backward_regions=_capi.dtd_full_backward_regions_f64),
 }
 
 RulesArgument = Union[Rule, Composite, Preset, Mapping[Any, Any]]
@@ -179,7 +184,8 @@ class Network:
     :meth:`from_json`, then call :meth:`forward`, :meth:`gradient`, :meth:`gradient_x_input` or
     :meth:`lrp`; for DTD, :meth:`roots`, :meth:`audit` and :meth:`audit_points`, and the
     study's theory checks :meth:`gxi_distance`, :meth:`constant_root_explanation`,
-    :meth:`construct_roots` and :meth:`rank1_csc`. Free it with :meth:`close` or a ``with``
+    :meth:`construct_roots` and :meth:`rank1_csc`; the study's second experiment,
+    :meth:`full_backward`. Free it with :meth:`close` or a ``with``
     block; otherwise it is freed when garbage-collected.
 
     Args:
@@ -1014,6 +1020,69 @@ class Network:
                                  per_sample, self._ptr(s), s.size,
                                  csc.ctypes.data_as(_capi.double_p.ctype), csc.size))
         return csc
+
+    def full_backward(self, x: Any, *, target: int = 0, method: str = "exact", roots: bool = False,
+                      regions: bool = True, seed: int = 0, directions: int = 50,
+                      input_lower: float = 0.0) -> FullBackwardResult:
+        """Full-backward DTD (the study's second experiment, ``Include/dtd.h`` section 8): every
+        unit of every dense layer decomposed, top-down, at a root inside the input's linear
+        region, for a chain of dense layers each followed by a ReLU.
+
+        Args:
+            x: ``(N, D)`` or one sample ``(D,)``; every f_target(x) must be > 0.
+            target: the explained output.
+            method: ``"exact"`` (LP and QP with COIN-OR CLP; see :func:`dtd.full_backward.available`),
+                ``"sampled"`` (the study's procedure as its code ran) or ``"bisect"`` (with the
+                refinement it intended).
+            roots: also return every root (``res.roots[layer]``: ``(N, units, layer inputs)``).
+            regions: also compute the region sizes (exact: 4 LPs per coordinate and layer).
+            seed, directions: the sampled methods' random directions (the study: 50 per search).
+            input_lower: lower bound of the input coordinates in the first layer's region: 0
+                (the study's clamp), any value <= every input, or ``-inf``.
+
+        Returns:
+            A :class:`dtd.full_backward.FullBackwardResult`; ``.table()`` prints the aggregates.
+
+        Raises:
+            DTDError: ``DTD_ERROR_UNSUPPORTED`` for a network that is not a dense/ReLU chain (the
+                layer is named) or for ``"exact"`` without CLP ("install coinor-libclp...");
+                ``DTD_ERROR_INVALID_ARGUMENT`` for f_target(x) <= 0 (the sample is named), an
+                input below ``input_lower`` or an unknown method; ``DTD_ERROR_OUT_OF_RANGE``
+                for the target or directions.
+        """
+        if method not in METHODS:
+            raise DTDError(_capi.DTD_ERROR_INVALID_ARGUMENT,
+                           f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+        if not 1 <= int(directions) <= 2**20:
+            raise DTDError(_capi.DTD_ERROR_OUT_OF_RANGE, f"directions must be in [1, 2**20], got {directions}")
+        xs, single = self._samples(x, "x", self.input_shape)
+        query = _capi.dtd_full_backward_query(
+            target=_index(target, "target", _capi.DTD_ERROR_OUT_OF_RANGE), method=METHODS[method],
+            directions=int(directions), seed=int(seed) % 2**64, input_lower=float(input_lower))
+        sizes = _capi.dtd_full_backward_sizes()
+        _check(_capi.dtd_full_backward_count(self._h(), ctypes.byref(query), ctypes.byref(sizes)))
+        batch, width = xs.shape[0], xs[0].size
+        units = np.zeros((batch, sizes.units), dtype=UNIT_DTYPE)
+        relevance = np.empty((batch, width), dtype=self._dtype)
+        slope = np.empty((batch, width), dtype=self._dtype)
+        points = np.empty((batch, sizes.root_elements), dtype=self._dtype) if roots else None
+        samples = np.zeros(batch, dtype=SAMPLE_DTYPE)
+        _check(self._c.full_backward(
+            self._h(), ctypes.byref(query), batch, self._ptr(xs), xs.size,
+            _records_ptr(units, _capi.dtd_full_backward_unit), units.size, self._ptr(relevance), relevance.size,
+            self._ptr(slope), slope.size, self._ptr(points), 0 if points is None else points.size,
+            _records_ptr(samples, _capi.dtd_full_backward_sample), samples.size))
+        region_records = boxes = None
+        if regions:
+            region_records = np.zeros((batch, sizes.layers), dtype=REGION_DTYPE)
+            boxes = np.empty((batch, sizes.box_elements), dtype=self._dtype)
+            _check(self._c.full_backward_regions(
+                self._h(), ctypes.byref(query), batch, self._ptr(xs), xs.size,
+                _records_ptr(region_records, _capi.dtd_full_backward_region), region_records.size,
+                self._ptr(boxes), boxes.size))
+        return FullBackwardResult._from_buffers(
+            method=method, target=int(query.target), units=units, input_relevance=relevance, input_slope=slope,
+            roots=points, samples=samples, regions=region_records, boxes=boxes, single=single)
 
     def _seed_or_target(self, xs: np.ndarray, single: bool, output_relevance: Any,
                         target: Any) -> np.ndarray:
