@@ -224,7 +224,7 @@ enum Winograd {
     }
 
     /// Y = A^T M A + b per tile of channels `channels`, written to the output positions inside the
-    /// output; an output within its rounding bound of 0 is replaced by the exact product.
+    /// output; then every output within its rounding bound of 0 is replaced by the exact product.
     private static func outputTransform<T: DTDScalar>(_ g: ConvGeometry, m: UnsafePointer<T>, ld: Int, block: Int, samples: Int,
                                                       channels: Range<Int>, output: UnsafeMutablePointer<T>,
                                                       bias: UnsafePointer<T>?, windowSums: UnsafePointer<T>,
@@ -238,13 +238,9 @@ enum Winograd {
         for co in channels {
             let base = output + co &* positions
             let b = bias.map { $0[co] } ?? 0
-            // This channel's window sums of the kernel norms, times the bound's factor.
-            let w = (factor * Double(windowSums[co]), factor * Double(windowSums[cout &+ co]),
-                     factor * Double(windowSums[2 &* cout &+ co]), factor * Double(windowSums[3 &* cout &+ co]))
             for n in 0..<samples {
                 let sample = base + n &* outCount
-                let first = m + (co &* ld &+ n &* perSample)
-                var t = first
+                var t = m + (co &* ld &+ n &* perSample)
                 for ty in 0..<tilesHigh {
                     let y = 2 &* ty, lastRow = y &+ 1 < outH
                     for tx in 0..<tilesWide {
@@ -257,36 +253,42 @@ enum Winograd {
                         let s11 = t[5 &* stride] - t[9 &* stride] - t[13 &* stride]
                         let s12 = t[6 &* stride] - t[10 &* stride] - t[14 &* stride]
                         let s13 = t[7 &* stride] - t[11 &* stride] - t[15 &* stride]
-                        var z = (s00 + s01 + s02 + b, s01 - s02 - s03 + b, s10 + s11 + s12 + b, s11 - s12 - s13 + b)
-                        // Each output's bound: its window sum times the tile's largest magnitude.
-                        let tileMagnitude = Double(magnitude[n &* perSample &+ (t - first)])
                         let x = 2 &* tx, lastColumn = x &+ 1 < outW
-                        let e = (w.0 * tileMagnitude, w.1 * tileMagnitude, w.2 * tileMagnitude, w.3 * tileMagnitude)
-                        if repair {
-                            if abs(Double(z.0)) <= e.0, e.0 > 0 { z.0 = exactOutput(g, input, weight, b, n, co, y, x) }
-                            if lastColumn, abs(Double(z.1)) <= e.1, e.1 > 0 { z.1 = exactOutput(g, input, weight, b, n, co, y, x &+ 1) }
-                            if lastRow, abs(Double(z.2)) <= e.2, e.2 > 0 { z.2 = exactOutput(g, input, weight, b, n, co, y &+ 1, x) }
-                            if lastRow, lastColumn, abs(Double(z.3)) <= e.3, e.3 > 0 {
-                                z.3 = exactOutput(g, input, weight, b, n, co, y &+ 1, x &+ 1)
-                            }
-                        }
-                        if let bounds {
-                            let at = bounds + (co &* positions &+ n &* outCount &+ y &* outW &+ x)
-                            at[0] = T(e.0)
-                            if lastColumn { at[1] = T(e.1) }
-                            if lastRow {
-                                at[outW] = T(e.2)
-                                if lastColumn { at[outW &+ 1] = T(e.3) }
-                            }
-                        }
                         let top = sample + (y &* outW &+ x)
-                        top[0] = z.0
-                        if lastColumn { top[1] = z.1 }
+                        top[0] = s00 + s01 + s02 + b
+                        if lastColumn { top[1] = s01 - s02 - s03 + b }
                         if lastRow {
-                            top[outW] = z.2
-                            if lastColumn { top[outW &+ 1] = z.3 }
+                            top[outW] = s10 + s11 + s12 + b
+                            if lastColumn { top[outW &+ 1] = s11 - s12 - s13 + b }
                         }
                         t += 1
+                    }
+                }
+            }
+            guard repair || bounds != nil else { continue }
+            // The bound of output k of a tile (top left, top right, bottom left, bottom right): its
+            // window sum of the kernel norms times the tile's magnitude. A first test against the
+            // largest of the four, in the element type, passes only outputs near 0.
+            let w = (factor * Double(windowSums[co]), factor * Double(windowSums[cout &+ co]),
+                     factor * Double(windowSums[2 &* cout &+ co]), factor * Double(windowSums[3 &* cout &+ co]))
+            let screen = T(1.001 * max(max(w.0, w.1), max(w.2, w.3)))
+            for n in 0..<samples {
+                let sample = base + n &* outCount, tiles = magnitude + n &* perSample
+                for ty in 0..<tilesHigh {
+                    let y = 2 &* ty
+                    for tx in 0..<tilesWide {
+                        let x = 2 &* tx, scale = tiles[ty &* tilesWide &+ tx]
+                        for k in 0..<4 {
+                            let yk = y &+ (k >> 1), xk = x &+ (k & 1)
+                            guard yk < outH, xk < outW else { continue }
+                            let at = yk &* outW &+ xk
+                            @inline(__always) func bound() -> Double { (k == 0 ? w.0 : k == 1 ? w.1 : k == 2 ? w.2 : w.3) * Double(scale) }
+                            if let bounds { bounds[co &* positions &+ n &* outCount &+ at] = T(bound()) }
+                            guard repair, abs(sample[at]) <= screen * scale else { continue }
+                            let e = bound()
+                            guard e > 0, abs(Double(sample[at])) <= e else { continue }
+                            sample[at] = exactOutput(g, input, weight, b, n, co, yk, xk)
+                        }
                     }
                 }
             }
@@ -311,7 +313,7 @@ enum Winograd {
                 let channel = sample + c &* plane, kernel = kernels + c &* 9
                 for ky in rows {
                     let row = channel + ((top &+ ky) &* width &+ left), k = kernel + 3 &* ky
-                    for kx in columns { sum = sum.addingProduct(Double(k[kx]), Double(row[kx])) }
+                    for kx in columns { sum += Double(k[kx]) * Double(row[kx]) }
                 }
             }
             return T(sum)
