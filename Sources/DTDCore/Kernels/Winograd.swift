@@ -274,21 +274,14 @@ enum Winograd {
             let screen = T(1.001 * max(max(w.0, w.1), max(w.2, w.3)))
             for n in 0..<samples {
                 let sample = base + n &* outCount, tiles = magnitude + n &* perSample
-                for ty in 0..<tilesHigh {
-                    let y = 2 &* ty
-                    for tx in 0..<tilesWide {
-                        let x = 2 &* tx, scale = tiles[ty &* tilesWide &+ tx]
-                        for k in 0..<4 {
-                            let yk = y &+ (k >> 1), xk = x &+ (k & 1)
-                            guard yk < outH, xk < outW else { continue }
-                            let at = yk &* outW &+ xk
-                            @inline(__always) func bound() -> Double { (k == 0 ? w.0 : k == 1 ? w.1 : k == 2 ? w.2 : w.3) * Double(scale) }
-                            if let bounds { bounds[co &* positions &+ n &* outCount &+ at] = T(bound()) }
-                            guard repair, abs(sample[at]) <= screen * scale else { continue }
-                            let e = bound()
-                            guard e > 0, abs(Double(sample[at])) <= e else { continue }
-                            sample[at] = exactOutput(g, input, weight, b, n, co, yk, xk)
-                        }
+                for y in 0..<outH {
+                    let row = sample + y &* outW, tileRow = tiles + (y >> 1) &* tilesWide
+                    for x in 0..<outW where abs(row[x]) <= screen * tileRow[x >> 1] || bounds != nil {
+                        let k = (y & 1) << 1 | (x & 1)
+                        let e = (k == 0 ? w.0 : k == 1 ? w.1 : k == 2 ? w.2 : w.3) * Double(tileRow[x >> 1])
+                        if let bounds { bounds[co &* positions &+ n &* outCount &+ y &* outW &+ x] = T(e) }
+                        guard repair, e > 0, abs(Double(row[x])) <= e else { continue }
+                        row[x] = exactOutput(g, input, weight, b, n, co, y, x)
                     }
                 }
             }
