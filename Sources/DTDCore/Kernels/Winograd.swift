@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Winograd's minimal filtering F(2x2, 3x3) for the forward output z = W a + b of 3x3, stride-1,
 /// dilation-1 convolutions (every convolution of a VGG-style network).
 ///
@@ -26,12 +20,10 @@ import Darwin
 /// other output is within E of it. Only the forward output uses the lowering: rule denominators
 /// other than z itself and every transposed product keep im2col.
 ///
-/// `DTD_WINOGRAD=0` turns the lowering off (im2col everywhere), for comparisons.
+/// `DTD_WINOGRAD=0` (`Environment.winograd`) turns the lowering off (im2col everywhere).
 enum Winograd {
-    static let enabled: Bool = {
-        guard let text = getenv("DTD_WINOGRAD") else { return true }
-        return String(cString: text) != "0"
-    }()
+    /// Whether the lowering is on (`Environment.winograd`).
+    static var enabled: Bool { Environment.winograd }
 
     /// Whether `g` is lowered this way: a 3x3 kernel, stride 1, dilation 1, padding at most 2,
     /// and enough channels on both sides for the per-element GEMMs to be worth their transforms.
@@ -50,7 +42,7 @@ enum Winograd {
         guard applies(g) else { return nil }
         let cout = g.outChannels, cin = g.inChannels, plane = cout * cin
         let result = try Storage<T>(uninitializedCount: 16 * plane + 4 * cout)
-        let w = weight.pointer, u = result.mutablePointer
+        let w = weight.pointer, u = result.base
         let half: T = 0.5
         for co in 0..<cout {
             var squares = SIMD16<Double>()
@@ -98,10 +90,11 @@ enum Winograd {
     /// - Parameters:
     ///   - repair: false leaves every output as the transform computed it (tests of the bound).
     ///   - bounds: if given, receives each output's rounding bound E, laid out like `output`.
-    static func convolve<T: DTDScalar>(_ g: ConvGeometry, transformed u: UnsafePointer<T>, weight: UnsafePointer<T>,
-                                       bias: UnsafePointer<T>?, input: UnsafePointer<T>, batch: Int,
-                                       output: UnsafeMutablePointer<T>, scratch: Scratch<T>,
-                                       repair: Bool = true, bounds: UnsafeMutablePointer<T>? = nil) throws(DTDError) {
+    static func convolve<T: DTDScalar>(_ g: ConvGeometry, transformed: Storage<T>, weight: Storage<T>, bias: Storage<T>?,
+                                       input: BatchView<T>, output: MutableBatchView<T>, scratch: Scratch<T>,
+                                       repair: Bool = true, bounds: MutableBatchView<T>? = nil) throws(DTDError) {
+        let u = transformed.pointer, batch = input.batch
+        let weight = weight.pointer, bias = bias?.pointer, bounds = bounds?.base
         let cin = g.inChannels, cout = g.outChannels
         let tilesHigh = (g.outHeight + 1) / 2, tilesWide = (g.outWidth + 1) / 2
         let perSample = tilesHigh * tilesWide
@@ -115,10 +108,10 @@ enum Winograd {
         let vBlock = blockStride(cin * ld), mBlock = blockStride(cout * ld)
         let v = try scratch.buffer(.columns, count: 16 * vBlock)
         let m = try scratch.buffer(.columnsGradient, count: 16 * mBlock)
-        let planes = try scratch.buffer(.planes, count: planeCount * Gemm.threads)
+        let planes = try scratch.buffer(.planes, count: planeCount * ParallelFor.threads)
         // Per part of the input transform, the tiles' squared magnitudes summed over its channels
         // and their largest; after them, the tiles' magnitudes.
-        let parts = Gemm.threads
+        let parts = ParallelFor.threads
         let partial = try scratch.buffer(.bounds, count: (2 * parts + 1) * tiles)
         let magnitude = partial + 2 * parts * tiles
         let windowSums = u + 16 * cout * cin
@@ -126,9 +119,9 @@ enum Winograd {
         var first = 0
         while first < batch {
             let samples = min(chunk, batch - first), used = samples * perSample
-            let source = input + first * inCount
+            let source = input.base + first * inCount
             for part in 0..<(2 * parts) { (partial + part * tiles).update(repeating: 0, count: used) }
-            Gemm.forEachRange(cin, work: cin * used * 16) { channels, part in
+            ParallelFor.forEachRange(cin, work: cin * used * 16) { channels, part in
                 inputTransform(g, input: source, samples: samples, channels: channels, v: v, ld: ld, block: vBlock,
                                plane: planes + part * planeCount, planeWidth: planeWidth, planeHeight: planeHeight,
                                magnitudes: partial + 2 * part * tiles, largest: partial + (2 * part + 1) * tiles)
@@ -144,13 +137,13 @@ enum Winograd {
                 let norm = sum.squareRoot()
                 magnitude[t] = norm >= top ? norm : roomy * top
             }
-            Gemm.parallel(16) { e in
+            ParallelFor.run(16) { e in
                 T.gemm(transposeA: false, transposeB: false, m: cout, n: used, k: cin, alpha: 1,
                        a: u + e * cout * cin, lda: cin, b: v + e * vBlock, ldb: ld,
                        beta: 0, c: m + e * mBlock, ldc: ld)
             }
-            let target = output + first * outCount
-            Gemm.forEachRange(cout, work: cout * used * 16) { channels, _ in
+            let target = output.base + first * outCount
+            ParallelFor.forEachRange(cout, work: cout * used * 16) { channels, _ in
                 outputTransform(g, m: m, ld: ld, block: mBlock, samples: samples, channels: channels, output: target,
                                 bias: bias, windowSums: windowSums, magnitude: magnitude, input: source, weight: weight,
                                 repair: repair, bounds: bounds.map { $0 + first * outCount })

@@ -69,20 +69,17 @@ struct WinogradTests {
         let x = c.input.converted(to: T.self), count = c.batch * g.outputShape.count
         var raw = [T](repeating: .nan, count: count), bounds = raw, repaired = raw
         let (exact, magnitude) = c.exactOutputs(x.map(Double.init), stored: { Double(T($0)) })
-        let scratch = Scratch<T>()
-        try x.withUnsafeBufferPointer { input throws(DTDError) in
-            try raw.withUnsafeMutableBufferPointer { out throws(DTDError) in
-                try bounds.withUnsafeMutableBufferPointer { e throws(DTDError) in
-                    try Winograd.convolve(g, transformed: u.pointer, weight: layer.weight.pointer, bias: layer.bias?.pointer,
-                                          input: input.baseAddress!, batch: c.batch, output: out.baseAddress!, scratch: scratch,
-                                          repair: false, bounds: e.baseAddress!)
-                }
-            }
-            try repaired.withUnsafeMutableBufferPointer { out throws(DTDError) in
-                try Winograd.convolve(g, transformed: u.pointer, weight: layer.weight.pointer, bias: layer.bias?.pointer,
-                                      input: input.baseAddress!, batch: c.batch, output: out.baseAddress!, scratch: scratch)
-            }
-        }
+        let scratch = Scratch<T>(), outCount = g.outputShape.count
+        let input = try Storage<T>(x), rawOut = try Storage<T>(count: count), boundsOut = try Storage<T>(count: count)
+        let repairedOut = try Storage<T>(count: count)
+        try Winograd.convolve(g, transformed: u, weight: layer.weight, bias: layer.bias,
+                              input: input.view(batch: c.batch, count: g.inputShape.count),
+                              output: rawOut.mutableView(batch: c.batch, count: outCount), scratch: scratch,
+                              repair: false, bounds: boundsOut.mutableView(batch: c.batch, count: outCount))
+        try Winograd.convolve(g, transformed: u, weight: layer.weight, bias: layer.bias,
+                              input: input.view(batch: c.batch, count: g.inputShape.count),
+                              output: repairedOut.mutableView(batch: c.batch, count: outCount), scratch: scratch)
+        raw = Array(rawOut); bounds = Array(boundsOut); repaired = Array(repairedOut)
         let unit = Double(T.ulpOfOne) / 2
         var beyond = 0, wrongSign = 0, inexact = 0, replaced = 0, dead = 0
         for i in 0..<count {

@@ -6,10 +6,10 @@ import Testing
 /// max/avg pooling (with and without padding), a bias-free conv and flatten. These are the only
 /// external reference for the rules as a whole.
 ///
-/// Agreement, per sample (Support/Comparison.swift): float64 to 1e-9 (DESIGN §8), per element
-/// wherever the reference is at least 1e-3 of its sample's largest value; float32 to 1e-4
-/// (DESIGN §4), the forward output per element, the relevance per sample. The float32 budget is
-/// fixed: a case may exceed 1e-4 only if `float32Exceptions` names it, with its own fixed budget
+/// Agreement, per sample (Support/Comparison.swift): float64 to 1e-9 (`Tests/Fixtures/README.md`),
+/// per element wherever the reference is at least 1e-3 of its sample's largest value; float32 to
+/// 1e-4, the forward output per element, the relevance per sample. The float32 budget is fixed: a
+/// case may exceed 1e-4 only if `float32Exceptions` names it, with its own fixed budget
 /// and the reason, and a test shows that the reason holds.
 @Suite("Zennit reference vectors")
 struct RuleReferenceTests {
