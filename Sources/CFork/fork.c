@@ -8,4 +8,4 @@ static pid_t loaded_in;
 
 __attribute__((constructor)) static void remember_loading_process(void) { loaded_in = getpid(); }
 
-int dtd_fork_is_child(void) { return loaded_in != 0 && getpid() != loaded_in; }
+int libdtd_fork_is_child(void) { return loaded_in != 0 && getpid() != loaded_in; }

@@ -6,6 +6,6 @@
  * that called fork() holds a stale id, and a lock it shares with another thread can deadlock
  * (a priority-inheritance futex owned by a thread of the parent). The worker pool asks this and
  * keeps a child's work on its calling thread. */
-int dtd_fork_is_child(void);
+__attribute__((visibility("hidden"))) int libdtd_fork_is_child(void);
 
 #endif

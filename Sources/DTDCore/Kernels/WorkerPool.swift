@@ -34,7 +34,7 @@ final class WorkerPool: @unchecked Sendable {
     /// The pool of this process, created on first use.
     static var shared: WorkerPool? {
         if let pool = current.load(ordering: .acquiring) { return pool.takeUnretainedValue() }
-        if dtd_fork_is_child() != 0 { return nil }
+        if libdtd_fork_is_child() != 0 { return nil }
         return install()
     }
 
