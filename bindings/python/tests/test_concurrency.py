@@ -1,5 +1,5 @@
 """Overlapping calls on one network (Include/dtd.h, "Threads"), on a network large enough for the
-worker pool: a VGG-style CIFAR CNN (four 3x3 convolutions, two of them Winograd-lowered), batch
+worker pool: a VGG-style CIFAR CNN (four 3x3 convolutions, three of them Winograd-lowered), batch
 4, so that every call splits its products and elementwise steps over libdtd's workers. Six
 Python threads (ctypes releases the GIL) run LRP, gradient, roots, audit and the theory checks
 in a shuffled mix, three rounds each; every result must be bit for bit the serial one.
