@@ -46,18 +46,31 @@
  *   sharing a lock with another one can deadlock. Processes started with exec (Python's
  *   "spawn" and "forkserver") have no such limit.
  * - Non-finite values: weights, biases and rule parameters must be finite
- *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
- *   through the arithmetic to the outputs, and never traps.
- * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
- *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
- *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
- *   is a direct sum over each output's own window (im2col + BLAS, or oneDNN's direct
- *   convolution, below). `DTD_WINOGRAD=0` uses im2col everywhere.
+ *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected and never
+ *   traps. It stays in its sample (the batch's other samples get exactly the results they would
+ *   get without it) and reaches what is computed from it: the forward outputs, the LRP relevance
+ *   under rules that read the activations (w^2 and flat read none, only max-pool winners), a
+ *   seed's whole backward pass, gradient x input at the non-finite element. The input reaches
+ *   the gradient only through ReLU masks and max-pool winners: a NaN pre-activation's ReLU
+ *   passes no gradient (as at 0) and a NaN wins its pooling window, so the gradient of a finite
+ *   seed stays finite.
+ * - Rounding: the forward output z = Wa + b of 3x3, stride-1 convolutions with at least 16 input
+ *   and output channels is computed with Winograd's F(2x2, 3x3), whatever the kernels below.
+ *   Each output depends, rounding included, only on its own 3x3 window (a window of zeros gives
+ *   exactly b), and its error is at most E = 1.01 (Cin + 16) u sum_e ||(|G||g||G^T|)_e||
+ *   ||(|B^T||d||B|)_e|| over the window's 9 transform elements (u the unit roundoff, norms over
+ *   the input channels), about twice im2col's in practice. Every output with |z| <= E is
+ *   recomputed as the exact product (summed in twice the working precision, rounded once), so
+ *   no ReLU mask, gamma gate or denominator sign is a rounding artefact. Every other product
+ *   (rule denominators other than z, every transposed product) is a direct sum over each
+ *   output's own window: im2col + BLAS, or oneDNN's direct convolution (below).
+ *   `DTD_WINOGRAD=0` makes z a direct sum too.
  * - Kernels: float32 convolutions with at least 16 channels on both sides (and the transpose of
- *   a first layer with many output channels) run on oneDNN's direct convolutions when libdtd can
- *   load oneDNN 2.x at run time (`libdnnl.so.2`; nothing links against it) and the CPU has
- *   AVX-512 (`DTD_KERNELS` below); otherwise on im2col + the BLAS libdtd links. oneDNN runs on
- *   libdtd's own threads, one OpenMP thread each. float64 always uses the BLAS.
+ *   a first layer with many output channels), apart from the Winograd outputs above, run on
+ *   oneDNN's direct convolutions when libdtd can load oneDNN 2.x at run time (`libdnnl.so.2`;
+ *   nothing links against it) and the CPU has AVX-512 (`DTD_KERNELS` below); otherwise on
+ *   im2col + the BLAS libdtd links. oneDNN runs on libdtd's own threads, one OpenMP thread
+ *   each. float64 always uses the BLAS.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
  *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
  * - Environment variables, each read once per process on first use (unset or invalid means the
@@ -68,7 +81,7 @@
  *     DTD_SPIN_US      microseconds a worker spins after a step before it sleeps, at most 10^6
  *                      (default 200; 0 where cores are shared with busy neighbours)
  *     DTD_CACHE_MB     MiB of freed buffers each thread keeps for reuse (default 128; 0: none)
- *     DTD_WINOGRAD     0: im2col instead of Winograd for the forward activations (see Rounding)
+ *     DTD_WINOGRAD     0: direct sums instead of Winograd for the forward outputs (see Rounding)
  *     DTD_FAST_PATHS   0: every optional shortcut off (fused forward products, skipped sign
  *                      branches, broadcast and convolution-lowered transposes, ...), to check
  *                      that none of them changes a result
@@ -869,7 +882,7 @@ DTD_API dtd_status dtd_rules_kind(const dtd_rules *rules, int64_t layer, dtd_rul
  * A neuron with |w_j^T v_j| <= tol has no root (::DTD_ROOT_NO_ROOT; its relevance is dropped, also
  * in the top-down pass above the layer); a neuron with R_j = 0 has root_j = a (::DTD_ROOT_AT_INPUT).
  * NaN in the input propagates: such roots get NaN output changes and segments, and the summary's
- * NaN-sensitive aggregates (mean segment, conservation) become NaN.
+ * NaN-sensitive aggregates (mean segment, conservation, unexplained fraction) become NaN.
  * Graphs: g must depend on the network only through layer l's input, so roots, audits and the
  * theory calls that take a layer refuse (::DTD_ERROR_LAYER_ORDER, naming the layer) a layer l
  * that a later route or add bypasses, i.e. reads an output below l (layer l's own input

@@ -15,7 +15,10 @@
  *   recipes.c    one valid call per function, with the role of each argument
  *   sweep.c      the robustness sweeps (NULL/0/-1/huge; per-argument perturbations)
  *   reference.c  naive forward, gradient and LRP (plain loops, straight from the formulas)
- *   values.c     libdtd against the reference; the hand fixture; the ledger
+ *   values.c     libdtd against the reference; the hand fixture; the ledger (helpers: values.h)
+ *   theory.c     constant roots, constructed roots, rank-1 CSC and audited points against the reference
+ *   nonfinite.c  which outputs a NaN or infinity in an input or seed reaches, and which it does not
+ *   winograd.c   wide CNNs with and without Winograd (DTD_WINOGRAD=0 in a second child)
  *   specific.c   version, status strings, the bad-input list with exact status codes
  *   fullbackward.c  full-backward DTD (section 8): hand cases, bookkeeping, CLP absent, bad input
  *   zennit.c     every Zennit reference case of Tests/Fixtures/zennit{,_graph} (JSON via cJSON)
@@ -172,6 +175,9 @@ void sweep_recipes(void);
 /* ---- values.c / specific.c ----------------------------------------------------------------- */
 
 void run_value_checks(void);
+void run_theory_checks(void);
+void run_nonfinite_checks(void);
+void run_winograd_checks(void);
 void run_specific_checks(void);
 /* fullbackward.c: called from the values and specific phases */
 void run_full_backward_values(void);

@@ -9,7 +9,8 @@
  *             failed builds leave the network unchanged, NaN propagation, out-of-memory
  *   null      every function with NULL pointers and 0 / -1 / largest / smallest scalars
  *   recipes   every fallible function: its valid call, then each argument perturbed by its role
- *   values    forward, gradient, gradient x input and every LRP rule against a naive reference
+ *   values    forward, gradient, gradient x input and every LRP rule against a naive reference;
+ *             the theory functions and audited points; the non-finite values convention
  *   zennit    every case of Tests/Fixtures/zennit and zennit_graph against Zennit, float64 and float32
  * Output: one "FAIL <function>: <check>: <detail>" line per failed check as it happens, a line per
  * function with its counts, how many table functions were exercised, and last exactly
@@ -66,7 +67,12 @@ int main(int argc, char **argv) {
     if (phase_enabled(phases, "specific")) run_specific_checks();
     if (phase_enabled(phases, "null")) sweep_null_arguments();
     if (phase_enabled(phases, "recipes")) sweep_recipes();
-    if (phase_enabled(phases, "values")) run_value_checks();
+    if (phase_enabled(phases, "values")) {
+        run_value_checks();
+        run_theory_checks();
+        run_nonfinite_checks();
+        run_winograd_checks();
+    }
     if (phase_enabled(phases, "zennit")) run_zennit_checks();
 
     if (!phases) {

@@ -586,7 +586,7 @@ static int keeps(const RefLayer *L, const RefMask *m, int64_t j) {
 }
 
 void ref_lrp_layers(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger,
-                    double **at, const RefMask *masks, int nmasks) {
+                    double **at, const RefMask *masks, int nmasks, double **levels) {
     double **acc = accumulators(net);
     memcpy(acc[net->count], r, (size_t)net->out_size * sizeof(double));
     for (int l = net->count - 1; l >= 0; l--) {
@@ -630,9 +630,63 @@ void ref_lrp_layers(const RefNet *net, double **acts, const RefRule *rules, cons
         if (ledger) ledger[l] = led;
     }
     memcpy(result, acc[0], (size_t)net->in_size * sizeof(double));
+    if (levels) /* chains: the input of layer l is the output of layer l - 1 (theory checks) */
+        for (int l = 0; l <= net->count; l++) {
+            int64_t n = ref_size(net, l - 1), room = l < net->count ? net->layers[l].in : net->out_size;
+            memcpy(levels[l], acc[l], (size_t)(n < room ? n : room) * sizeof(double));
+        }
     free_accumulators(net, acc);
 }
 
+void ref_lrp_levels(const RefNet *net, double **acts, const RefRule *rules, const double *r, double **levels,
+                    RefLedger *ledger) {
+    double *result = calloc((size_t)net->in_size, sizeof(double));
+    if (!result) abort();
+    ref_lrp_layers(net, acts, rules, r, result, ledger, NULL, NULL, 0, levels);
+    free(result);
+}
+
 void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger) {
-    ref_lrp_layers(net, acts, rules, r, result, ledger, NULL, NULL, 0);
+    ref_lrp_layers(net, acts, rules, r, result, ledger, NULL, NULL, 0, NULL);
+}
+
+double **ref_alloc_levels(const RefNet *net) {
+    double **levels = calloc((size_t)net->count + 1, sizeof(double *));
+    if (!levels) abort();
+    for (int l = 0; l <= net->count; l++) {
+        levels[l] = calloc((size_t)(l < net->count ? net->layers[l].in : net->out_size) + 1, sizeof(double));
+        if (!levels[l]) abort();
+    }
+    return levels;
+}
+
+/* ---- sub-networks and the local model --------------------------------------------------------- */
+
+RefNet ref_tail(const RefNet *net, int from) {
+    RefNet tail = *net;
+    tail.count = net->count - from;
+    for (int l = 0; l < tail.count; l++) tail.layers[l] = net->layers[from + l];
+    tail.in_size = net->layers[from].in;
+    tail.in_rank = 1, tail.in_shape[0] = tail.in_size;
+    return tail;
+}
+
+double **ref_forward_frozen(const RefNet *net, double **reference, const double *x) {
+    double **acts = ref_forward(net, x);
+    for (int l = 0; l < net->count; l++) {
+        const RefLayer *L = &net->layers[l];
+        double *a = acts[l], *y = acts[l + 1];
+        for (int64_t j = 0; j < L->out; j++) {
+            if (L->kind == REF_DENSE || L->kind == REF_CONV) {
+                double z = L->b[j];
+                for (int64_t i = 0; i < L->in; i++) z += L->M[j * L->in + i] * a[i];
+                y[j] = z;
+            } else if (L->kind == REF_RELU) {
+                y[j] = reference[l][j] > 0 ? a[j] : 0.0; /* the reference's on/off state */
+            } else {
+                y[j] = a[j];
+            }
+        }
+    }
+    return acts;
 }

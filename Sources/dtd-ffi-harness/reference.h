@@ -100,6 +100,18 @@ void ref_gradient(const RefNet *net, double **acts, const double *r, double *res
  *  layers DTD_RULE_EPSILON (norm with that stabiliser), DTD_RULE_FLAT or 0 (norm with 1e-6);
  *  ledger may be NULL (else net->count entries). */
 void ref_lrp(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger);
+/** As ref_lrp(), keeping the relevance at every layer boundary: levels[l] at the input of layer
+ *  l, levels[count] the seed (arrays from ref_alloc_levels(), freed with ref_free_acts()). */
+void ref_lrp_levels(const RefNet *net, double **acts, const RefRule *rules, const double *r, double **levels,
+                    RefLedger *ledger);
+double **ref_alloc_levels(const RefNet *net);
+
+/** Layers `from`.. of `net` as a network of their own (a view: it shares the layers' arrays, so
+ *  never ref_free() it); its input is layer `from`'s input, flat. */
+RefNet ref_tail(const RefNet *net, int from);
+/** The local model of `reference` (activations from ref_forward()) at x: every ReLU keeps the
+ *  reference's on/off state. Activations as ref_forward(); free with ref_free_acts(). */
+double **ref_forward_frozen(const RefNet *net, double **reference, const double *x);
 
 /** A mask as dtd_relevance_mask: per channel (count == C of a (C, H, W) output) or per element. */
 typedef struct {
@@ -109,8 +121,9 @@ typedef struct {
 } RefMask;
 
 /** ref_lrp with masks; at[l] (if `at` and at[l] are non-NULL) receives the relevance at the
- *  output of layer l after its mask: what every consumer sent back, summed. */
+ *  output of layer l after its mask: what every consumer sent back, summed; `levels` (may be
+ *  NULL) as ref_lrp_levels(). */
 void ref_lrp_layers(const RefNet *net, double **acts, const RefRule *rules, const double *r, double *result, RefLedger *ledger,
-                    double **at, const RefMask *masks, int nmasks);
+                    double **at, const RefMask *masks, int nmasks, double **levels);
 
 #endif /* DTD_HARNESS_REFERENCE_H */

@@ -19,6 +19,8 @@ final class Scratch<T: DTDScalar> {
         case gradientA, gradientB, relevanceA, relevanceB
         /// A backward contribution on its way into an output that several layers read.
         case collect
+        /// Winograd's per-tile magnitudes for its rounding bound (`Winograd.convolve`).
+        case bounds
     }
 
     private var slots: [Storage<T>?] = Array(repeating: nil, count: Slot.allCases.count)

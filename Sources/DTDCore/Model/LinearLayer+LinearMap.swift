@@ -6,25 +6,31 @@
 // `Conv2D`, `Winograd`).
 
 extension LinearLayer {
-    /// output (batch, outputCount) = scale * W' input (+ output when `accumulate`), no bias.
+    /// The layer's output z = W a + b (batch, outputCount), through Winograd where the layer has
+    /// it (`winogradWeight`; its rounding bound and exact repairs are in `Winograd`).
+    func output(input: BatchView<T>, output: MutableBatchView<T>, scratch: Scratch<T>) throws(DTDError) {
+        if let winograd = winogradWeight, case .conv(let g) = geometry {
+            return try Winograd.convolve(g, transformed: winograd, weight: weight, bias: bias, input: input,
+                                         output: output, scratch: scratch)
+        }
+        try apply(weight: weight, input: input, output: output, scratch: scratch)
+        if let bias { addBias(bias, to: output) }
+    }
+
+    /// output (batch, outputCount) = scale * W' input (+ output when `accumulate`), no bias, on
+    /// im2col + BLAS or oneDNN (never Winograd).
     /// - Parameters:
     ///   - weight: `outChannels * fanIn` elements: W or a rule-modified copy.
-    ///   - winograd: W transformed by `Winograd.transform` (the layer's `winogradWeight`), for z = W a only.
     ///   - input: `(batch, inputCount)`.
-    func apply(weight: Storage<T>, winograd: Storage<T>? = nil, input: BatchView<T>, output: MutableBatchView<T>,
+    func apply(weight: Storage<T>, input: BatchView<T>, output: MutableBatchView<T>,
                scale: T = 1, accumulate: Bool = false, scratch: Scratch<T>) throws(DTDError) {
         switch geometry {
         case .dense(let inFeatures, let outFeatures):
             Dense.forward(weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, input: input, output: output,
                           scale: scale, accumulate: accumulate)
         case .conv(let g):
-            if let winograd {
-                try Winograd.convolve(g, transformed: winograd, input: input, output: output, scale: scale,
-                                      accumulate: accumulate, scratch: scratch)
-            } else {
-                try Conv2D.forward(g, weight: weight, input: input, output: output, scale: scale, accumulate: accumulate,
-                                   scratch: scratch)
-            }
+            try Conv2D.forward(g, weight: weight, input: input, output: output, scale: scale, accumulate: accumulate,
+                               scratch: scratch)
         }
     }
 

@@ -20,9 +20,10 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
     /// the flipped, channel-swapped kernel.
     let transposedWeight: Storage<T>?
     /// The Winograd transform of `weight` (`Winograd.transform`) for convolutions whose forward
-    /// product is lowered that way. Only z = W a uses it: rule denominators and transposed
-    /// products keep im2col, whose rounding stays local to each output (see `Winograd`).
-    let winogradWeight: Storage<T>?
+    /// output z = W a + b is lowered that way (see `Winograd` for its rounding); rule
+    /// denominators other than z and every transposed product stay direct sums over each
+    /// output's window (im2col + BLAS, or oneDNN).
+    private(set) var winogradWeight: Storage<T>?
 
     /// A layer with the given weights (already validated and copied by `Network`'s `add`).
     /// - Parameters:
@@ -40,6 +41,13 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
         } else {
             self.winogradWeight = nil
         }
+    }
+
+    /// This layer with its forward output on im2col (tests compare the two lowerings in one process).
+    func withoutWinograd() -> LinearLayer {
+        var copy = self
+        copy.winogradWeight = nil
+        return copy
     }
 
     /// The backward kernel for `weight` (W or a rule-modified copy), if the layer lowers its

@@ -35,6 +35,16 @@ public struct Network<T: DTDScalar>: Sendable {
         self.inputShape = inputShape
     }
 
+    /// This network with every convolution's forward output on im2col: tests compare the two
+    /// lowerings in one process (the rule sets of this network stay valid for it).
+    func withoutWinograd() -> Network {
+        var copy = self
+        copy.layers = layers.map { layer in
+            if case .linear(let l) = layer { .linear(l.withoutWinograd()) } else { layer }
+        }
+        return copy
+    }
+
     /// Shape of one output sample (the input shape for an empty network).
     public var outputShape: Shape { layers.last?.outputShape ?? inputShape }
     /// Elements per input sample.

@@ -110,11 +110,10 @@ extension Network {
                     try layer.applyStacked(stacked, input: a, first: zView, second: d.mutableView(batch: batch, count: outCount),
                                            scratch: scratch)
                     trace.setFused(d, for: index)
+                    if let bias = layer.bias { layer.addBias(bias, to: zView) }
                 } else {
-                    try layer.apply(weight: layer.weight, winograd: layer.winogradWeight, input: a, output: zView,
-                                    scratch: scratch)
+                    try layer.output(input: a, output: zView, scratch: scratch)
                 }
-                if let bias = layer.bias { layer.addBias(bias, to: zView) }
                 trace.push(z, count: outCount)
             case .relu:
                 let out = try Storage<T>(uninitializedCount: total)

@@ -21,8 +21,7 @@ extension Network {
             case .linear(let layer):
                 let z = try Storage<T>(count: batch * outCount)
                 let zView = z.mutableView(batch: batch, count: outCount)
-                try layer.apply(weight: layer.weight, winograd: layer.winogradWeight, input: a, output: zView, scratch: scratch)
-                if let bias = layer.bias { layer.addBias(bias, to: zView) }
+                try layer.output(input: a, output: zView, scratch: scratch)
                 trace.push(z, count: outCount)
             case .relu:
                 let out = try Storage<T>(count: batch * outCount)

@@ -276,7 +276,8 @@ struct AuditTally {
         s.unchangedOutput = s.pairs > 0 ? Double(unchanged) / pairs : 0
         s.meanSegmentInside = s.pairs > 0 ? segmentSum / pairs : 1
         s.maxConservationError = fullRange ? conservation : .nan
-        s.unexplainedFraction = relevanceSum > 0 ? unexplainedSum / relevanceSum : 0
+        s.unexplainedFraction = relevanceSum.isNaN || unexplainedSum.isNaN ? .nan
+            : relevanceSum > 0 ? unexplainedSum / relevanceSum : 0
         return s
     }
 }

@@ -73,16 +73,16 @@ struct OneDNNTests {
         #expect(OneDNN.backwardData(g, weight: weight, gradOutput: gradOutput.pointer, batch: c.batch,
                                     gradInput: gradInput.base) == backward)
         if backward {
-            expectClose((0..<gradInput.count).map { Double(gradInput.pointer[$0]) }, dx, tolerance: 1e-5, "backward data")
+            expectClose((0..<gradInput.count).map { Double(gradInput.pointer[$0]) }, dx, samples: c.batch, tolerance: 1e-5, "backward data")
         }
         guard forward else { return }
-        expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y, tolerance: 1e-5, "forward")
+        expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y, samples: c.batch, tolerance: 1e-5, "forward")
         // A second call reuses the cached primitives and gives the same result.
         #expect(try OneDNN.forward(g, weight: weight, input: input.pointer, batch: c.batch, output: output.base))
-        expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y, tolerance: 1e-5, "forward, cached")
+        expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y, samples: c.batch, tolerance: 1e-5, "forward, cached")
         // Scaled and accumulated: output = y - 2 y = -y.
         #expect(try OneDNN.forward(g, weight: weight, input: input.pointer, batch: c.batch, output: output.base,
                                    scale: -2, accumulate: true))
-        expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y.map { -$0 }, tolerance: 1e-5, "accumulated")
+        expectClose((0..<output.count).map { Double(output.pointer[$0]) }, y.map { -$0 }, samples: c.batch, tolerance: 1e-5, "accumulated")
     }
 }

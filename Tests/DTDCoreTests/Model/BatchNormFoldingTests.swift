@@ -41,13 +41,13 @@ struct BatchNormFoldingTests {
                 expected.append(norm.apply(z, channel: j))
             }
         }
-        expectClose(try network.forward(x, batch: 3), expected, tolerance: 1e-13, "float64")
+        expectClose(try network.forward(x, batch: 3), expected, samples: 3, tolerance: 1e-13, "float64")
         var single = try Network<Float>(inputShape: .flat(4))
         try single.addDense(weight: w.converted(to: Float.self), outFeatures: 3, inFeatures: 4, bias: b?.converted(to: Float.self))
         try single.addBatchNorm(gamma: norm.gamma.converted(to: Float.self), beta: norm.beta.converted(to: Float.self),
                                 runningMean: norm.mean.converted(to: Float.self), runningVar: norm.variance.converted(to: Float.self),
                                 eps: norm.eps)
-        expectClose(try single.forward(x.converted(to: Float.self), batch: 3), expected, tolerance: 1e-5, "float32")
+        expectClose(try single.forward(x.converted(to: Float.self), batch: 3), expected, samples: 3, tolerance: 1e-5, "float32")
     }
 
     /// conv(2 → 3 channels, padding 1, stride 2) then batch norm per channel, then ReLU and
@@ -72,7 +72,7 @@ struct BatchNormFoldingTests {
             let z = NaiveLRP.sum(affine.forward({ $0 }, Array(x[(n * 50)..<((n + 1) * 50)])), affine.bias)
             expected += z.enumerated().map { max(norm.apply($1, channel: $0 / positions), 0) }
         }
-        expectClose(try network.forward(x, batch: 2), expected, tolerance: 1e-13)
+        expectClose(try network.forward(x, batch: 2), expected, samples: 2, tolerance: 1e-13)
     }
 
     /// Folding is canonization: LRP through dense + batch norm equals LRP through one dense layer
@@ -104,7 +104,7 @@ struct BatchNormFoldingTests {
         let rules = try RuleSet(for: network, everyLinearLayer: rule)
         #expect(rules.rule(at: 1) == nil, "no rule on the batch-norm layer")
         let expected = try folded.build(Double.self).lrp(folded, x, batch: 3, seed: seed, rules: folded.uniformRules(rule))
-        expectClose(try network.lrp(x, batch: 3, outputRelevance: seed, rules: rules), expected, tolerance: 1e-12)
+        expectClose(try network.lrp(x, batch: 3, outputRelevance: seed, rules: rules), expected, samples: 3, tolerance: 1e-12)
     }
 
     /// A rule on the batch-norm layer is refused, pointing at the layer it was folded into.

@@ -178,9 +178,9 @@ struct RegionAuditTests {
         try #require(records.count == 4)
         let roots = records.map(\.root)
         #expect(roots.map(\.neuron) == [0, 0, 1, 1] && roots.map(\.partial) == [0, 1, 0, 1])
-        expectClose(roots.map(\.relevance), [8, -4, -4, 2], tolerance: 1e-15, "relevance")
-        expectClose(roots.map(\.wv), [3, 0, 1, -2], tolerance: 1e-15, "w·v")
-        expectClose(roots.map(\.t), [8.0 / 3, 0, -4, -1], tolerance: 1e-15, "t")
+        expectClose(roots.map(\.relevance), [8, -4, -4, 2], samples: 1, perElementAbove: 0, tolerance: 1e-15, "relevance")
+        expectClose(roots.map(\.wv), [3, 0, 1, -2], samples: 1, perElementAbove: 0, tolerance: 1e-15, "w·v")
+        expectClose(roots.map(\.t), [8.0 / 3, 0, -4, -1], samples: 1, perElementAbove: 0, tolerance: 1e-15, "t")
         #expect(roots.map(\.hasRoot) == [true, false, true, true])
         #expect(summary.pairs == 3 && summary.samples == 1)
         expectClose(summary.maxConservationError, 4, tolerance: 1e-15, "the beta root without a direction drops −4")
@@ -248,9 +248,9 @@ struct RegionAuditTests {
                 #expect(relevance.row(n, size: inCount) == oneRelevance, "sample \(n): root-form relevance")
             } else {
                 #expect(info[range].map(\.neuron) == one.info.map(\.neuron) && info[range].map(\.flags) == one.info.map(\.flags))
-                expectClose(info[range].map(\.t), one.info.map(\.t), tolerance: 1e-12, "sample \(n): t")
-                expectClose(mine, one.points, tolerance: 1e-12, "sample \(n): points")
-                expectClose(relevance.row(n, size: inCount), oneRelevance, tolerance: 1e-12, "sample \(n): root-form relevance")
+                expectClose(info[range].map(\.t), one.info.map(\.t), samples: perSample, tolerance: 1e-12, "sample \(n): t")
+                expectClose(mine, one.points, samples: perSample, tolerance: 1e-12, "sample \(n): points")
+                expectClose(relevance.row(n, size: inCount), oneRelevance, samples: 1, tolerance: 1e-12, "sample \(n): root-form relevance")
             }
         }
         let last = try c.network.auditRoots(c.sample(2), batch: 1, rules: c.ruleSet, query: query)

@@ -91,7 +91,7 @@ struct RootConstructionTests {
                 for (i, w) in map.connections[j] { reproduced[i] += c * w * (a[i] - root[i]) }
                 if r[j] == 0 {
                     #expect(record.flags.contains(.atInput))
-                    expectClose(root, a, tolerance: 1e-13, "neuron \(j) without relevance stays at a")
+                    expectClose(root, a, samples: 1, tolerance: 1e-13, "neuron \(j) without relevance stays at a")
                 } else {
                     let row = map.connections[j], b = map.bias[j]
                     let residual = row.reduce(b) { $0 + $1.weight * root[$1.input] }
@@ -100,7 +100,7 @@ struct RootConstructionTests {
                     carrying += 1
                 }
             }
-            expectClose(reproduced, e.row(n, size: inCount), tolerance: 1e-10, "\(spec) layer \(layer) sample \(n)")
+            expectClose(reproduced, e.row(n, size: inCount), samples: 1, tolerance: 1e-10, "\(spec) layer \(layer) sample \(n)")
         }
         #expect(carrying > 0, "no sample carries relevance to layer \(layer)")
 

@@ -71,10 +71,10 @@ struct RootPointTests {
                         try #require(info.count == batch * expected.count, "\(what): \(info.count) records")
                         // R_j, z_j and w_jᵀv_j as vectors, each to 1e-10 of its largest entry.
                         let records = Array(info[(n * expected.count)..<((n + 1) * expected.count)])
-                        expectClose(records.map(\.relevance), expected.map(\.relevance), tolerance: 1e-10, "\(what) R_j")
-                        expectClose(records.map(\.z), expected.map(\.z), tolerance: 1e-10, "\(what) z_j")
+                        expectClose(records.map(\.relevance), expected.map(\.relevance), samples: 1, tolerance: 1e-10, "\(what) R_j")
+                        expectClose(records.map(\.z), expected.map(\.z), samples: 1, tolerance: 1e-10, "\(what) z_j")
                         expectClose(records.map { $0.hasRoot ? $0.wv : 0 }, expected.map { $0.hasRoot ? $0.wv ?? 0 : 0 },
-                                    tolerance: 1e-10, "\(what) w·v")
+                                    samples: 1, tolerance: 1e-10, "\(what) w·v")
                         for root in expected {
                             defer { index += 1 }
                             let record = info[index]
@@ -86,11 +86,11 @@ struct RootPointTests {
                             let point = points.row(index, size: inCount)
                             if let t = root.t {
                                 expectClose(record.t, t, tolerance: 1e-9, "\(what) neuron \(root.neuron): t")
-                                expectClose(point, root.point(at: a), tolerance: 1e-9, "\(what) neuron \(root.neuron): point")
+                                expectClose(point, root.point(at: a), samples: 1, tolerance: 1e-9, "\(what) neuron \(root.neuron): point")
                             } else {
                                 // The engine's a (BLAS) and the naive a may differ in the last bits at a middle layer.
                                 #expect(record.t == 0, "\(what) neuron \(root.neuron): t without a root")
-                                expectClose(point, a, tolerance: 1e-13, "\(what) neuron \(root.neuron): a neuron without a root is at the input")
+                                expectClose(point, a, samples: 1, tolerance: 1e-13, "\(what) neuron \(root.neuron): a neuron without a root is at the input")
                             }
                         }
                     }
@@ -129,7 +129,7 @@ struct RootPointTests {
                         guard let t = root.t, let wv = root.wv else { continue }
                         expectClose(record.wv, wv, tolerance: 1e-12, "\(what): w·v")
                         expectClose(record.t, t, tolerance: 1e-9, "\(what): t")
-                        expectClose(points.row(n * perSample + slot, size: count), root.point(at: a), tolerance: 1e-9, "\(what): point")
+                        expectClose(points.row(n * perSample + slot, size: count), root.point(at: a), samples: 1, tolerance: 1e-9, "\(what): point")
                     }
                 }
             }
@@ -156,11 +156,11 @@ struct RootPointTests {
                 let perSample = r64.info.count / 2, inCount = r64.points.count / r64.info.count
                 for n in 0..<2 {
                     let range = (n * perSample)..<((n + 1) * perSample)
-                    expectClose(r32.info[range].map(\.relevance), r64.info[range].map(\.relevance), tolerance: 1e-4, "\(what): R_j")
-                    expectClose(r32.info[range].map(\.z), r64.info[range].map(\.z), tolerance: 1e-4, "\(what): z_j")
-                    expectClose(r32.info[range].map(\.wv), r64.info[range].map(\.wv), tolerance: 1e-4, "\(what): w·v")
+                    expectClose(r32.info[range].map(\.relevance), r64.info[range].map(\.relevance), samples: 1, tolerance: 1e-4, "\(what): R_j")
+                    expectClose(r32.info[range].map(\.z), r64.info[range].map(\.z), samples: 1, tolerance: 1e-4, "\(what): z_j")
+                    expectClose(r32.info[range].map(\.wv), r64.info[range].map(\.wv), samples: 1, tolerance: 1e-4, "\(what): w·v")
                     let points = (n * perSample * inCount)..<((n + 1) * perSample * inCount)
-                    expectClose(Array(r32.points[points]), Array(r64.points[points]), tolerance: 1e-4, "\(what): points")
+                    expectClose(Array(r32.points[points]), Array(r64.points[points]), samples: perSample, tolerance: 1e-4, "\(what): points")
                 }
             }
         }

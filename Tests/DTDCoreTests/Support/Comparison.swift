@@ -3,28 +3,66 @@ import Testing
 
 // MARK: - Comparing results
 
-/// max|actual − expected| / max|expected|: the agreement measure of the Zennit fixtures and of
-/// every tolerance in this suite. Falls back to the absolute difference when `expected` is all
-/// zeros, and is infinite when the lengths differ or a value is NaN.
-func relativeError<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(_ actual: [A], _ expected: [E]) -> Double {
-    guard actual.count == expected.count else { return .infinity }
-    var difference = 0.0, scale = 0.0
-    for (a, e) in zip(actual, expected) {
-        let d = abs(Double(a) - Double(e))
-        guard !d.isNaN else { return .infinity }
-        difference = max(difference, d)
-        scale = max(scale, abs(Double(e)))
+/// The worst element of a comparison and where it is.
+struct Discrepancy: CustomStringConvertible {
+    var error = 0.0
+    var sample = 0, element = 0
+    var actual = 0.0, expected = 0.0
+    var description: String {
+        "sample \(sample) element \(element): \(actual) vs \(expected), relative error \(error)"
     }
-    return scale > 0 ? difference / scale : difference
 }
 
-/// Expects `relativeError(actual, expected) <= tolerance`, reporting the error and `what`.
+/// The agreement measure of every array tolerance in this suite, per sample: `expected` holds
+/// `samples` rows of equal length, and element i of sample n is off by
+/// |a_i − e_i| / max(|e_i|, perElementAbove · S_n), with S_n the sample's largest |e|. By default
+/// (`perElementAbove` 1) every element is measured against its own sample's scale, so a sample
+/// far smaller than the rest of the batch cannot hide its error; with `perElementAbove` < 1
+/// the elements at least that fraction of S_n are measured against themselves (per element)
+/// and only the near-zero rest against that floor. A sample whose reference is all zero is
+/// measured absolutely. Infinite when the lengths differ, `samples` does not divide them, or a
+/// value is NaN.
+func discrepancy<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(
+    _ actual: [A], _ expected: [E], samples: Int, perElementAbove floor: Double = 1
+) -> Discrepancy {
+    var worst = Discrepancy()
+    guard actual.count == expected.count, samples > 0, expected.count % samples == 0 else {
+        worst.error = .infinity
+        return worst
+    }
+    let size = expected.count / samples
+    for n in 0..<samples {
+        let row = (n * size)..<((n + 1) * size)
+        let scale = expected[row].reduce(0.0) { max($0, abs(Double($1))) }
+        for i in row {
+            let a = Double(actual[i]), e = Double(expected[i])
+            let denominator = max(abs(e), floor * scale)
+            var error = abs(a - e) / (denominator > 0 ? denominator : 1)
+            if error.isNaN || a.isNaN != e.isNaN { error = .infinity }
+            if error > worst.error {
+                worst = Discrepancy(error: error, sample: n, element: i - row.lowerBound, actual: a, expected: e)
+            }
+        }
+    }
+    return worst
+}
+
+/// The error `discrepancy` reports.
+func relativeError<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(
+    _ actual: [A], _ expected: [E], samples: Int, perElementAbove floor: Double = 1
+) -> Double {
+    discrepancy(actual, expected, samples: samples, perElementAbove: floor).error
+}
+
+/// Expects `relativeError(actual, expected, samples:, perElementAbove:) <= tolerance`, reporting
+/// the worst element and `what`.
 func expectClose<A: BinaryFloatingPoint, E: BinaryFloatingPoint>(
-    _ actual: [A], _ expected: [E], tolerance: Double, _ what: @autoclosure () -> String = "",
-    sourceLocation: SourceLocation = #_sourceLocation
+    _ actual: [A], _ expected: [E], samples: Int, perElementAbove floor: Double = 1, tolerance: Double,
+    _ what: @autoclosure () -> String = "", sourceLocation: SourceLocation = #_sourceLocation
 ) {
-    let error = relativeError(actual, expected)
-    #expect(error <= tolerance, "\(what()): relative error \(error) > \(tolerance) (\(actual.count) vs \(expected.count) values)",
+    let worst = discrepancy(actual, expected, samples: samples, perElementAbove: floor)
+    #expect(worst.error <= tolerance,
+            "\(what()): \(worst) > \(tolerance) (\(actual.count) vs \(expected.count) values, \(samples) samples)",
             sourceLocation: sourceLocation)
 }
 

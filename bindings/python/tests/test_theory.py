@@ -8,7 +8,7 @@ import pytest
 
 import dtd
 from dtd.rules import AlphaBeta, Epsilon, Gamma, LRP0, WSquare, ZPlus
-from dtd_oracle import (activations, audit_point, build, gradient_from, random_model,
+from dtd_oracle import (activations, audit_point, build, forward_from, gradient_from, matches_a_choice, random_model,
                         top_down)
 from support import relative_error
 
@@ -231,3 +231,76 @@ def test_rank1_csc_of_a_single_sample(rng):
         single = net.rank1_csc(x, seeds, rules=ZPlus())
         batch = net.rank1_csc(x[None], seeds[None], rules=ZPlus())
     np.testing.assert_array_equal(single, batch)
+
+
+# MARK: - Float32 values (each _f32 export against the float64 numpy oracle)
+
+def float32_model(rng, sizes):
+    """A float32 network and the float64 layer list of its (float32-rounded) parameters."""
+    _, layers = random_model(rng, sizes)
+    layers = [(s[0], np.float32(s[1]).astype(np.float64), np.float32(s[2]).astype(np.float64))
+              if s[0] == "dense" else s for s in layers]
+    return build(layers, sizes[0], dtype="float32"), layers
+
+
+def test_float32_constant_root_explanation_is_gradient_times_the_step(rng):
+    net, layers = float32_model(rng, SIZES)
+    x = np.float32(rng.normal(size=(6, SIZES[0]))).astype(np.float64)
+    root = np.float32(rng.normal(size=SIZES[0])).astype(np.float64)
+    with net:
+        explanation = net.constant_root_explanation(x, root, target=1)
+    assert explanation.dtype == np.float32
+    assert relative_error(explanation, gradients(layers, x, 1) * (x - root)) <= 1e-4
+
+
+def test_float32_construct_roots_reproduce_the_explanation(rng):
+    """T3 in float32: the roots reproduce e through sum_j c_j w_ij (a_i - root_ij), with R_j
+    from the numpy top-down pass."""
+    net, layers = float32_model(rng, SIZES)
+    x = np.float32(np.abs(rng.normal(size=(5, SIZES[0])))).astype(np.float64)
+    rules = {0: ZPlus(), 2: ZPlus(), 4: ZPlus()}
+    R = np.array([top_down(layers, rules, sample, 2, 0) for sample in x])
+    a = np.array([activations(layers, sample)[2] for sample in x])
+    with net:
+        total = net.roots(x, layer=2, target=0, rule=ZPlus()).relevance.sum(axis=1)  # the call checks it to 1e-6
+        e = rng.uniform(0.5, 1.5, size=a.shape)
+        e = np.float32(e * (total / e.sum(axis=1))[:, None]).astype(np.float64)
+        roots = net.construct_roots(x, e, layer=2, target=0, rule=ZPlus())
+    assert roots.points.dtype == np.float32
+    assert relative_error(roots.relevance, R) <= 1e-4
+    z = np.array([activations(layers, sample)[3] for sample in x])
+    c = np.where((z == 0) | (R == 0), 1.0, R / np.where(z == 0, 1.0, z))
+    np.testing.assert_allclose(roots.t, 1 / c, rtol=1e-4)  # t = 1 / c_j, c_j = R_j / z_j
+    W = layers[2][1]
+    reproduced = np.einsum("nj,jd,njd->nd", 1 / roots.t, W, a[:, None, :] - roots.points)
+    assert relative_error(reproduced, e) <= 1e-4
+
+
+def test_float32_rank1_csc_is_the_mean_pairwise_cosine(rng):
+    net, layers = float32_model(rng, [6, 8, 8, 4])
+    x = np.float32(np.abs(rng.normal(size=(3, 6)))).astype(np.float64)
+    seeds = np.float32(rng.normal(size=(3, 3, 4))).astype(np.float64)
+    with net:
+        csc = net.rank1_csc(x, seeds, rules=LRP0())
+    for layer in range(len(layers)):
+        a = np.array([activations(layers, sample)[layer] for sample in x])
+        with build(layers[layer:], a.shape[1]) as top:
+            relevance = np.stack([top.lrp(a, seeds[:, s], rules=LRP0()) for s in range(3)], axis=1)
+        assert csc[layer] == pytest.approx(mean_pairwise_cosine(relevance), abs=1e-4), layer
+
+
+def test_float32_audit_points_match_numpy(rng):
+    net, layers = float32_model(rng, SIZES)
+    x = np.float32(np.abs(rng.normal(size=(3, SIZES[0])))).astype(np.float64)
+    points = np.float32(x[:, None, :] + rng.normal(scale=0.5, size=(3, 4, SIZES[0]))).astype(np.float64)
+    points[:, 0] = x  # the input itself: unchanged, inside
+    with net:
+        res = net.audit_points(x, points, layer=0, target=0)
+    for n, j in np.ndindex(3, 4):
+        expected = audit_point(layers, 0, x[n], points[n, j], target=0)
+        scale = max(1.0, abs(forward_from(layers, 0, x[n])[0]))
+        assert res.output_change[n, j] == pytest.approx(expected["output_change"], abs=1e-4 * scale)
+        assert res.same_pattern[n, j] == expected["same_pattern"]
+        assert matches_a_choice(expected["gradient_choices"], res.same_gradient[n, j], res.taylor_residual[n, j], 1e-4 * scale)
+    assert np.all(res.segment_inside[:, 0] == 1) and np.all(res.output_change[:, 0] == 0)
+    assert not res.same_pattern.all()  # some points leave the region
