@@ -104,6 +104,7 @@ struct GraphRootTests {
                         let expected = NaiveDTD.roots(spec, xn, layer: layer, target: target, rules: rules, placement: placement,
                                                       neurons: neurons)
                         try #require(info.count == batch * expected.count, "\(what): \(info.count) records")
+                        let a = naive.activations(xn)[layer]
                         let records = Array(info[(n * expected.count)..<((n + 1) * expected.count)])
                         expectClose(records.map(\.relevance), expected.map(\.relevance), tolerance: 1e-10, "\(what) R_j")
                         expectClose(records.map(\.z), expected.map(\.z), tolerance: 1e-10, "\(what) z_j")
@@ -113,7 +114,6 @@ struct GraphRootTests {
                             guard root.hasRoot, record.hasRoot else { continue }
                             expectClose(record.wv, root.wv ?? .nan, tolerance: 1e-10, "\(what) neuron \(root.neuron) w·v")
                             expectClose(record.t, root.t ?? .nan, tolerance: 1e-9, "\(what) neuron \(root.neuron) t")
-                            let a = naive.activations(xn)[layer]
                             expectClose(points.row(n * expected.count + i, size: inCount), root.point(at: a), tolerance: 1e-9,
                                         "\(what) neuron \(root.neuron) point")
                         }
@@ -160,5 +160,63 @@ struct GraphRootTests {
             }
         }
         #expect(audited >= 6, "only \(audited) layers audited")
+    }
+
+    /// same_pattern on graphs: a root is in the closure of a's region exactly when the naive tail
+    /// (its ReLUs after adds and concatenations, its max-pools) says so; and region-constrained
+    /// roots stop inside that closure (clipped ones included), with their segment whole.
+    @Test(arguments: [Rule.zPlus(), .epsilon(0), .alphaBeta(alpha: 2, beta: 1)])
+    func regionsFollowTheNaiveTailThroughMerges(_ rule: Rule) throws {
+        var compared = 0, clipped = 0, outside = 0
+        for (k, spec) in Self.specs.enumerated() where spec.hasReLU {
+            for layer in spec.linearLayerIndices where spec.bypassingLayer(of: layer) == nil {
+                let outputs = spec.activationShapes.last?.reduce(1, *) ?? 1
+                let free = RootQuery(layer: layer, target: k % outputs, neurons: spec.testNeurons(layer: layer, convCount: 12))
+                var constrained = free
+                constrained.constrainToRegion = true
+                let c = try DTDCase(spec, rule: rule, query: free, batch: 2, seed: 7300 + UInt64(k))
+                let what = "\(spec) layer \(layer) \(rule)"
+                let (records, _) = try c.audit()
+                let (points, _) = try c.roots()
+                let perSample = records.count / c.batch
+                let states = (0..<c.batch).map { c.tail.state(c.layerInput($0)) }
+                for (i, record) in records.enumerated() where record.root.hasRoot {
+                    let stateA = states[i / perSample]
+                    let stateRoot = c.tail.state(points.row(i, size: c.layerInputCount))
+                    guard stateRoot.distanceToBoundary(of: stateA) > 1e-8 else { continue }
+                    let inside = stateRoot.isInClosure(of: stateA)
+                    #expect(record.samePattern == inside, "\(what) neuron \(record.root.neuron): same pattern \(record.samePattern), naive \(inside)")
+                    compared += 1
+                    if !inside { outside += 1 }
+                }
+                let (boxed, _) = try c.audit(constrained)
+                let (boxedPoints, _) = try c.roots(constrained)
+                for (i, record) in boxed.enumerated() where record.root.hasRoot {
+                    #expect(record.samePattern && record.segmentInside == 1, "\(what) neuron \(record.root.neuron): constrained root outside")
+                    let state = c.tail.state(boxedPoints.row(i, size: c.layerInputCount))
+                    #expect(state.isInClosure(of: states[i / perSample]),
+                            "\(what) neuron \(record.root.neuron): the naive tail puts the constrained root outside the region")
+                    if record.root.flags.contains(.clipped) { clipped += 1 }
+                }
+            }
+        }
+        #expect(compared >= 50 && outside > 0 && clipped > 0,
+                "\(compared) roots compared, \(outside) outside, \(clipped) clipped: the checks must see both outcomes")
+    }
+
+    /// Full-backward DTD reads dense + ReLU chains only: a graph MLP is refused naming its first
+    /// layer outside the pattern, not decomposed wrongly.
+    @Test func fullBackwardRefusesGraphNetworks() throws {
+        let spec = RandomNetworks.graphs[2]  // dense, batch-norm, relu, ..., identity, add
+        let network = try spec.build(Double.self)
+        let first = try #require(spec.layers.indices.first { index in
+            switch spec.layers[index] {
+            case .identity, .add, .route: true
+            default: false
+            }
+        })
+        expectDTDError(.unsupported, mentioning: ["layer \(first)"]) {
+            _ = try FullBackward(network: network, query: FullBackwardQuery(target: 0))
+        }
     }
 }

@@ -77,8 +77,20 @@ enum GraphNetworks {
         return b.route([b.next - 1, -1]).spec
     }()
 
+    /// 3x3 stride-1 convolutions with 16 and 32 input channels (the products the engine lowers
+    /// with Winograd, forward, transposed and in the fused z+ stack) around a residual add and a
+    /// concatenation.
+    static let wideResidual: NetworkSpec = {
+        var b = RandomNetworkBuilder(name: "hand wide residual + concat (Winograd convs)", inputShape: [16, 5, 5], seed: 49)
+        b = b.conv(16, kernel: (3, 3), padding: (1, 1)).relu()
+        let stem = b.next - 1
+        b = b.conv(16, kernel: (3, 3), padding: (1, 1), bias: .none).add([stem]).relu()
+        b = b.route([b.next - 1, stem]).conv(16, kernel: (3, 3)).relu().maxPool((2, 2), stride: (1, 1))
+        return b.flatten().dense(3).spec
+    }()
+
     static let hand: [NetworkSpec] = [doubleConcat, threeOperandAdd, repeatedOperand, adaptiveOverlapping,
-                                      adaptiveUpsampling, asymmetricPadding, deadBranch, concatOutput]
+                                      adaptiveUpsampling, asymmetricPadding, deadBranch, concatOutput, wideResidual]
 
     /// Every graph network of the suites: the seeded random ones and the hand-built ones.
     static var all: [NetworkSpec] { RandomNetworks.graphs + hand }
