@@ -204,6 +204,65 @@ struct GraphRootTests {
                 "\(compared) roots compared, \(outside) outside, \(clipped) clipped: the checks must see both outcomes")
     }
 
+    /// The equivalence lemma through merges: the root-form relevance at an unbypassed layer's
+    /// input is the layer's rule in root form (bias excluded, no stabiliser) applied to the
+    /// relevance the oracle's top-down pass delivers through the routes and adds above (1e-9).
+    @Test(arguments: [Rule.zPlus(), .epsilon(0), .alphaBeta(alpha: 2, beta: 1), .wSquare()])
+    func rootFormRelevanceIsTheRuleOnTheTopDownRelevance(_ rule: Rule) throws {
+        var checked = 0
+        for (k, spec) in Self.specs.enumerated() {
+            let naive = NaiveNetwork(spec)
+            for layer in spec.linearLayerIndices where spec.bypassingLayer(of: layer) == nil {
+                let outputs = spec.activationShapes.last?.reduce(1, *) ?? 1
+                let target = (k + 2) % outputs
+                let query = RootQuery(layer: layer, target: target, tolerance: 1e-12)
+                let c = try DTDCase(spec, rule: rule, query: query, batch: 2, seed: 7400 + UInt64(k))
+                let relevance = try c.network.rootFormRelevance(c.x, batch: 2, rules: c.ruleSet, query: query)
+                let map = try #require(naive.affine(at: layer))
+                for n in 0..<2 {
+                    let xn = c.sample(n)
+                    let acts = naive.activations(xn)
+                    var seed = [Double](repeating: 0, count: outputs)
+                    seed[target] = acts[acts.count - 1][target]
+                    let above = naive.relevance(xn, seed: seed, rules: NaiveDTD.rootForms(c.rules), above: layer)
+                    let expected = NaiveLRP.relevance(NaiveDTD.rootForm(rule), layer: map, input: acts[layer], relevance: above)
+                    expectClose(relevance.row(n, size: c.layerInputCount), expected, tolerance: 1e-9,
+                                "\(spec) layer \(layer) \(rule) sample \(n)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked >= 12, "only \(checked) samples checked")
+    }
+
+    /// A batch large enough for the audit to split into sample ranges on the worker pool and
+    /// into chunks (the seeded ResNet's first conv, below its adds and side branch): each
+    /// sample's records are those of a batch of one.
+    @Test func parallelAuditOnAGraphEqualsOneSampleAtATime() throws {
+        let spec = RandomNetworks.graphs[0]
+        let layer = 0
+        try #require(spec.bypassingLayer(of: layer) == nil && spec.layers[layer].isLinear)
+        let query = RootQuery(layer: layer, target: 1)
+        let batch = 17
+        let c = try DTDCase(spec, rule: .zPlus(), query: query, batch: batch, seed: 7500)
+        let (records, summary) = try c.audit()
+        let perSample = records.count / batch
+        try #require(records.count >= 1 << 12, "\(records.count) records: too few for the parallel audit")
+        var pairs = 0
+        for n in [0, 7, 16] {
+            let one = try c.network.auditRoots(c.sample(n), batch: 1, rules: c.ruleSet, query: query)
+            let mine = Array(records[(n * perSample)..<((n + 1) * perSample)])
+            #expect(mine.map(\.root.neuron) == one.records.map(\.root.neuron), "sample \(n): neurons")
+            #expect(mine.map(\.samePattern) == one.records.map(\.samePattern), "sample \(n): same pattern")
+            expectClose(mine.map(\.root.t), one.records.map(\.root.t), tolerance: 1e-12, "sample \(n): t")
+            expectClose(mine.map(\.outputChange), one.records.map(\.outputChange), tolerance: 1e-10, "sample \(n): output change")
+            expectClose(mine.map { $0.admissibleT.isFinite ? $0.admissibleT : 0 },
+                        one.records.map { $0.admissibleT.isFinite ? $0.admissibleT : 0 }, tolerance: 1e-10, "sample \(n): admissible t")
+        }
+        pairs = records.filter(\.root.hasRoot).count
+        #expect(summary.samples == batch && summary.pairs == pairs, "\(summary)")
+    }
+
     /// Full-backward DTD reads dense + ReLU chains only: a graph MLP is refused naming its first
     /// layer outside the pattern, not decomposed wrongly.
     @Test func fullBackwardRefusesGraphNetworks() throws {
