@@ -254,4 +254,24 @@ struct LayerRelevanceTests {
         _ = consume resultSpan
         _ = consume blocksSpan
     }
+
+    /// A mask naming a channel the layer does not have ("keep channel 17" of a 4-channel conv,
+    /// or channel -1) is a caller error (issue 10: "channel out of range"), not a mask that
+    /// silently keeps nothing and returns an all-zero explanation.
+    @Test func aChannelOutsideTheLayerIsRefused() throws {
+        let c = Self.cases[0]
+        let network = try c.spec.build(Double.self)
+        let set = try c.spec.ruleSet(Self.rules(c.spec), for: network)
+        try #require(c.spec.activationShapes[1] == [4, 8, 8])
+        for channel in [17, 4, -1] {
+            do {
+                let (relevance, _) = try network.lrp(c.x, batch: Self.batch, outputRelevance: c.seed, rules: set, record: [],
+                                                     masks: [RelevanceMask(layer: 0, keepingChannels: [channel], of: 4)])
+                Issue.record("keeping channel \(channel) of layer 0's 4 channels was accepted (input relevance all zero: \(relevance.allSatisfy { $0 == 0 }))")
+            } catch {
+                #expect([.outOfRange, .invalidArgument, .shapeMismatch].contains(error.kind), "\(error.kind): \(error.message)")
+                #expect(error.message.contains("\(channel)") && error.message.contains("layer 0"), "\(error.message)")
+            }
+        }
+    }
 }
