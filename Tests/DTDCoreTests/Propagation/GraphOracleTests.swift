@@ -164,6 +164,34 @@ struct GraphOracleTests {
         }
     }
 
+    /// Sixt & Landgraf's Theorem 2 holds on graphs too, with no oracle involved: LRP-0 (bias
+    /// included) with norm(0) at every pool and add, seeded with r = f(x) ⊙ u, is x ⊙ Jᵀu, since every step —
+    /// dense/conv, ReLU, max-pool, average and adaptive pools, adds, routes, and the sum over an
+    /// output's readers — maps a ⊙ ∂ to a ⊙ ∂. Per sample to 1e-9, and the engine's own
+    /// `gradientTimesInputDistance` is below 1e-9.
+    @Test func lrpZeroIsGradientTimesInputOnGraphs() throws {
+        for c in Self.cases {
+            let network = try c.spec.build(Double.self)
+            var rules = c.spec.uniformRules(.epsilon(0, bias: .include))
+            for layer in c.spec.poolRuleLayerIndices { rules[layer] = .epsilon(0) }
+            let set = try c.spec.ruleSet(rules, for: network)
+            // r = f ⊙ u (an output that is 0, like a ReLU-off output of a route, gets no relevance),
+            // so r ⊘ f = u where f ≠ 0.
+            let f = try network.forward(c.x, batch: Self.batch)
+            let seed = zip(c.seed, f).map { $0 * $1 }
+            let normalised = zip(c.seed, f).map { u, f in f == 0 ? 0 : u }
+            let expected = try network.gradientTimesInput(c.x, batch: Self.batch, outputRelevance: normalised)
+            expectClosePerSample(try network.lrp(c.x, batch: Self.batch, outputRelevance: seed, rules: set), expected,
+                                 size: c.spec.inputCount, tolerance: 1e-9, "\(c.spec): LRP-0 vs gradient x input")
+            var distances = [Double](repeating: .nan, count: Self.batch)
+            var span = distances.mutableSpan
+            try network.gradientTimesInputDistance(input: c.x.span, batch: Self.batch, outputRelevance: seed.span, rules: set,
+                                                   distances: &span)
+            _ = consume span
+            #expect(distances.allSatisfy { $0 <= 1e-9 }, "\(c.spec): distances \(distances)")
+        }
+    }
+
     /// The batch is not mixed up: each sample alone gives the rows of the batched call.
     @Test func batchedLRPEqualsOneSampleAtATime() throws {
         for c in Self.cases {
