@@ -105,6 +105,67 @@ struct LayerRelevanceTests {
         }
     }
 
+    /// The recording call with a ledger writes the plain call's ledger and result (no masks, or
+    /// masks that keep everything).
+    @Test(arguments: cases.indices)
+    func theRecordingCallsLedgerIsThePlainLedger(_ k: Int) throws {
+        let c = Self.cases[k]
+        let network = try c.spec.build(Double.self)
+        let set = try c.spec.ruleSet(Self.rules(c.spec), for: network)
+        let plain = try network.lrpWithLedger(c.x, batch: Self.batch, outputRelevance: c.seed, rules: set)
+        let record = [c.spec.layers.count - 1, 0]
+        let keepAll = [RelevanceMask(layer: 0, keep: [Bool](repeating: true, count: Self.size(c, 0)))]
+        for masks in [[], keepAll] {
+            var result = [Double](repeating: .nan, count: Self.batch * c.spec.inputCount)
+            var ledger = [LedgerEntry](repeating: LedgerEntry(layer: -7), count: Self.batch * c.spec.layers.count)
+            var blocks = [Double](repeating: .nan, count: Self.batch * record.map { Self.size(c, $0) }.reduce(0, +))
+            var resultSpan = result.mutableSpan, ledgerSpan = ledger.mutableSpan, blocksSpan = blocks.mutableSpan
+            try network.lrp(input: c.x.span, batch: Self.batch, outputRelevance: c.seed.span, rules: set, result: &resultSpan,
+                            ledger: &ledgerSpan, record: record, recorded: &blocksSpan, masks: masks)
+            _ = consume resultSpan
+            _ = consume ledgerSpan
+            _ = consume blocksSpan
+            #expect(result == plain.relevance, "\(c.spec) masks \(masks.count): result")
+            #expect(ledger == plain.ledger, "\(c.spec) masks \(masks.count): ledger")
+            #expect(Array(blocks.prefix(c.seed.count)) == c.seed, "\(c.spec): the output layer's block is the seed")
+        }
+    }
+
+    /// One shared network and rule set serve concurrent recording, masked calls (the header's
+    /// "safe on a shared, fully built network and rule set"): each equals the same call made alone.
+    @Test func concurrentRecordingCallsOnASharedGraphEqualSequentialOnes() async throws {
+        let c = Self.cases[0]
+        let network = try c.spec.build(Double.self)
+        let set = try c.spec.ruleSet(Self.rules(c.spec), for: network)
+        let all = Array(c.spec.layers.indices)
+        let inputs = (0..<8).map { RandomNetworks.inputs(c.spec, batch: 2, seed: 6100 + UInt64($0)) }
+        let seeds = (0..<8).map { RandomNetworks.seeds(2 * c.outputCount, seed: 6200 + UInt64($0)) }
+        let masks = [RelevanceMask(layer: 4, keepingChannels: [1, 2], of: 4)]
+        var alone: [([Double], [Int: [Double]])] = []
+        for i in 0..<8 {
+            let r = try network.lrp(inputs[i], batch: 2, outputRelevance: seeds[i], rules: set, record: all, masks: i % 2 == 0 ? masks : [])
+            alone.append((r.relevance, r.recorded))
+        }
+        let together = try await withThrowingTaskGroup(of: (Int, [Double], [Int: [Double]]).self) { group in
+            for round in 0..<3 {
+                for i in 0..<8 {
+                    group.addTask {
+                        let r = try network.lrp(inputs[i], batch: 2, outputRelevance: seeds[i], rules: set, record: all,
+                                                masks: i % 2 == 0 ? masks : [])
+                        return (i + 8 * round, r.relevance, r.recorded)
+                    }
+                }
+            }
+            var results: [(Int, [Double], [Int: [Double]])] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        #expect(together.count == 24)
+        for (index, relevance, recorded) in together {
+            #expect(relevance == alone[index % 8].0 && recorded == alone[index % 8].1, "call \(index) differs from the call made alone")
+        }
+    }
+
     // MARK: Masks
 
     /// Element flags of a mask keeping channels `keep(c)` of an output of `shape` (one flag per
