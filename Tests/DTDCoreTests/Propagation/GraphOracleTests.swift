@@ -206,6 +206,32 @@ struct GraphOracleTests {
         }
     }
 
+    /// A batch of 24 (large enough for the kernels to split work across threads) on the wide
+    /// residual/concat net and the seeded DenseNet: gradient and z+ LRP equal the oracle, float64
+    /// (1e-10) and float32 (1e-4).
+    @Test(arguments: [GraphNetworks.wideResidual, RandomNetworks.graphs[1]])
+    func largeBatchesMatchTheOracle(_ spec: NetworkSpec) throws {
+        let batch = 24
+        let x = RandomNetworks.inputs(spec, batch: batch, seed: 5300)
+        let outputCount = spec.activationShapes.last.map { $0.reduce(1, *) } ?? 0
+        let seed = RandomNetworks.seeds(batch * outputCount, seed: 5301)
+        let naive = NaiveNetwork(spec)
+        let rules = spec.uniformRules(.zPlus())
+        let expected = naive.lrp(batch: x, seed: seed, rules: rules, inputCount: spec.inputCount)
+        let double = try spec.build(Double.self)
+        expectClosePerSample(try double.lrp(spec, x, batch: batch, seed: seed, rules: rules), expected, size: spec.inputCount,
+                             tolerance: 1e-10, "\(spec) batch \(batch)")
+        expectClosePerSample(try double.gradient(x, batch: batch, outputRelevance: seed),
+                             naive.gradient(batch: x, seed: seed, inputCount: spec.inputCount), size: spec.inputCount,
+                             tolerance: 1e-11, "\(spec) gradient batch \(batch)")
+        let rounded = spec.roundedToFloat32()
+        let x32 = x.map { Double(Float($0)) }, seed32 = seed.map { Double(Float($0)) }
+        let single = try rounded.build(Float.self)
+        expectClosePerSample(try single.lrp(rounded, x32, batch: batch, seed: seed32, rules: rules),
+                             NaiveNetwork(rounded).lrp(batch: x32, seed: seed32, rules: rules, inputCount: spec.inputCount),
+                             size: spec.inputCount, tolerance: 1e-4, "\(spec) f32 batch \(batch)")
+    }
+
     /// A rule other than epsilon or flat on a pool or add is refused naming the layer.
     @Test func poolAndAddLayersRefuseOtherRules() throws {
         for c in Self.cases {
