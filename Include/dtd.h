@@ -684,7 +684,9 @@ typedef struct dtd_relevance_mask {
  * relevance at the outputs of chosen layers and can mask the relevance at chosen layers.
  * The relevance "at the output of layer l" is the sum of what every consumer of that output
  * sends back (for a chain: the relevance at the input of layer l + 1), after l's mask if it has
- * one; it is what layer l then propagates. A mask that keeps everything changes nothing.
+ * one; it is what layer l then propagates. A mask that keeps everything changes nothing. The
+ * ledger describes the masked pass: what a mask removes is in no entry (layer l's
+ * `relevance_out` is what arrived after its mask).
  * @param record_layers   in, borrowed, may be NULL when `record_count` is 0: layer indices in
  *                        [0, layer count), repeats allowed.
  * @param recorded        out, caller-allocated, may be NULL when `record_count` is 0: for each

@@ -289,7 +289,7 @@ enum Winograd {
                                           _ n: Int, _ co: Int, _ y: Int, _ x: Int) -> T {
         let height = g.height, width = g.width, plane = height &* width
         // The kernel rows and columns inside the input (the rest read padding).
-        let top = y &- g.paddingHeight, left = x &- g.paddingWidth
+        let top = y &- g.padding.top, left = x &- g.padding.left
         let rows = max(0, -top)..<min(3, height &- top), columns = max(0, -left)..<min(3, width &- left)
         let sample = input + n &* g.inputShape.count, kernels = weight + co &* g.inChannels &* 9
         if T.self == Float.self {

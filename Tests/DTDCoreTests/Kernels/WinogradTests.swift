@@ -369,6 +369,7 @@ extension NetworkSpec {
                 shape = [shape[0], (shape[1] + 2 * p.0 - k.0) / s.0 + 1, (shape[2] + 2 * p.1 - k.1) / s.1 + 1]
             case .flatten: shape = [shape.reduce(1, *)]
             case .relu: break
+            default: fatalError("outputCount(of:) covers the chain layers the Winograd tests build")
             }
         }
         return shape.reduce(1, *)

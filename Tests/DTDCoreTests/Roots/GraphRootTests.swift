@@ -106,15 +106,15 @@ struct GraphRootTests {
                         try #require(info.count == batch * expected.count, "\(what): \(info.count) records")
                         let a = naive.activations(xn)[layer]
                         let records = Array(info[(n * expected.count)..<((n + 1) * expected.count)])
-                        expectClose(records.map(\.relevance), expected.map(\.relevance), tolerance: 1e-10, "\(what) R_j")
-                        expectClose(records.map(\.z), expected.map(\.z), tolerance: 1e-10, "\(what) z_j")
+                        expectClose(records.map(\.relevance), expected.map(\.relevance), samples: 1, tolerance: 1e-10, "\(what) R_j")
+                        expectClose(records.map(\.z), expected.map(\.z), samples: 1, tolerance: 1e-10, "\(what) z_j")
                         for (i, root) in expected.enumerated() {
                             let record = records[i]
                             #expect(record.neuron == root.neuron && record.hasRoot == root.hasRoot, "\(what) neuron \(root.neuron)")
                             guard root.hasRoot, record.hasRoot else { continue }
                             expectClose(record.wv, root.wv ?? .nan, tolerance: 1e-10, "\(what) neuron \(root.neuron) w·v")
                             expectClose(record.t, root.t ?? .nan, tolerance: 1e-9, "\(what) neuron \(root.neuron) t")
-                            expectClose(points.row(n * expected.count + i, size: inCount), root.point(at: a), tolerance: 1e-9,
+                            expectClose(points.row(n * expected.count + i, size: inCount), root.point(at: a), samples: 1, tolerance: 1e-9,
                                         "\(what) neuron \(root.neuron) point")
                         }
                         checked += 1
@@ -226,7 +226,7 @@ struct GraphRootTests {
                     seed[target] = acts[acts.count - 1][target]
                     let above = naive.relevance(xn, seed: seed, rules: NaiveDTD.rootForms(c.rules), above: layer)
                     let expected = NaiveLRP.relevance(NaiveDTD.rootForm(rule), layer: map, input: acts[layer], relevance: above)
-                    expectClose(relevance.row(n, size: c.layerInputCount), expected, tolerance: 1e-9,
+                    expectClose(relevance.row(n, size: c.layerInputCount), expected, samples: 1, tolerance: 1e-9,
                                 "\(spec) layer \(layer) \(rule) sample \(n)")
                     checked += 1
                 }
@@ -254,10 +254,10 @@ struct GraphRootTests {
             let mine = Array(records[(n * perSample)..<((n + 1) * perSample)])
             #expect(mine.map(\.root.neuron) == one.records.map(\.root.neuron), "sample \(n): neurons")
             #expect(mine.map(\.samePattern) == one.records.map(\.samePattern), "sample \(n): same pattern")
-            expectClose(mine.map(\.root.t), one.records.map(\.root.t), tolerance: 1e-12, "sample \(n): t")
-            expectClose(mine.map(\.outputChange), one.records.map(\.outputChange), tolerance: 1e-10, "sample \(n): output change")
+            expectClose(mine.map(\.root.t), one.records.map(\.root.t), samples: 1, tolerance: 1e-12, "sample \(n): t")
+            expectClose(mine.map(\.outputChange), one.records.map(\.outputChange), samples: 1, tolerance: 1e-10, "sample \(n): output change")
             expectClose(mine.map { $0.admissibleT.isFinite ? $0.admissibleT : 0 },
-                        one.records.map { $0.admissibleT.isFinite ? $0.admissibleT : 0 }, tolerance: 1e-10, "sample \(n): admissible t")
+                        one.records.map { $0.admissibleT.isFinite ? $0.admissibleT : 0 }, samples: 1, tolerance: 1e-10, "sample \(n): admissible t")
         }
         pairs = records.filter(\.root.hasRoot).count
         #expect(summary.samples == batch && summary.pairs == pairs, "\(summary)")

@@ -135,7 +135,7 @@ func expectClosePerSample<A: BinaryFloatingPoint>(_ actual: [A], _ expected: [Do
     }
     for n in 0..<(expected.count / size) {
         let range = (n * size)..<((n + 1) * size)
-        let error = relativeError(Array(actual[range]), Array(expected[range]))
+        let error = relativeError(Array(actual[range]), Array(expected[range]), samples: 1)
         #expect(error <= tolerance, "\(what()) sample \(n): relative error \(error) > \(tolerance)", sourceLocation: sourceLocation)
     }
 }
