@@ -28,12 +28,19 @@
  *   statistics, zbox bounds) must hold exactly the documented count, since another count means
  *   the caller's shapes are wrong (::DTD_ERROR_SHAPE_MISMATCH). Products of sizes are
  *   overflow-checked (::DTD_ERROR_OVERFLOW).
- * - Handles: a handle argument that is not live (already destroyed, or not made by libdtd) is
- *   ::DTD_ERROR_INVALID_ARGUMENT; libdtd keeps a registry of live handles, so such a pointer is
- *   reported, never dereferenced. These two statuses are not repeated in every Returns list.
+ * - Handles: a handle argument that is NULL is ::DTD_ERROR_NULL_POINTER; one that is not a live
+ *   handle of the expected type (already destroyed, a handle of the other type, or not made by
+ *   libdtd) is ::DTD_ERROR_INVALID_ARGUMENT, and the message says which. A handle is an opaque
+ *   value, not an address: libdtd looks every handle up in a registry of generation-tagged slots
+ *   and never dereferences a caller's pointer, and a destroyed handle stays rejected for the life
+ *   of the process, even when later handles reuse its slot. At most 2^24 handles are live at
+ *   once (::DTD_ERROR_OUT_OF_MEMORY beyond). These statuses are not repeated in every Returns list.
  * - Ownership: weights are copied when a layer is added; libdtd never keeps a caller's pointer
  *   after a call returns. Outputs go to caller-allocated buffers. Handles are freed with their
- *   `_destroy` function, for which NULL is a harmless no-op.
+ *   `_destroy` function, for which NULL is a harmless no-op. A `_destroy` returns no status, so
+ *   a pointer it cannot free (destroyed already, the other handle type, not from libdtd) leaves
+ *   everything unchanged and records why for dtd_last_error_message(); after a destroy that
+ *   freed its handle, or of NULL, the message is empty.
  * - Threads: a fully built network and a fully set rule set are immutable and may be used from
  *   any number of threads at once. Building (`dtd_network_add_*`, `dtd_rules_set_*`) and
  *   destroying must not overlap any other use of the same handle. Compute calls use libdtd's
@@ -164,7 +171,8 @@ DTD_API const char *dtd_status_string(dtd_status status);
 /**
  * dtd_last_error_message() : the detailed message of the most recent libdtd call on this thread.
  * Every fallible call sets it: to the failure's message (naming the argument, layer index and
- * shapes) or, on success, to the empty string. Other threads never see it.
+ * shapes) or, on success, to the empty string; so do the `_destroy` functions (see the
+ * conventions). Other threads never see it.
  * Returns: a NUL-terminated string owned by the library; its text is valid until the next libdtd
  *          call on the same thread. Never NULL.
  * Threads: safe; the message is thread-local.  Since: ABI 1
@@ -212,6 +220,9 @@ DTD_API dtd_status dtd_network_create(dtd_dtype dtype, const int64_t *input_shap
 /**
  * dtd_network_destroy() : frees a network. NULL is a harmless no-op. Rule sets made for it stay
  * valid handles but return ::DTD_ERROR_NETWORK_MISMATCH when used with another network.
+ * @param network  in, consumed: a live network handle. Anything else (a destroyed handle, a
+ *                 ::dtd_rules handle, a pointer not from libdtd) is a no-op that frees nothing
+ *                 and sets dtd_last_error_message() to the reason.
  * Threads: must not overlap any other use of `network`.  Since: ABI 1
  */
 DTD_API void dtd_network_destroy(dtd_network *network);
@@ -549,6 +560,9 @@ DTD_API dtd_status dtd_rules_create(const dtd_network *network, dtd_rules **out_
 
 /**
  * dtd_rules_destroy() : frees a rule set. NULL is a harmless no-op.
+ * @param rules  in, consumed: a live rule-set handle. Anything else (a destroyed handle, a
+ *               ::dtd_network handle, a pointer not from libdtd) is a no-op that frees nothing
+ *               and sets dtd_last_error_message() to the reason.
  * Threads: must not overlap any other use of `rules`.  Since: ABI 1
  */
 DTD_API void dtd_rules_destroy(dtd_rules *rules);

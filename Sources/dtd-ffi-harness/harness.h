@@ -17,6 +17,7 @@
  *   reference.c  naive forward, gradient and LRP (plain loops, straight from the formulas)
  *   values.c     libdtd against the reference; the hand fixture; the ledger
  *   specific.c   version, status strings, the bad-input list with exact status codes
+ *   handles.c    stale, mistyped and forged handles are rejected (registry generations)
  *   main.c       command line, order of the phases, summary
  */
 #ifndef DTD_HARNESS_H
@@ -171,6 +172,7 @@ void sweep_recipes(void);
 
 void run_value_checks(void);
 void run_specific_checks(void);
+void run_handle_checks(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */
 
