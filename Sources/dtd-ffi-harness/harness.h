@@ -18,6 +18,7 @@
  *   values.c     libdtd against the reference; the hand fixture; the ledger
  *   specific.c   version, status strings, the bad-input list with exact status codes
  *   handles.c    stale, mistyped and forged handles are rejected (registry generations)
+ *   catalogue.c  bad API arguments: the specific status and the argument named in the message
  *   main.c       command line, order of the phases, summary
  */
 #ifndef DTD_HARNESS_H
@@ -173,6 +174,7 @@ void sweep_recipes(void);
 void run_value_checks(void);
 void run_specific_checks(void);
 void run_handle_checks(void);
+void run_catalogue_checks(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */
 

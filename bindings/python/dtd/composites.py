@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import _capi
+from ._model_format import real_number
 from .errors import _check
 from .rules import Rule, rule_from_dict
 
@@ -90,13 +91,13 @@ def _layer_key(layer: Any) -> int:
 
 def epsilon_plus(epsilon: float = 1e-6) -> Composite:
     """z+ on feature layers, epsilon on classifier layers."""
-    return Composite("epsilon_plus", _capi.DTD_COMPOSITE_EPSILON_PLUS, epsilon=float(epsilon))
+    return Composite("epsilon_plus", _capi.DTD_COMPOSITE_EPSILON_PLUS, epsilon=real_number(epsilon, "epsilon"))
 
 
 def epsilon_plus_flat(epsilon: float = 1e-6) -> Composite:
     """As :func:`epsilon_plus`, with flat on the first dense/conv layer."""
     return Composite("epsilon_plus_flat", _capi.DTD_COMPOSITE_EPSILON_PLUS_FLAT,
-                     epsilon=float(epsilon))
+                     epsilon=real_number(epsilon, "epsilon"))
 
 
 def epsilon_gamma_box(low: float, high: float, epsilon: float = 1e-6,
@@ -105,16 +106,16 @@ def epsilon_gamma_box(low: float, high: float, epsilon: float = 1e-6,
     epsilon on classifier layers. ``low``/``high`` are scalars here; for per-channel bounds,
     override the first layer with :class:`dtd.rules.ZBox`."""
     return Composite("epsilon_gamma_box", _capi.DTD_COMPOSITE_EPSILON_GAMMA_BOX,
-                     epsilon=float(epsilon), gamma=float(gamma), low=float(low), high=float(high))
+                     epsilon=real_number(epsilon, "epsilon"), gamma=real_number(gamma, "gamma"), low=real_number(low, "low"), high=real_number(high, "high"))
 
 
 def epsilon_alpha2_beta1(epsilon: float = 1e-6) -> Composite:
     """alpha-beta(2, 1) on feature layers, epsilon on classifier layers."""
     return Composite("epsilon_alpha2_beta1", _capi.DTD_COMPOSITE_EPSILON_ALPHA2_BETA1,
-                     epsilon=float(epsilon))
+                     epsilon=real_number(epsilon, "epsilon"))
 
 
 def epsilon_alpha2_beta1_flat(epsilon: float = 1e-6) -> Composite:
     """As :func:`epsilon_alpha2_beta1`, with flat on the first dense/conv layer."""
     return Composite("epsilon_alpha2_beta1_flat", _capi.DTD_COMPOSITE_EPSILON_ALPHA2_BETA1_FLAT,
-                     epsilon=float(epsilon))
+                     epsilon=real_number(epsilon, "epsilon"))
