@@ -81,6 +81,12 @@ static void catalogue_job(void *ctx) {
     CONV("dilation_w 0", DTD_ERROR_SIZE, "dilation_w", 2, 3, 1, 1, 0, 0, 1, 0);
     CONV("in_channels 1 on 2 channels", DTD_ERROR_SHAPE_MISMATCH, "in_channels", 1, 3, 1, 1, 0, 0, 1, 1);
     CONV("kernel 6 on a 5x5 input", DTD_ERROR_SHAPE_MISMATCH, "kernel", 2, 6, 1, 1, 0, 0, 1, 1);
+    /* Found by Tests/fuzz: a huge stride keeps the output 3x3 while im2col's zero-bordered plane
+     * of (5 + 2 (2^31 - 1))^2 elements overflowed int64 (a trap, before the fix). */
+    CONV("padding 2^31 - 1 with stride 2^31 - 1 (a 2^64-element padded plane)", DTD_ERROR_OVERFLOW, "padded input plane", 2, 3,
+         INT32_MAX, INT32_MAX, INT32_MAX, INT32_MAX, 1, 1);
+    CONV("padding 2^20 with stride 2^20 (a 2^42-element padded plane)", DTD_ERROR_SIZE, "padded input plane", 2, 3, 1 << 20, 1 << 20,
+         1 << 20, 1 << 20, 1, 1);
 #undef CONV
 
     /* pools on input (2, 5, 5) */

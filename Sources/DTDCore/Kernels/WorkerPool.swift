@@ -50,6 +50,12 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Jobs the pool ran, and jobs a caller ran alone because the pool was busy (another call's
+    /// job, or a nested one). Relaxed counters, for tests that must know concurrent calls
+    /// really overlapped in the pool.
+    static let pooledJobs = Atomic<Int>(0)
+    static let busyFallbacks = Atomic<Int>(0)
+
     /// Threads started (the caller is the extra participant of every job).
     private(set) var workerCount = 0
     private let busy = Atomic<Bool>(false)
@@ -84,9 +90,11 @@ final class WorkerPool: @unchecked Sendable {
     /// when all have finished. Iterations are claimed one at a time, so uneven ones balance.
     func run(_ count: Int, _ body: (Int) -> Void) {
         guard count > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            if count > 1 { Self.busyFallbacks.add(1, ordering: .relaxed) }
             for i in 0..<count { body(i) }
             return
         }
+        Self.pooledJobs.add(1, ordering: .relaxed)
         withoutActuallyEscaping(body) { body in
             self.body = body
             iterations = count

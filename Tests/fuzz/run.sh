@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Builds and runs the libFuzzer target Tests/fuzz/fuzz_api.c against an AddressSanitizer build of
+# libdtd whose Swift code carries libFuzzer's coverage instrumentation (see README.md).
+#
+#   bash Tests/fuzz/run.sh build            # .build-asan/release/libdtd.so (if absent) and the fuzzer
+#   bash Tests/fuzz/run.sh regress          # every corpus and regression input once (CI)
+#   bash Tests/fuzz/run.sh short [SECONDS]  # fuzz from a copy of the corpus for SECONDS (60; CI)
+#   bash Tests/fuzz/run.sh long [RUNS]      # RUNS executions (1000000), new inputs merged into the corpus
+#
+# Exit status: non-zero when the build fails or any input breaks the contract (a crash, an
+# ASan/UBSan report, a contract abort, a leak of the fuzzer's own buffers is not checked).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+clang=${CLANG:-$(dirname "$(readlink -f "$(command -v swift)")")/clang}
+scratch=${DTD_ASAN_SCRATCH:-.build-asan}
+lib=$root/$scratch/release
+out=$root/.build-fuzz
+fuzzer=$out/fuzz_api
+corpus=Tests/fuzz/corpus
+regressions=Tests/fuzz/regressions
+
+# allocator_may_return_null: libdtd reports a failed allocation as DTD_ERROR_OUT_OF_MEMORY, which
+# needs malloc to return NULL; detect_leaks: the Swift runtime's one-time metadata is never freed.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+# The Swift runtime's own crash handler would report through ASan's shadow memory; let libFuzzer
+# and ASan report crashes instead.
+export SWIFT_BACKTRACE=enable=no
+
+build() {
+    if [ ! -f "$lib/libdtd.so" ]; then
+        echo "fuzz: building libdtd with -sanitize=address,fuzzer into $scratch (a few minutes)"
+        swift build -c release --sanitize=address --sanitize=fuzzer --scratch-path "$scratch" --product dtd
+    fi
+    ln -sf libdtd.so "$lib/libdtd.so.1"
+    mkdir -p "$out"
+    "$clang" -std=c11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        -fuse-ld=lld -I Include Tests/fuzz/fuzz_api.c -o "$fuzzer" -L "$lib" -ldtd -Wl,-rpath,"$lib"
+    echo "fuzz: built $fuzzer"
+}
+
+mode=${1:-regress}
+case "$mode" in
+build)
+    build
+    ;;
+regress)
+    build
+    # Each file once: with -runs=0 libFuzzer only loads (runs) the given corpora.
+    "$fuzzer" -runs=0 "$corpus" "$regressions" 2>&1 | tail -n 3
+    echo "fuzz: $(ls "$corpus" | wc -l) corpus and $(ls "$regressions" | wc -l) regression inputs passed"
+    ;;
+short)
+    build
+    seconds=${2:-60}
+    rm -f "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-*
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    cp "$corpus"/* "$work"/
+    "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/" "$work" "$regressions" 2>&1 |
+        grep -E '^(stat::|INFO: Seed|#[0-9]+ +DONE)|ERROR|SUMMARY|contract broken|Test unit written' || true
+    # grep swallowed the fuzzer's status; a crash leaves an artifact.
+    if ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* >/dev/null 2>&1; then
+        echo "fuzz: the fuzzer found a failing input (artifacts in $out); see Tests/fuzz/README.md" >&2
+        exit 1
+    fi
+    ;;
+long)
+    build
+    runs=${2:-1000000}
+    work=$(mktemp -d)
+    trap 'rm -rf "$work"' EXIT
+    "$fuzzer" -runs="$runs" -print_final_stats=1 -artifact_prefix="$out/" "$work" "$corpus" "$regressions"
+    # Keep the corpus small: merge only inputs that add coverage.
+    "$fuzzer" -merge=1 "$corpus" "$work" 2>&1 | tail -n 1
+    ;;
+*)
+    echo "usage: $0 build|regress|short [SECONDS]|long [RUNS]" >&2
+    exit 2
+    ;;
+esac
