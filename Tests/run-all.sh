@@ -28,7 +28,10 @@ step "C examples and valgrind"
 make -C bindings/c all run valgrind
 
 step "Python package tests"
-python3 -m pytest -q bindings/python/tests
+# DTD_LIBRARY makes the loader use exactly this build (an unloadable one is an error, never a
+# fall-back); DTD_EXPECT_LIBRARY makes test_loader assert that this is the library it loaded.
+DTD_LIBRARY="$PWD/.build/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build/release/libdtd.so" \
+    python3 -m pytest -q bindings/python/tests
 
 step "self-contained flavour (-static-stdlib)"
 swift build -c release -Xswiftc -static-stdlib --scratch-path .build-static
@@ -39,6 +42,18 @@ if ldd .build-static/release/libdtd.so | grep -q libswiftCore; then
 fi
 python3 Tests/abi/check_abi.py .build-static/release/libdtd.so
 .build/release/dtd-ffi-harness .build-static/release/libdtd.so Tests/abi/signatures.txt
-DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" python3 -m pytest -q bindings/python/tests
+DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build-static/release/libdtd.so" \
+    python3 -m pytest -q bindings/python/tests
+
+# --- Python with its optional dependencies, and the wheel ----------------------------------------
+# The suite again in the extras venv (Tests/setup-extras.sh), where nothing skips for a missing
+# package: dtd.image against Zennit's colour maps, dtd.plot, dtd.dask on a 2-process LocalCluster,
+# tqdm progress, the scripts that draw the README's pictures, and the wheel (pip builds it around
+# the static build above, auditwheel repairs it; it is installed into a fresh venv and run from
+# outside the repository with a clean environment). -rs lists every skip with its reason.
+step "Python extras and the wheel (extras venv)"
+venv=$(bash Tests/setup-extras.sh)
+DTD_LIBRARY="$PWD/.build/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build/release/libdtd.so" \
+    DTD_WHEEL_LIBRARY="$PWD/.build-static/release/libdtd.so" "$venv/bin/python" -m pytest -q -rs bindings/python/tests
 
 step "all suites passed"

@@ -1,7 +1,8 @@
 """dtd: Deep Taylor Decomposition and Layer-wise Relevance Propagation for ReLU networks.
 
 A pure-Python (ctypes) binding of libdtd. ``import dtd`` never fails: ``libdtd.so`` is found
-and loaded on first use (``$DTD_LIBRARY``, a vendored copy, or the repository's ``.build``).
+and loaded on first use (``$DTD_LIBRARY``, the copy in the wheel, the system's ``libdtd.so.1``, or
+the repository's ``.build``).
 
     import dtd
     net = dtd.Network((3,)).add_dense(w1).add_relu().add_dense(w2)
@@ -9,11 +10,14 @@ and loaded on first use (``$DTD_LIBRARY``, a vendored copy, or the repository's 
     audit = net.audit(X, target=0, layer=0, rule={"rule": "zplus"})   # DTD roots in the region?
     print(audit.table())
 
-``dtd.study`` runs the root audit of Sixt & Landgraf (2022) on its bundled network.
+``dtd.study`` runs the root audit of Sixt & Landgraf (2022) on its bundled network;
+``dtd.image`` turns relevance into heatmaps, ``dtd.plot`` draws a 2-input network's linear
+regions and roots (matplotlib), ``dtd.dask`` explains dask arrays (``import dtd.dask``).
 """
 from __future__ import annotations
 
 from . import composites, roots, rules, study
+from . import image, plot  # numpy only; plot imports matplotlib when it draws
 from ._loader import library as _library
 from .errors import DTDABIError, DTDError, DTDLoadError
 from .network import LEDGER_DTYPE, Network
@@ -22,6 +26,7 @@ from .roots import AuditResult, Roots
 __all__ = [
     "Network", "Roots", "AuditResult", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
     "rules", "composites", "roots", "study", "version", "abi_version", "library_path",
+    "image", "plot",
 ]
 
 

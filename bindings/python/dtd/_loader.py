@@ -3,11 +3,16 @@
 The library is loaded lazily, on the first call into it, so that ``import dtd`` never fails:
 a missing or mismatched library is reported when it is first needed, with every path tried.
 
-Search order (the first file that exists and loads is used):
+Search order (the first candidate that loads is used):
 
-1. ``$DTD_LIBRARY`` (an explicit path to the shared object);
-2. a copy vendored into the package, ``dtd/_vendor/libdtd.so`` (wheels);
-3. the repository's own builds, ``.build/release/libdtd.so`` then ``.build/debug/libdtd.so``,
+1. ``$DTD_LIBRARY`` (an explicit path to the shared object). When it is set, it is the only
+   candidate: a file that is missing or cannot be loaded is a :class:`DTDLoadError`, never a
+   silent fall-back to another build (a test run pointed at one build must not test another);
+2. the copy vendored into the package, ``dtd/_vendor/libdtd.so`` (the wheel ships it with its
+   BLAS next to it);
+3. the system linker's ``libdtd.so.1`` (installed with ``make install`` and ``ldconfig``, or on
+   ``LD_LIBRARY_PATH``);
+4. the repository's own builds, ``.build/release/libdtd.so`` then ``.build/debug/libdtd.so``,
    with the repository root found relative to this file (``bindings/python/dtd/``).
 
 The loaded library must report ``dtd_abi_version() == EXPECTED_ABI_VERSION``; any other ABI is
@@ -18,7 +23,6 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,8 @@ EXPECTED_ABI_VERSION = 1
 ENV_VAR = "DTD_LIBRARY"
 
 _LIBRARY_NAME = "libdtd.so"
+#: The soname the system linker resolves (``dlopen`` searches LD_LIBRARY_PATH, ld.so.cache, /usr/lib).
+SYSTEM_SONAME = "libdtd.so.1"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _REPO_ROOT = _PACKAGE_DIR.parents[2]  # <repo>/bindings/python/dtd -> <repo>
 
@@ -58,16 +64,39 @@ _lock = threading.Lock()
 _loaded: LoadedLibrary | None = None
 
 
-def candidates() -> list[tuple[str, Path]]:
-    """Every place searched, in order, as (origin, path) pairs."""
-    found: list[tuple[str, Path]] = []
+def candidates() -> list[tuple[str, Path | str]]:
+    """Every place searched, in order, as (origin, path) pairs; a bare soname (a ``str``, not a
+    ``Path``) is left to the system linker's search."""
     explicit = os.environ.get(ENV_VAR)
     if explicit:
-        found.append((f"${ENV_VAR}", Path(explicit)))
-    found.append(("vendored", _PACKAGE_DIR / "_vendor" / _LIBRARY_NAME))
-    found.append(("repo release build", _REPO_ROOT / ".build" / "release" / _LIBRARY_NAME))
-    found.append(("repo debug build", _REPO_ROOT / ".build" / "debug" / _LIBRARY_NAME))
-    return found
+        return [(f"${ENV_VAR}", Path(explicit))]
+    return [
+        ("vendored", _PACKAGE_DIR / "_vendor" / _LIBRARY_NAME),
+        ("system linker", SYSTEM_SONAME),
+        ("repo release build", _REPO_ROOT / ".build" / "release" / _LIBRARY_NAME),
+        ("repo debug build", _REPO_ROOT / ".build" / "debug" / _LIBRARY_NAME),
+    ]
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def _file_of(cdll: ctypes.CDLL, fallback: str) -> str:
+    """The file the dynamic linker mapped for ``cdll`` (``dladdr`` of one of its symbols), so that
+    a library found by soname reports where it lives; ``fallback`` where that is unavailable."""
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+    except (OSError, AttributeError):
+        return fallback
+    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    dladdr.restype = ctypes.c_int
+    info = _DlInfo()
+    address = ctypes.cast(cdll.dtd_abi_version, ctypes.c_void_p)
+    if dladdr(address, ctypes.byref(info)) == 0 or not info.dli_fname:
+        return fallback
+    return os.fsdecode(info.dli_fname)
 
 
 def _read_abi_version(cdll: ctypes.CDLL) -> int:
@@ -80,33 +109,34 @@ def _read_abi_version(cdll: ctypes.CDLL) -> int:
 
 def _load() -> LoadedLibrary:
     tried: list[tuple[str, str]] = []
-    for origin, path in candidates():
-        if not path.is_file():
+    searched = candidates()
+    for origin, path in searched:
+        if isinstance(path, Path) and not path.is_file():
             tried.append((str(path), f"{origin}: no such file"))
             continue
         try:
             cdll = ctypes.CDLL(str(path))
-        except OSError as error:  # exists but cannot be loaded (missing dependency, wrong arch)
+        except OSError as error:  # missing, or exists but cannot be loaded (dependency, arch)
             tried.append((str(path), f"{origin}: {error}"))
             continue
-        if os.environ.get(ENV_VAR) and origin != f"${ENV_VAR}":
-            # An explicit choice that failed deserves a word before falling back.
-            warnings.warn(f"${ENV_VAR} could not be used ({tried[0][1]}); using {path} instead",
-                          RuntimeWarning, stacklevel=3)
         try:
             abi = _read_abi_version(cdll)
         except AttributeError:
             raise DTDABIError(f"{path} does not export dtd_abi_version(); it is not libdtd "
                               f"(this package needs ABI {EXPECTED_ABI_VERSION})", tuple(tried)) from None
+        location = str(path) if isinstance(path, Path) else _file_of(cdll, str(path))
         if abi != EXPECTED_ABI_VERSION:
-            raise DTDABIError(f"{path} implements libdtd ABI {abi}, but this package needs ABI "
+            raise DTDABIError(f"{location} implements libdtd ABI {abi}, but this package needs ABI "
                               f"{EXPECTED_ABI_VERSION}; install a matching library or set "
                               f"${ENV_VAR}", tuple(tried))
-        return LoadedLibrary(cdll, str(path), abi)
+        return LoadedLibrary(cdll, location, abi)
     listing = "\n".join(f"  {path}  ({reason})" for path, reason in tried)
-    raise DTDLoadError(f"could not load {_LIBRARY_NAME}; tried:\n{listing}\n"
-                       f"Build it with `swift build -c release` at the repository root, or set "
-                       f"${ENV_VAR} to its path.", tuple(tried))
+    if any(origin == f"${ENV_VAR}" for origin, _ in searched):
+        hint = f"${ENV_VAR} names the only library to use; fix the path or unset it."
+    else:
+        hint = (f"Install the wheel (pip install libdtd), build it with `swift build -c release` "
+                f"at the repository root, or set ${ENV_VAR} to its path.")
+    raise DTDLoadError(f"could not load {_LIBRARY_NAME}; tried:\n{listing}\n{hint}", tuple(tried))
 
 
 def library() -> LoadedLibrary:

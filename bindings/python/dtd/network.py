@@ -22,7 +22,8 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _capi, _model_format
+from . import _batching, _capi, _model_format
+from ._batching import REQUIRED
 from .composites import Composite, _layer_key
 from .errors import DTDError, _check
 from .roots import AUDIT_RECORD_DTYPE, PLACEMENTS, ROOT_INFO_DTYPE, AuditResult, Roots
@@ -437,6 +438,8 @@ class Network:
     def _target_seeds(self, x: np.ndarray, target: Any) -> np.ndarray:
         """r = f_k(x) e_k per sample (``dtd_relevance_target_seed_*``)."""
         batch = x.shape[0]
+        if isinstance(target, str):
+            target = _batching.resolve_targets(self, x, target, call="lrp")
         raw = np.asarray(target)
         if raw.dtype.kind not in "iu":
             raise TypeError(f"target must be an int or an array of ints, got {target!r}")
@@ -491,7 +494,8 @@ class Network:
                 a composite from :mod:`dtd.composites` (optionally ``.with_overrides(...)``),
                 ``{"composite": composite, layer_index: rule, ...}`` (the same, as a dict), or
                 a single rule object, meaning that rule on every dense/conv layer.
-            target: explain output k: the seed is f_k(x) e_k. An int, or one int per sample.
+            target: explain output k: the seed is f_k(x) e_k. An int, one int per sample, or
+                ``"predicted"`` (each sample's largest output).
             ledger: also return the per-layer conservation ledger.
 
         Returns:
@@ -522,7 +526,7 @@ class Network:
 
     # MARK: - DTD roots and the root audit
 
-    def roots(self, x: Any, *, layer: int, target: int, rule: RuleArgument | None = None,
+    def roots(self, x: Any, *, layer: int, target: Any = REQUIRED, rule: RuleArgument | None = None,
               rules: RulesArgument | None = None, placement: str = "relevance",
               tol: float = 1e-5, neurons: NeuronsArgument = None,
               constrain: bool = False) -> Roots:
@@ -535,7 +539,8 @@ class Network:
         Args:
             x: (N, *input_shape), or one sample of input_shape.
             layer: index of a dense or conv2d layer.
-            target: the explained output k.
+            target: the explained output k: an int, one int per sample (the batch is split
+                by output, one libdtd call each), or ``"predicted"``. Required.
             rule: one root rule (a rule object or a reference dict such as
                 ``{"rule": "zplus"}``) used at every dense/conv layer, the study's protocol.
             rules: instead of ``rule``, a rule per layer as for :meth:`lrp`. Give exactly one.
@@ -557,7 +562,9 @@ class Network:
             ``roots_per_sample`` is the number of neurons, twice that for alpha-beta.
         """
         xs, single = self._samples(x, "x", self.input_shape)
-        rule_set, query, _ = self._root_query(layer=layer, target=target, rule=rule, rules=rules,
+        targets = _batching.resolve_targets(self, xs, target, call="roots")
+        work = _batching.groups(targets, xs.shape[0])
+        rule_set, query, _ = self._root_query(layer=layer, target=work[0][0], rule=rule, rules=rules,
                                               placement=placement, tol=tol, neurons=neurons,
                                               constrain=constrain)
         per_sample = self._roots_per_sample(rule_set, query)
@@ -565,52 +572,86 @@ class Network:
         points = np.empty((batch, per_sample, *self._layer_input_shape(query.layer)),
                           dtype=self._dtype)
         info = np.zeros((batch, per_sample), dtype=ROOT_INFO_DTYPE)
-        _check(self._c.roots_compute(self._h(), rule_set.handle, ctypes.byref(query), batch,
-                                     self._ptr(xs), xs.size, self._ptr(points), points.size,
-                                     _records_ptr(info, _capi.dtd_root_info), info.size))
+        for group_target, samples in work:
+            query.target = group_target
+            group_x, group_points, group_info = xs[samples], points[samples], info[samples]
+            _check(self._c.roots_compute(self._h(), rule_set.handle, ctypes.byref(query),
+                                         group_x.shape[0], self._ptr(group_x), group_x.size,
+                                         self._ptr(group_points), group_points.size,
+                                         _records_ptr(group_info, _capi.dtd_root_info), group_info.size))
+            points[samples], info[samples] = group_points, group_info  # copies back a fancy index
         if single:
             points, info = points[0], info[0]
-        return Roots._from_records(points, info, layer=query.layer, target=query.target,
+        return Roots._from_records(points, info, layer=query.layer,
+                                   target=_batching.single_target(targets, single),
                                    placement=placement)
 
-    def audit(self, x: Any, *, target: int = 0, layer: int = 0, rule: RuleArgument | None = None,
-              rules: RulesArgument | None = None, placement: str = "relevance",
-              tol: float = 1e-5, neurons: NeuronsArgument = None,
-              constrain: bool = False) -> AuditResult:
+    def audit(self, x: Any, *, target: Any = REQUIRED, layer: int = 0,
+              rule: RuleArgument | None = None, rules: RulesArgument | None = None,
+              placement: str = "relevance", tol: float = 1e-5, neurons: NeuronsArgument = None,
+              constrain: bool = False, chunk_size: int | None = None,
+              progress: Any = None) -> AuditResult:
         """Computes the roots of a layer (as :meth:`roots`) and audits each one: does it lie in
-        the input's linear region of ``g``, the network from the layer's input to output
-        ``target``, as Taylor's theorem requires?
+        the input's linear region of ``g``, the network from the layer's input to the explained
+        output, as Taylor's theorem requires?
 
-        The arguments are those of :meth:`roots`. All roots of all samples go through ``g`` as
-        batched matrix products, so thousands of samples take milliseconds.
+        The arguments are those of :meth:`roots`, ``target`` included (required: an int, one
+        per sample, or ``"predicted"``), and:
+
+        Args:
+            chunk_size: samples per libdtd call. None (default) adapts it so that each call
+                takes about a quarter of a second; Ctrl-C stops the audit after the running
+                chunk, and progress is reported after each.
+            progress: None, True (a tqdm bar; needs tqdm) or a callable ``progress(done, total)``
+                called with sample counts after each chunk.
 
         Returns:
             A :class:`dtd.roots.AuditResult` with the per-root checks (``same_gradient``,
             ``same_pattern``, ``output_change``, ``taylor_residual``, ``segment_inside``,
             ``admissible_t``, ``unexplained``, plus the root fields), the study's aggregates
-            as attributes, ``.summary()`` (a dict) and ``.table()`` (readable text)::
+            as attributes, the per-root rates ``pairs_outside_by_gradient`` /
+            ``pairs_outside_by_pattern``, ``.summary()`` (a dict) and ``.table()`` (readable
+            text)::
 
-                res = net.audit(X, target=0, layer=0, rule={"rule": "zplus"})
+                res = net.audit(X, target="predicted", layer=0, rule={"rule": "zplus"})
                 print(res.table())
+
+            Samples split over several calls (by target or into chunks) have their aggregates
+            tallied again over all records (see :meth:`dtd.roots.AuditResult.concatenate`).
         """
         xs, single = self._samples(x, "x", self.input_shape)
+        targets = _batching.resolve_targets(self, xs, target, call="audit")
+        work = _batching.groups(targets, xs.shape[0])
         rule_set, query, rules_argument = self._root_query(
-            layer=layer, target=target, rule=rule, rules=rules, placement=placement, tol=tol,
+            layer=layer, target=work[0][0], rule=rule, rules=rules, placement=placement, tol=tol,
             neurons=neurons, constrain=constrain)
         per_sample = self._roots_per_sample(rule_set, query)
         batch = xs.shape[0]
         records = np.zeros((batch, per_sample), dtype=AUDIT_RECORD_DTYPE)
-        summary = _capi.dtd_audit_summary()
-        _check(self._c.audit_roots(self._h(), rule_set.handle, ctypes.byref(query), batch,
-                                   self._ptr(xs), xs.size,
-                                   _records_ptr(records, _capi.dtd_audit_record), records.size,
-                                   ctypes.byref(summary)))
-        return AuditResult._from_records(records[0] if single else records, summary,
-                                         layer=query.layer, target=query.target,
-                                         placement=placement,
-                                         rule=self._rule_label(rules_argument, query.layer))
+        summaries = []
+        with _batching.chunked(work, per_sample=per_sample, chunk_size=chunk_size,
+                               progress=progress, description=f"audit layer {query.layer}") as parts:
+            for part_target, samples in parts:
+                query.target = part_target
+                part_x, part_records = xs[samples], records[samples]
+                summary = _capi.dtd_audit_summary()
+                _check(self._c.audit_roots(self._h(), rule_set.handle, ctypes.byref(query),
+                                           part_x.shape[0], self._ptr(part_x), part_x.size,
+                                           _records_ptr(part_records, _capi.dtd_audit_record),
+                                           part_records.size, ctypes.byref(summary)))
+                records[samples] = part_records  # copies back a fancy index; a no-op for a slice
+                summaries.append(summary)
+        described = dict(layer=query.layer, target=_batching.single_target(targets, single),
+                         placement=placement, rule=self._rule_label(rules_argument, query.layer),
+                         layer_rules=self._layer_rule_labels(rules_argument),
+                         constrained=bool(constrain))
+        if len(summaries) == 1:  # one call: libdtd's own summary
+            return AuditResult._from_records(records[0] if single else records, summaries[0],
+                                             **described)
+        return AuditResult._from_parts(records, [s.max_conservation_error for s in summaries],
+                                       single=single, **described)
 
-    def audit_points(self, x: Any, points: Any, *, layer: int, target: int = 0) -> AuditResult:
+    def audit_points(self, x: Any, points: Any, *, layer: int, target: Any = REQUIRED) -> AuditResult:
         """Audits arbitrary points of layer ``layer``'s input (e.g. constructed roots) against
         ``g``, the network from that layer's input to output ``target``.
 
@@ -619,7 +660,8 @@ class Network:
             points: (N, P, *layer_input_shape) — P points per sample — or (P, *layer_input_shape)
                 for a single sample.
             layer: any layer index (the points live at its input).
-            target: the explained output.
+            target: the explained output: an int, one int per sample, or ``"predicted"``.
+                Required.
 
         Returns:
             A :class:`dtd.roots.AuditResult` whose record ``[n, p]`` describes point ``p`` of
@@ -629,8 +671,10 @@ class Network:
         """
         xs, single = self._samples(x, "x", self.input_shape)
         batch = xs.shape[0]
+        targets = _batching.resolve_targets(self, xs, target, call="audit_points")
+        work = _batching.groups(targets, batch)
         layer_index = _index(layer, "layer", _capi.DTD_ERROR_LAYER_INDEX)
-        target_index = _index(target, "target", _capi.DTD_ERROR_OUT_OF_RANGE)
+        work = [(_index(t, "target", _capi.DTD_ERROR_OUT_OF_RANGE), samples) for t, samples in work]
         pts = self._array(points, "points")
         shape = self._layer_input_shape(layer_index) if self._valid_layer(layer_index) else None
         if shape is not None:
@@ -643,15 +687,27 @@ class Network:
                                f"for layer {layer_index}'s input {shape}")
         axis = 0 if single else 1  # the points axis
         per_sample = pts.shape[axis] if pts.ndim > axis else 0
+        if single:
+            pts = pts.reshape((1, *pts.shape))
         records = np.zeros((batch, per_sample), dtype=AUDIT_RECORD_DTYPE)
-        summary = _capi.dtd_audit_summary()
-        _check(self._c.audit_points(self._h(), layer_index, target_index, batch, self._ptr(xs),
-                                    xs.size, per_sample, self._ptr(pts), pts.size,
-                                    _records_ptr(records, _capi.dtd_audit_record), records.size,
-                                    ctypes.byref(summary)))
-        return AuditResult._from_records(records[0] if single else records, summary,
-                                         layer=layer_index, target=target_index, placement=None,
-                                         rule="(given points)")
+        summaries = []
+        for group_target, samples in work:
+            group_x, group_points, group_records = xs[samples], pts[samples], records[samples]
+            summary = _capi.dtd_audit_summary()
+            _check(self._c.audit_points(self._h(), layer_index, group_target, group_x.shape[0],
+                                        self._ptr(group_x), group_x.size, per_sample,
+                                        self._ptr(group_points), group_points.size,
+                                        _records_ptr(group_records, _capi.dtd_audit_record),
+                                        group_records.size, ctypes.byref(summary)))
+            records[samples] = group_records
+            summaries.append(summary)
+        described = dict(layer=layer_index, target=_batching.single_target(targets, single),
+                         placement=None, rule="(given points)")
+        if len(summaries) == 1:
+            return AuditResult._from_records(records[0] if single else records, summaries[0],
+                                             **described)
+        return AuditResult._from_parts(records, [s.max_conservation_error for s in summaries],
+                                       single=single, **described)
 
     def _root_query(self, *, layer: Any, target: Any, rule: Any, rules: Any, placement: Any,
                     tol: Any, neurons: Any, constrain: Any
@@ -715,6 +771,12 @@ class Network:
         if layer in layers:
             return _describe_rule(layers[layer])
         return str(self.rule_kinds(rules)[layer])
+
+    def _layer_rule_labels(self, rules: RulesArgument) -> dict[int, str]:
+        """``{layer: short rule name}`` for every dense/conv layer that ``rules`` gives a rule."""
+        kinds = self.rule_kinds(rules)
+        return {layer: self._rule_label(rules, layer) for layer, kind in enumerate(kinds)
+                if kind is not None}
 
     # MARK: - The study's theory as checks
 
@@ -860,6 +922,9 @@ class Network:
     def _unit_seeds(self, batch: int, target: Any) -> np.ndarray:
         """``e_k`` per sample (the gradient's seed for output k)."""
         raw = np.asarray(target)
+        if isinstance(target, str):
+            raise ValueError('target must be an int or an array of ints here (resolve "predicted" '
+                             'with net.forward(x).argmax(axis=1))')
         if raw.dtype.kind not in "iu":
             raise TypeError(f"target must be an int or an array of ints, got {target!r}")
         targets = np.broadcast_to(raw, (batch,)) if raw.ndim == 0 else raw

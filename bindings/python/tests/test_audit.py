@@ -212,14 +212,21 @@ def test_audit_the_reference_dict_call(rng):
 def test_audit_table_is_readable(rng):
     net, _ = random_model(rng, SIZES)
     with net:
-        res = net.audit(np.abs(rng.normal(size=(10, SIZES[0]))), rule=Gamma(1.0), placement="hyperplane")
+        res = net.audit(np.abs(rng.normal(size=(10, SIZES[0]))), target=0, rule=Gamma(1.0), placement="hyperplane")
     table = res.table()
     lines = table.splitlines()
     assert lines[0] == "DTD root audit: layer 0, output 0, rule gamma(1), placement hyperplane"
-    assert lines[2].split()[-1] == str(res.pairs)
-    assert lines[5].endswith(f"{100 * res.outside_by_pattern:.1f} %")
-    assert lines[8].endswith(f"{res.max_conservation_error:.1e}")
-    assert len({len(line) for line in lines[1:] if not line.endswith("region")}) == 1  # aligned
+    assert lines[1] == "  rule per dense/conv layer: 0: gamma(1), 2: gamma(1), 4: gamma(1)"
+    assert lines[3].split()[-1] == str(res.pairs)
+    assert lines[4].endswith("per root  per sample")
+    assert lines[5].endswith(f"{100 * res.pairs_outside_by_gradient:.1f} %"
+                             f"  {100 * res.outside_by_gradient:>8.1f} %")
+    assert lines[6].endswith(f"{100 * res.pairs_outside_by_pattern:.1f} %"
+                             f"  {100 * res.outside_by_pattern:>8.1f} %")
+    assert lines[9].endswith(f"{res.max_conservation_error:.1e}")
+    assert len({len(line) for line in lines[2:] if line.endswith("%") and "per root" not in line
+                and line not in lines[4:7]}) == 1  # single-column rows aligned
+    assert len({len(line) for line in lines[4:7]}) == 1  # the two-column block aligned
     assert str(res) == table and "AuditResult" in repr(res)
 
 
@@ -227,8 +234,8 @@ def test_audit_of_a_single_sample_has_no_batch_axis(rng):
     net, _ = random_model(rng, SIZES)
     x = rng.normal(size=(3, SIZES[0]))
     with net:
-        batch = net.audit(x, rule=ZPlus())
-        single = net.audit(x[2], rule=ZPlus())
+        batch = net.audit(x, target=0, rule=ZPlus())
+        single = net.audit(x[2], target=0, rule=ZPlus())
     assert single.same_pattern.shape == (9,) and single.samples == 1
     np.testing.assert_array_equal(single.segment_inside, batch.segment_inside[2])
     np.testing.assert_array_equal(single.output_change, batch.output_change[2])
@@ -239,8 +246,8 @@ def test_audit_of_part_of_a_layer_has_no_conservation_error(rng):
     net, _ = random_model(rng, SIZES)
     x = rng.normal(size=(4, SIZES[0]))
     with net:
-        res = net.audit(x, rule=ZPlus(), neurons=(1, 4))
-        full = net.audit(x, rule=ZPlus())
+        res = net.audit(x, target=0, rule=ZPlus(), neurons=(1, 4))
+        full = net.audit(x, target=0, rule=ZPlus())
     assert np.isnan(res.max_conservation_error) and not np.isnan(full.max_conservation_error)
     assert res.neuron.shape == (4, 3)
     np.testing.assert_array_equal(res.segment_inside, full.segment_inside[:, 1:4])
@@ -265,8 +272,8 @@ def test_audit_float32_agrees_with_float64(rng):
     with net64, dtd.Network((SIZES[0],), dtype="float32") as net32:
         for layer in layers:
             net32.add_dense(layer[1], layer[2]) if layer[0] == "dense" else net32.add_relu()
-        r64 = net64.audit(x, rule=ZPlus())
-        r32 = net32.audit(x, rule=ZPlus())
+        r64 = net64.audit(x, target=0, rule=ZPlus())
+        r32 = net32.audit(x, target=0, rule=ZPlus())
     assert r32.pairs == r64.pairs
     np.testing.assert_allclose(r32.output_change, r64.output_change, atol=1e-4)
     np.testing.assert_allclose(r32.segment_inside, r64.segment_inside, atol=1e-3)

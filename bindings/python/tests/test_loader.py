@@ -43,13 +43,43 @@ def test_loader_import_does_not_load_the_library():
     assert result.stdout.strip() == "False"
 
 
+def test_loader_search_order():
+    """$DTD_LIBRARY alone when set; otherwise vendored, the system linker, then the repo builds."""
+    saved = os.environ.pop(_loader.ENV_VAR, None)
+    try:
+        origins = [origin for origin, _ in _loader.candidates()]
+        assert origins == ["vendored", "system linker", "repo release build", "repo debug build"]
+        assert dict(_loader.candidates())["system linker"] == "libdtd.so.1"
+        os.environ[_loader.ENV_VAR] = "/some/where/libdtd.so"
+        assert _loader.candidates() == [("$DTD_LIBRARY", Path("/some/where/libdtd.so"))]
+    finally:
+        os.environ.pop(_loader.ENV_VAR, None)
+        if saved is not None:
+            os.environ[_loader.ENV_VAR] = saved
+
+
+# Hides any installed libdtd.so.1 so that a test of the repo fall-back cannot load it instead.
+_NO_SYSTEM_LIBRARY = "import dtd._loader as l; l.SYSTEM_SONAME = 'libdtd-absent-for-this-test.so.1'\n"
+
+
 def test_loader_finds_the_repo_build_without_dtd_library():
-    result = run_python("import dtd; print(dtd.library_path()); print(dtd.abi_version())", DTD_LIBRARY=None)
+    result = run_python(_NO_SYSTEM_LIBRARY + "import dtd; print(dtd.library_path()); print(dtd.abi_version())",
+                        DTD_LIBRARY=None)
     assert result.returncode == 0, result.stderr
     path, abi = result.stdout.split()
     build = REPO_ROOT / ".build"
     assert Path(path) in (build / "release" / "libdtd.so", build / "debug" / "libdtd.so")
     assert int(abi) == _loader.EXPECTED_ABI_VERSION
+
+
+def test_loader_asks_the_system_linker_for_libdtd_so_1(tmp_path):
+    """A libdtd.so.1 the dynamic linker finds (here through LD_LIBRARY_PATH) comes before the
+    repository's builds, and library_path() names the file the linker mapped."""
+    (tmp_path / "libdtd.so.1").symlink_to(Path(dtd.library_path()).resolve())
+    result = run_python("import dtd; print(dtd.library_path())", DTD_LIBRARY=None,
+                        LD_LIBRARY_PATH=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tmp_path / "libdtd.so.1")
 
 
 def test_loader_prefers_dtd_library(tmp_path):
@@ -60,12 +90,29 @@ def test_loader_prefers_dtd_library(tmp_path):
     assert result.stdout.strip() == str(link)
 
 
-def test_loader_warns_and_falls_back_when_dtd_library_is_unusable(tmp_path):
-    result = run_python("import warnings, dtd\nwarnings.simplefilter('always')\nprint(dtd.library_path())",
-                        DTD_LIBRARY=str(tmp_path / "missing.so"))
+@pytest.mark.parametrize("kind", ["missing", "not a library"])
+def test_loader_dtd_library_that_cannot_be_loaded_is_an_error(tmp_path, kind):
+    """An explicit $DTD_LIBRARY that fails is a DTDLoadError naming it, never a fall-back to
+    another build (issue 16: a test run pointed at one build must not test another)."""
+    path = tmp_path / "libdtd.so"
+    if kind == "not a library":
+        path.write_text("not an ELF file")
+    result = run_python("import dtd\ntry:\n    print(dtd.library_path())\n"
+                        "except dtd.DTDLoadError as e:\n    print('DTDLoadError', e)",
+                        DTD_LIBRARY=str(path))
     assert result.returncode == 0, result.stderr
-    assert "DTD_LIBRARY could not be used" in result.stderr
-    assert result.stdout.strip().endswith("libdtd.so")
+    assert result.stdout.startswith("DTDLoadError"), result.stdout
+    assert str(path) in result.stdout and "DTD_LIBRARY names the only library" in result.stdout
+    assert "release" not in result.stdout  # no other candidate was tried
+
+
+def test_loader_loaded_the_expected_library():
+    """CI names the build each pytest run must test ($DTD_EXPECT_LIBRARY, e.g. the static
+    flavour); the library actually loaded must be that file."""
+    expected = os.environ.get("DTD_EXPECT_LIBRARY")
+    if not expected:
+        pytest.skip("DTD_EXPECT_LIBRARY is not set (Tests/run-all.sh sets it for each run)")
+    assert os.path.samefile(dtd.library_path(), expected), (dtd.library_path(), expected)
 
 
 def test_loader_not_found_lists_every_path_tried(fresh_loader, monkeypatch, tmp_path):

@@ -109,7 +109,7 @@ def test_roots_tol_not_positive_and_finite(net, tol):
     with raises(C.DTD_ERROR_OUT_OF_RANGE, "tol"):
         net.roots(X, layer=0, target=0, rule=ZPlus(), tol=tol)
     with raises(C.DTD_ERROR_OUT_OF_RANGE, "tol"):
-        net.audit(X, rule=ZPlus(), tol=tol)
+        net.audit(X, target=0, rule=ZPlus(), tol=tol)
 
 
 @pytest.mark.parametrize("rule", [Epsilon(0.25), Epsilon(), Flat(), {"rule": "epsilon"}, {"rule": "flat"}],
@@ -142,21 +142,21 @@ def test_roots_placement_invalid(net, placement):
     with raises(C.DTD_ERROR_OUT_OF_RANGE, "placement"):
         net.roots(X, layer=0, target=0, rule=ZPlus(), placement=placement)
     with raises(C.DTD_ERROR_OUT_OF_RANGE, "placement"):
-        net.audit(X, rule=ZPlus(), placement=placement)
+        net.audit(X, target=0, rule=ZPlus(), placement=placement)
 
 
 def test_roots_need_exactly_one_of_rule_and_rules(net):
     with pytest.raises(ValueError, match="exactly one of rule"):
         net.roots(X, layer=0, target=0)
     with pytest.raises(ValueError, match="exactly one of rule"):
-        net.audit(X, rule=ZPlus(), rules=ZPlus())
+        net.audit(X, target=0, rule=ZPlus(), rules=ZPlus())
 
 
 def test_roots_rule_of_the_wrong_type(net):
     with pytest.raises(TypeError, match="rule must be a rule object"):
         net.roots(X, layer=0, target=0, rule="zplus")
     with pytest.raises(ValueError, match="unknown rule"):
-        net.audit(X, rule={"rule": "zminus"})
+        net.audit(X, target=0, rule={"rule": "zminus"})
 
 
 @pytest.mark.parametrize("neurons", [range(0, 6, 2), slice(0, 6, 2)], ids=["range", "slice"])
@@ -173,14 +173,14 @@ def test_roots_neurons_of_the_wrong_form(net, neurons):
 
 def test_roots_constrain_not_a_bool(net):
     with pytest.raises(TypeError, match="constrain"):
-        net.audit(X, rule=ZPlus(), constrain=1)
+        net.audit(X, target=0, rule=ZPlus(), constrain=1)
 
 
 def test_roots_sample_shape_mismatch_is_refused_by_the_binding(net):
     with raises(C.DTD_ERROR_SHAPE_MISMATCH, "x has shape (2, 5)"):
         net.roots(np.ones((2, 5)), layer=0, target=0, rule=ZPlus())
     with raises(C.DTD_ERROR_SHAPE_MISMATCH, "x has shape (5,)"):
-        net.audit(np.ones(5), rule=ZPlus())
+        net.audit(np.ones(5), target=0, rule=ZPlus())
 
 
 def test_roots_empty_network():
@@ -191,7 +191,7 @@ def test_roots_empty_network():
 def test_roots_of_a_closed_network(net):
     net.close()
     with raises(C.DTD_ERROR_NULL_POINTER, "closed"):
-        net.audit(X, rule=ZPlus())
+        net.audit(X, target=0, rule=ZPlus())
 
 
 # MARK: - dtd_roots_count / dtd_roots_compute / dtd_audit_roots through _capi
@@ -318,7 +318,7 @@ def test_audit_roots_wrong_dtype_entry_point(net):
 @pytest.mark.parametrize("layer", [5, -1])
 def test_audit_points_layer_out_of_range(net, layer):
     with raises(C.DTD_ERROR_LAYER_INDEX, str(layer)):
-        net.audit_points(X, np.zeros((2, 3, 4)), layer=layer)
+        net.audit_points(X, np.zeros((2, 3, 4)), target=0, layer=layer)
 
 
 @pytest.mark.parametrize("target", [3, -1])
@@ -330,12 +330,12 @@ def test_audit_points_target_out_of_range(net, target):
 @pytest.mark.parametrize("shape", [(2, 3, 5), (3, 3, 4), (2, 4), (6, 4)])
 def test_audit_points_shape_mismatch_is_refused_by_the_binding(net, shape):
     with raises(C.DTD_ERROR_SHAPE_MISMATCH, f"points has shape {shape}"):
-        net.audit_points(X, np.zeros(shape), layer=0)
+        net.audit_points(X, np.zeros(shape), target=0, layer=0)
 
 
 def test_audit_points_no_points(net):
     with raises(C.DTD_ERROR_SIZE, "points_per_sample"):
-        net.audit_points(X, np.zeros((2, 0, 4)), layer=0)
+        net.audit_points(X, np.zeros((2, 0, 4)), target=0, layer=0)
 
 
 def test_audit_points_buffers_too_small(net):
@@ -362,7 +362,7 @@ def test_audit_points_empty_network():
         status = C.dtd_audit_points_f64(empty._handle, 0, 0, 1, ptr(x), 4, 1, ptr(points), 4, records, 1, None)
         assert status in (C.DTD_ERROR_EMPTY_NETWORK, C.DTD_ERROR_LAYER_INDEX), C.STATUS_NAMES.get(status)
         with pytest.raises(DTDError) as info:
-            empty.audit_points(x, points[None], layer=0)
+            empty.audit_points(x, points[None], target=0, layer=0)
         assert info.value.status in (C.DTD_ERROR_EMPTY_NETWORK, C.DTD_ERROR_LAYER_INDEX)
 
 

@@ -80,7 +80,7 @@ def test_study_roots_outside_the_region_by_numpy(placement):
     with study.load_network() as net:
         for column, inputs in blocks.items():
             x = inputs[:60]
-            res = net.audit(x, rule=study.COLUMN_RULES[column], placement=placement)
+            res = net.audit(x, target=0, rule=study.COLUMN_RULES[column], placement=placement)
             roots = net.roots(x, layer=0, target=0, rule=study.COLUMN_RULES[column], placement=placement)
             expected = np.array([[same_pattern(layers, 0, x[n], roots.points[n, j]) for j in range(10)]
                                  for n in range(60)])
