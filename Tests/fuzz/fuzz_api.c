@@ -512,6 +512,23 @@ static void destroy_all(Fuzz *f) {
     }
 }
 
+/** FUZZ_API_TRACE=1: the network an input built, layer by layer, on stderr (for reproducers). */
+static void describe(const Fuzz *f) {
+    static const char *const kinds[] = {"?", "dense", "conv2d", "relu", "maxpool2d", "avgpool2d", "flatten", "batchnorm"};
+    Shape in = current(f, -1);
+    fprintf(stderr, "network %s, input (%lld", f->f64 ? "float64" : "float32", (long long)in.dims[0]);
+    for (int64_t i = 1; i < in.rank; i++) fprintf(stderr, ", %lld", (long long)in.dims[i]);
+    fprintf(stderr, ")\n");
+    for (int64_t l = 0; l < in.layers; l++) {
+        dtd_layer_kind kind = 0;
+        dtd_network_layer_kind(f->net, l, &kind);
+        Shape s = current(f, l);
+        fprintf(stderr, "  %lld %s -> (%lld", (long long)l, kind >= 1 && kind <= 7 ? kinds[kind] : "?", (long long)s.dims[0]);
+        for (int64_t i = 1; i < s.rank; i++) fprintf(stderr, ", %lld", (long long)s.dims[i]);
+        fprintf(stderr, ")\n");
+    }
+}
+
 /* ---- the entry points ----------------------------------------------------------------------- */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -523,6 +540,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
      * input to run the same way every time. Callers may override both. */
     setenv("DTD_NUM_THREADS", "1", 0);
     setenv("DTD_SPIN_US", "0", 0);
+    /* No buffer cache: every scratch buffer is its own malloc, so ASan sees each one (a pool of
+     * reused blocks would hide a use after free), and memory stays bounded. */
+    setenv("DTD_CACHE_MB", "0", 0);
     if (!DTD_CHECK_ABI()) {
         fprintf(stderr, "fuzz_api: libdtd ABI %d, header %d\n", dtd_abi_version(), DTD_ABI_VERSION);
         abort();
@@ -555,6 +575,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     int layers = pick(&f.in, 9);
     for (int i = 0; i < layers; i++) LAYERS[pick(&f.in, LAYER_KINDS)].add(&f);
+    if (getenv("FUZZ_API_TRACE")) describe(&f);
     dtd_dtype got = 0;
     int64_t elements_per_sample = 0;
     CALL(dtd_network_dtype(f.net, &got));

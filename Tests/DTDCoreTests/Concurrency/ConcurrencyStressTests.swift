@@ -226,8 +226,8 @@ private enum SmallNetworkCalls {
                               x: RandomNetworks.inputs(mlpSpec, batch: 3, seed: 1, range: 0...1), batch: 3)
         let lrp0 = try RuleSet(for: mlp.network, everyLinearLayer: .epsilon(0))
         let zPlus = try RuleSet(for: mlp.network, everyLinearLayer: .zPlus())
-        let mixed = try mlpSpec.ruleSet([0: .gamma(0.25), 2: .alphaBeta(alpha: 2, beta: 1), 4: .epsilon(0.01)], for: mlp.network)
-        calls += [mlp.forward()] + mlp.gradients() + [mlp.lrp(lrp0, "LRP-0"), mlp.lrp(mixed, "gamma/alpha-beta/epsilon")]
+        let mixed = try mlpSpec.ruleSet([0: .gamma(0.25), 2: .alphaBeta(alpha: 2, beta: 1), 4: .epsilon(0)], for: mlp.network)
+        calls += [mlp.forward()] + mlp.gradients() + [mlp.lrp(lrp0, "LRP-0"), mlp.lrp(mixed, "gamma/alpha-beta/LRP-0")]
         calls += mlp.roots(zPlus, RootQuery(layer: 2, target: 1), "z+ layer 2")
         calls += mlp.roots(mixed, RootQuery(layer: 0, target: 0, placement: .hyperplane, constrainToRegion: true), "gamma layer 0")
         calls += [mlp.auditPoints(layer: 2, perSample: 3)] + mlp.theory(lrp0) + [try mlp.constructRoots(lrp0, layer: 2)]
@@ -237,24 +237,27 @@ private enum SmallNetworkCalls {
         let cnn = CallFactory(label: "cnn f32", network: try cnnSpec.build(Float.self),
                               x: RandomNetworks.inputs(cnnSpec, batch: 2, seed: 2).map { Float($0) }, batch: 2)
         let cnnRules = try RuleSet(for: cnn.network, everyLinearLayer: .zPlus())
-        let box = try cnnSpec.ruleSet([0: .zBox(low: .scalar(-1), high: .scalar(1)), 4: .zPlus(), 7: .epsilon(0.1), 9: .epsilon(0)],
+        // conv 0, relu, maxpool, conv 3, relu, flatten, dense 6, relu, dense 8
+        let box = try cnnSpec.ruleSet([0: .zBox(low: .scalar(-1), high: .scalar(1)), 3: .zPlus(), 6: .epsilon(0.1), 8: .epsilon(0)],
                                       for: cnn.network)
         calls += [cnn.forward()] + cnn.gradients() + [cnn.lrp(cnnRules, "z+"), cnn.lrp(box, "zbox/z+/epsilon")]
-        calls += cnn.roots(cnnRules, RootQuery(layer: 4, target: 0, neurons: 0..<6), "z+ conv layer 4")
-        calls += [cnn.auditPoints(layer: 4, perSample: 2)] + cnn.theory(cnnRules)
+        calls += cnn.roots(cnnRules, RootQuery(layer: 3, target: 0, neurons: 0..<4), "z+ conv layer 3")
+        calls += [cnn.auditPoints(layer: 3, perSample: 2)] + cnn.theory(cnnRules)
 
         // Average pooling and dilation, float64; the wide Winograd network, float32.
         let avgSpec = RandomNetworks.cnns[1]
         let avg = CallFactory(label: "cnn avgpool f64", network: try avgSpec.build(Double.self),
                               x: RandomNetworks.inputs(avgSpec, batch: 2, seed: 3), batch: 2)
         let avgRules = try RuleSet(for: avg.network, everyLinearLayer: .alphaBeta(alpha: 2, beta: 1))
-        calls += [avg.forward(), avg.lrp(avgRules, "alpha-beta")] + avg.roots(avgRules, RootQuery(layer: 0, target: 1), "alpha-beta layer 0")
+        // (Roots only: auditing all of this layer's alpha-beta roots would take more time than the rest.)
+        calls += [avg.forward(), avg.lrp(avgRules, "alpha-beta"),
+                  avg.roots(avgRules, RootQuery(layer: 0, target: 1), "alpha-beta layer 0")[0]]
         let wideSpec = RandomNetworks.wide
         let wide = CallFactory(label: "wide f32 (Winograd)", network: try wideSpec.build(Float.self),
                                x: RandomNetworks.inputs(wideSpec, batch: 2, seed: 4).map { Float($0) }, batch: 2)
         let wideRules = try RuleSet(for: wide.network, everyLinearLayer: .gamma(0.5))
         calls += [wide.forward(), wide.lrp(wideRules, "gamma")] + wide.gradients()
-        calls += wide.roots(wideRules, RootQuery(layer: 2, target: 0, neurons: 0..<8), "gamma layer 2")
+        calls += wide.roots(wideRules, RootQuery(layer: 2, target: 0, neurons: 0..<2), "gamma layer 2")
         return calls
     }
 }
@@ -292,8 +295,10 @@ private enum VGGCalls {
         var epsilonPlus = try RuleSet(for: network, everyLinearLayer: .zPlus())
         try epsilonPlus.set(.epsilon(1e-6), layer: last, in: network)
         let lrp0 = try RuleSet(for: network, everyLinearLayer: .epsilon(0))
+        var rootRules = try RuleSet(for: network, everyLinearLayer: .zPlus())  // root rules on every layer above
+        try rootRules.set(.epsilon(0), layer: last, in: network)
         var calls = [vgg.lrp(epsilonPlus, "epsilon-plus"), vgg.lrp(lrp0, "LRP-0")]
-        calls += vgg.roots(epsilonPlus, RootQuery(layer: lastConv, target: 3, neurons: 0..<16), "z+ last conv, 16 neurons")
+        calls += vgg.roots(rootRules, RootQuery(layer: lastConv, target: 3, neurons: 0..<16), "z+ last conv, 16 neurons")
         calls += [vgg.auditPoints(layer: last, perSample: 2)]
         calls += vgg.theory(lrp0)
         return calls
@@ -325,16 +330,16 @@ private func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) 
     #expect(threads.count == count, "started \(threads.count) of \(count) threads")
 }
 
-/// Per-thread results, written by one thread each and read after the joins.
-private final class Outcomes: @unchecked Sendable {
-    var mismatches: [[String]]
-    init(_ threads: Int) { mismatches = Array(repeating: [], count: threads) }
+/// One thread's results, written by that thread only and read after the join. (One object per
+/// thread: threads writing different elements of one shared array would race on the array.)
+private final class Outcome: @unchecked Sendable {
+    var mismatches: [String] = []
 }
 
 /// Each thread runs `callsPerThread` calls, walking the list from its own offset with its own
 /// stride (so the threads interleave different calls), and compares every result bit for bit.
 private func runConcurrently(threads: Int, callsPerThread: Int, calls: [StressCall], expected: [[UInt64]]) -> [String] {
-    let outcomes = Outcomes(threads)
+    let outcomes = (0..<threads).map { _ in Outcome() }
     onThreads(threads) { t in
         var mismatches: [String] = []
         let stride = [1, 3, 5, 7, 11, 13, 17, 19][t % 8]
@@ -347,9 +352,9 @@ private func runConcurrently(threads: Int, callsPerThread: Int, calls: [StressCa
                 mismatches.append("thread \(t): \(calls[i].name) threw \(error)")
             }
         }
-        outcomes.mismatches[t] = mismatches
+        outcomes[t].mismatches = mismatches
     }
-    return outcomes.mismatches.flatMap { $0 }
+    return outcomes.flatMap(\.mismatches)
 }
 
 private func environmentCount(_ name: String, default value: Int) -> Int {

@@ -462,7 +462,7 @@ BAD_ARGUMENTS = [
     ("audit-layer-float", lambda net: net.audit(X, layer=0.0, target=0, rule=Epsilon(0.0)),
      ArgumentTypeError, INVALID, ["layer", "integer"]),
     ("audit_points-complex-points",
-     lambda net: net.audit_points(X, np.zeros((2, 3)) * 1j, layer=0), ArgumentTypeError, INVALID,
+     lambda net: net.audit_points(X, np.zeros((2, 3)) * 1j, layer=0, target=0), ArgumentTypeError, INVALID,
      ["points", "complex"]),
     ("constant_root-complex-root",
      lambda net: net.constant_root_explanation(X, np.zeros(3) + 0j, target=0), ArgumentTypeError,
