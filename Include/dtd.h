@@ -56,7 +56,9 @@
  *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` in the
  *   environment (read once per process) uses im2col everywhere.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
- *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
+ *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY; with a
+ *   scratch cap (dtd_set_max_scratch_bytes(), `DTD_MAX_SCRATCH_MB`) a call that would need more
+ *   is refused with that status before it allocates past the cap.
  *
  * ## Example (float64; error checks elided)
  * @code
@@ -178,6 +180,22 @@ DTD_API const char *dtd_status_string(dtd_status status);
  * Threads: safe; the message is thread-local.  Since: ABI 1
  */
 DTD_API const char *dtd_last_error_message(void);
+
+/**
+ * dtd_set_max_scratch_bytes() : caps the memory one compute call (forward, the relevance
+ * methods, roots, the audits, the theory checks) may allocate for itself: activations, im2col
+ * columns, relevance and root buffers. A call that would need more fails with
+ * ::DTD_ERROR_OUT_OF_MEMORY before the allocation that would pass the cap, naming the cap, so a
+ * request too large for the machine is a status, not an out-of-memory kill. The cap bounds the
+ * call's peak (memory it frees counts no more); the caller's own buffers and the network's
+ * weights are not counted, and building calls are not capped. Process-wide; the environment
+ * variable `DTD_MAX_SCRATCH_MB` (read once, on first use) sets the initial cap in MiB.
+ * @param max_bytes     in, >= 0: the cap in bytes; 0 removes it (the default).
+ * @param out_previous  out, may be NULL: the cap before this call.
+ * Returns: ::DTD_OK, ::DTD_ERROR_SIZE (negative `max_bytes`).
+ * Threads: safe; calls already running keep the cap they started with.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_set_max_scratch_bytes(int64_t max_bytes, int64_t *out_previous);
 
 /* =============================================================================================
  * 3. Network handle

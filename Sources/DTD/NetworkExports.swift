@@ -300,11 +300,11 @@ func forward<T: BoundaryScalar>(_ network: OpaquePointer?, _ batch: Int64, _ inp
 @c @implementation
 public func dtd_network_forward_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                     _ output: UnsafeMutablePointer<Float>?, _ output_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
+    computing { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
 }
 
 @c @implementation
 public func dtd_network_forward_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                     _ output: UnsafeMutablePointer<Double>?, _ output_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
+    computing { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
 }

@@ -76,6 +76,8 @@ typedef enum {
     ROLE_ENUM,           /* one of `valid` */
     ROLE_FLAG,           /* any int32 (nonzero = true) */
     ROLE_PARAM,          /* a double parameter; PARAM_* flags give its domain */
+    ROLE_BYTES,          /* a byte count >= 0 where every such value is valid (a cap; 0 = none) */
+    ROLE_OPTIONAL_OUT,   /* an out-pointer that may be NULL */
 } Role;
 
 /* Param.flags */

@@ -1,7 +1,7 @@
 /**
  * fuzz_api.c : a libFuzzer target that turns bytes into a sequence of libdtd calls.
  *
- * One input builds one network of random layers with honest-but-hostile sizes and values
+ * One input sets a scratch cap (64 MiB down to 16 KiB), builds one network of random layers with honest-but-hostile sizes and values
  * (mostly sizes that fit the current shape, sometimes 0, -1, 2^31, 2^62 or a count one off;
  * weights mostly small, sometimes NaN, infinity or 1e300), a rule set with a random rule per
  * layer (sometimes out of its domain, sometimes missing), then runs every method once — forward,
@@ -269,6 +269,17 @@ static const LayerKind LAYERS[] = {
      * {"identity", add_identity}, {"adaptive_avgpool2d", add_adaptive_avgpool2d} */
 };
 #define LAYER_KINDS ((int)(sizeof LAYERS / sizeof LAYERS[0]))
+
+/** The largest per-sample activation of the network (input included). */
+static int64_t largest_activation(const Fuzz *f) {
+    Shape in = current(f, -1);
+    int64_t largest = in.size;
+    for (int64_t l = 0; l < in.layers; l++) {
+        Shape s = current(f, l);
+        if (s.size > largest) largest = s.size;
+    }
+    return largest;
+}
 
 /* ---- rules -------------------------------------------------------------------------------- */
 
@@ -554,6 +565,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Fuzz f;
     memset(&f, 0, sizeof f);
     f.in = (Bytes){data, size};
+    /* A scratch cap on every input: a valid but enormous request (a hostile padding can make a
+     * conv output of 2^31 elements) must be a status, and a cap reached halfway through a call
+     * exercises the error paths of everything allocated before it. */
+    static const int64_t caps[] = {(int64_t)64 << 20, (int64_t)4 << 20, (int64_t)256 << 10, (int64_t)16 << 10};
+    CALL(dtd_set_max_scratch_bytes(caps[pick(&f.in, 4)], NULL));
     f.f64 = pick(&f.in, 2);
     int64_t shape[3];
     int64_t rank = pick(&f.in, 2) ? 3 : 1;
@@ -586,7 +602,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CALL(dtd_network_layer_kind(f.net, l, &kind));
     }
     if (CALL(dtd_rules_create(f.net, &f.rules)) == DTD_OK) {
-        set_rules(&f);
+        /* Compute calls are capped; preparing rules is not (it is model memory), and some rules
+         * keep a buffer per output unit, so rules go only on networks of sane activation sizes.
+         * (A hostile padding can make a valid network with 2^31 activations per sample.) */
+        if (largest_activation(&f) <= MAX_ELEMENTS) set_rules(&f);
         if (pick(&f.in, 16) == 0) CALL(dtd_network_add_relu(f.net)); /* the rule set no longer fits */
         run_methods(&f);
     } else {

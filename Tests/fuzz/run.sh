@@ -32,8 +32,19 @@ export SWIFT_BACKTRACE=enable=no
 build() {
     if [ ! -f "$lib/libdtd.so" ]; then
         echo "fuzz: building libdtd with -sanitize=address,fuzzer into $scratch (a few minutes)"
-        swift build -c release --sanitize=address --sanitize=fuzzer --scratch-path "$scratch" --product dtd
+        # One -sanitize= option: given SwiftPM's --sanitize=address --sanitize=fuzzer, the Swift
+        # driver passes only one of them to the frontend. For a library, -sanitize=fuzzer adds
+        # libFuzzer's coverage instrumentation (the fuzzer's executable brings libFuzzer itself;
+        # any other ASan program gets the ASan runtime's no-op coverage hooks).
+        swift build -c release -Xswiftc -sanitize=address,fuzzer --scratch-path "$scratch" --product dtd
     fi
+    undefined=$(nm -D --undefined-only "$lib/libdtd.so")
+    for symbol in __asan_init __sanitizer_cov_8bit_counters_init; do
+        if ! grep -q "$symbol" <<<"$undefined"; then
+            echo "fuzz: $lib/libdtd.so lacks $symbol (built without ASan or coverage?); remove $scratch and rebuild" >&2
+            exit 1
+        fi
+    done
     ln -sf libdtd.so "$lib/libdtd.so.1"
     mkdir -p "$out"
     "$clang" -std=c11 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \

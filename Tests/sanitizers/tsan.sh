@@ -3,7 +3,8 @@
 # -sanitize=thread (release, -enable-testing for the tests' @testable import) into .build-tsan;
 #   1. the Swift concurrency stress test (small networks: 8 threads of mixed calls; a VGG-sized CNN:
 #      6 threads overlapping in the worker pool), every result bit-identical to serial;
-#   2. the 8-thread C example (bindings/c/threads.c) through the C ABI.
+#   2. the 8-thread C example (bindings/c/threads.c) and 8 threads creating and destroying handles
+#      (registry_threads.c) through the C ABI.
 # Any report fails the job (halt_on_error); Tests/sanitizers/tsan.supp lists the documented false
 # positives, and the log says how many matched.
 #
@@ -32,11 +33,14 @@ step "Swift concurrency stress test under TSan"
 DTD_STRESS_CALLS=${DTD_STRESS_CALLS:-600} DTD_STRESS_VGG_CALLS=${DTD_STRESS_VGG_CALLS:-3} \
     swift test "${flags[@]}" --skip-build --filter ConcurrencyStress
 
-step "the 8-thread C example under TSan"
+step "the 8-thread C example and the handle registry under TSan"
 lib=$root/$scratch/release
 ln -sf libdtd.so "$lib/libdtd.so.1"
 mkdir -p "$scratch/c"
-# The shared TSan runtime: the static one drags in libdispatch interceptors a C program cannot link.
-"$clang" -std=c99 -O1 -g -fsanitize=thread -shared-libsan -fuse-ld=lld -pthread -I Include bindings/c/threads.c \
-    -o "$scratch/c/threads" -L "$lib" -ldtd -Wl,-rpath,"$lib" -Wl,-rpath,"$runtime_dir"
-"$scratch/c/threads"
+for program in bindings/c/threads.c Tests/sanitizers/registry_threads.c; do
+    name=$(basename "$program" .c)
+    # The shared TSan runtime: the static one drags in libdispatch interceptors a C program cannot link.
+    "$clang" -std=c99 -O1 -g -fsanitize=thread -shared-libsan -fuse-ld=lld -pthread -I Include "$program" \
+        -o "$scratch/c/$name" -L "$lib" -ldtd -Wl,-rpath,"$lib" -Wl,-rpath,"$runtime_dir"
+    "$scratch/c/$name"
+done

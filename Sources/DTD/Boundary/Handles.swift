@@ -1,5 +1,4 @@
 import DTDCore
-import Synchronization
 
 /// An object behind an opaque C handle. Handles are mutated only while being built, which the
 /// header forbids to overlap any other use; that contract is what makes them `Sendable`.
@@ -59,7 +58,8 @@ final class RulesHandle: Handle, @unchecked Sendable {
 /// pools). A slot whose generation would wrap is retired instead of reused. Every entry point
 /// looks its handle up here before touching it, so a destroyed, foreign, mistyped or garbage
 /// pointer is reported instead of dereferenced, and a lookup returns a strong reference, so a
-/// destroy racing a call (which the header forbids) cannot free the object under it.
+/// destroy racing a call (which the header forbids) cannot free the object under it. The table
+/// sits behind a pthread mutex (`Locked`), which ThreadSanitizer can check.
 enum HandleRegistry {
     /// Low bits of every handle value: odd, so it is never the address of a Swift or C object,
     /// and a fixed pattern, so most garbage pointers are rejected before the table is read.
@@ -79,7 +79,7 @@ enum HandleRegistry {
         var free: [Int] = []   // empty slots whose generation can still advance
     }
 
-    private static let table = Mutex(Table())
+    private static let table = Locked(Table())
 
     /// What a pointer refers to.
     enum Resolution<H: Handle> {

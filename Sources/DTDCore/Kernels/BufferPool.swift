@@ -14,6 +14,9 @@ enum BufferPool {
     struct Block {
         let pointer: UnsafeMutableRawPointer
         let bytes: Int
+        /// The call budget (`ScratchLimit`) this block is charged to while in use, and the bytes
+        /// charged: those asked for (a reused block may be larger; its pages exist already).
+        var charge: (budget: ScratchBudget, bytes: Int)? = nil
     }
 
     final class Cache {
@@ -45,8 +48,26 @@ enum BufferPool {
         return fresh
     }
 
-    /// A block of at least `bytes` bytes (its actual size is returned), or nil when memory is exhausted.
-    static func acquire(_ bytes: Int) -> Block? {
+    /// A block of at least `bytes` bytes (its actual size is returned), charged to the calling
+    /// thread's call budget if it has one.
+    /// - Throws: `.outOfMemory` when the block would exceed the budget (checked before anything
+    ///   is allocated) or memory is exhausted.
+    static func acquire(_ bytes: Int) throws(DTDError) -> Block {
+        guard let budget = ScratchBudget.current else {
+            guard let block = take(bytes) else { throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes") }
+            return block
+        }
+        try budget.charge(bytes)
+        guard var block = take(bytes) else {
+            budget.uncharge(bytes)
+            throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes")
+        }
+        block.charge = (budget, bytes)
+        return block
+    }
+
+    /// A block from this thread's cache or from malloc, or nil when memory is exhausted.
+    private static func take(_ bytes: Int) -> Block? {
         if limit > 0 {
             let c = cache
             var best = -1
@@ -64,7 +85,12 @@ enum BufferPool {
     }
 
     /// Returns a block to this thread's cache, or frees it when the cache is full.
-    static func release(_ block: Block) {
+    static func release(_ charged: Block) {
+        var block = charged
+        if let (budget, bytes) = block.charge {
+            budget.uncharge(bytes)
+            block.charge = nil
+        }
         guard limit > 0, block.bytes <= limit else { free(block.pointer); return }
         let c = cache
         while c.bytes + block.bytes > limit, !c.blocks.isEmpty {

@@ -28,9 +28,7 @@ public final class Storage<Element: DTDScalar>: @unchecked Sendable {
         guard count >= 0 else { throw DTDError(.size, "internal: negative storage size \(count)") }
         let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
         guard !overflow else { throw DTDError(.overflow, "\(count) elements do not fit in memory addresses") }
-        guard let block = BufferPool.acquire(bytes) else {
-            throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes")
-        }
+        let block = try BufferPool.acquire(bytes)
         self.count = count
         self.block = block
         self.base = block.pointer.bindMemory(to: Element.self, capacity: max(count, 1))
@@ -82,7 +80,7 @@ public final class IndexStorage: @unchecked Sendable {
     public init(count: Int) throws(DTDError) {
         let (bytes, overflow) = max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Int>.stride)
         guard !overflow, count >= 0 else { throw DTDError(.overflow, "\(count) indices do not fit in memory addresses") }
-        guard let block = BufferPool.acquire(bytes) else { throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes") }
+        let block = try BufferPool.acquire(bytes)
         self.count = count
         self.block = block
         self.base = block.pointer.bindMemory(to: Int.self, capacity: max(count, 1))

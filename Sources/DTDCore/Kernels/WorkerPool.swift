@@ -65,6 +65,8 @@ final class WorkerPool: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private var iterations = 0
     private var body: ((Int) -> Void)?
+    /// The submitting call's scratch budget, which the workers charge while they run its job.
+    private var budget: ScratchBudget?
     private let parkLock: UnsafeMutablePointer<pthread_mutex_t>
     private let parkSignal: UnsafeMutablePointer<pthread_cond_t>
 
@@ -97,6 +99,7 @@ final class WorkerPool: @unchecked Sendable {
         Self.pooledJobs.add(1, ordering: .relaxed)
         withoutActuallyEscaping(body) { body in
             self.body = body
+            budget = ScratchBudget.current
             iterations = count
             nextIteration.store(0, ordering: .relaxed)
             finished.store(0, ordering: .relaxed)
@@ -114,6 +117,7 @@ final class WorkerPool: @unchecked Sendable {
                 if spins & 1023 == 0 { sched_yield() }
             }
             self.body = nil
+            budget = nil
         }
         busy.store(false, ordering: .releasing)
     }
@@ -131,7 +135,10 @@ final class WorkerPool: @unchecked Sendable {
     /// `body` is released before it acknowledges the job (`run`'s escape check counts it).
     @inline(never)
     private func runJob() {
-        if let body { claim(body, iterations) }
+        guard let body else { return }
+        ScratchBudget.current = budget
+        claim(body, iterations)
+        ScratchBudget.current = nil
     }
 
     private func work() -> Never {

@@ -20,13 +20,14 @@ from . import composites, roots, rules, study
 from . import image, plot  # numpy only; plot imports matplotlib when it draws
 from ._loader import library as _library
 from .errors import DTDABIError, DTDError, DTDLoadError
+from .limits import set_max_scratch_bytes
 from .network import LEDGER_DTYPE, Network
 from .roots import AuditResult, Roots
 
 __all__ = [
     "Network", "Roots", "AuditResult", "DTDError", "DTDLoadError", "DTDABIError", "LEDGER_DTYPE",
     "rules", "composites", "roots", "study", "version", "abi_version", "library_path",
-    "image", "plot",
+    "image", "plot", "set_max_scratch_bytes",
 ]
 
 

@@ -1,0 +1,88 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A cap on the memory one call may allocate for itself (activations, im2col columns, relevance
+/// buffers: everything it takes from `BufferPool`), so that a request too large for the machine
+/// is a `.outOfMemory` error before the allocation, not an OOM kill after the pages are touched.
+///
+/// The cap is process-wide: `DTD_MAX_SCRATCH_MB` sets it when libdtd first needs it, `set(_:)`
+/// changes it (0 = no cap, the default). A call run inside `withBudget` gets its own budget;
+/// every block it acquires, on its own thread or on the worker pool's threads while they run its
+/// steps, is charged to that budget, and a block that would take the call past the cap is refused.
+/// Blocks are uncharged when they are released, so the cap bounds the call's peak.
+public enum ScratchLimit {
+    private static let bytes = Atomic<Int>(fromEnvironment())
+
+    private static func fromEnvironment() -> Int {
+        guard let text = getenv("DTD_MAX_SCRATCH_MB"), let mb = Int(String(cString: text)), mb > 0 else { return 0 }
+        return min(mb, 1 << 40) << 20
+    }
+
+    /// The cap in bytes (0 = none).
+    public static var current: Int { bytes.load(ordering: .relaxed) }
+
+    /// Sets the cap (0 removes it) for calls that start afterwards; returns the previous one.
+    @discardableResult
+    public static func set(_ newValue: Int) -> Int {
+        bytes.exchange(max(0, newValue), ordering: .relaxed)
+    }
+
+    /// Runs one call with a budget of the current cap (none when there is no cap).
+    public static func withBudget<R>(_ body: () throws(DTDError) -> R) throws(DTDError) -> R {
+        let cap = current
+        guard cap > 0 else { return try body() }
+        let budget = ScratchBudget(limit: cap)
+        let outer = ScratchBudget.current
+        ScratchBudget.current = budget
+        defer { ScratchBudget.current = outer }
+        return try body()
+    }
+}
+
+/// The memory one call has taken from `BufferPool`, against its cap.
+final class ScratchBudget: Sendable {
+    let limit: Int
+    private let used = Atomic<Int>(0)
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Charges `bytes`, or throws when that would exceed the limit (nothing is charged then).
+    func charge(_ bytes: Int) throws(DTDError) {
+        let total = used.add(bytes, ordering: .relaxed).newValue
+        guard total <= limit else {
+            used.subtract(bytes, ordering: .relaxed)
+            throw DTDError(.outOfMemory, "this call needs more than the scratch limit of \(ScratchBudget.megabytes(limit)) (DTD_MAX_SCRATCH_MB or dtd_set_max_scratch_bytes): \(ScratchBudget.megabytes(total - bytes)) in use, \(bytes) bytes more requested")
+        }
+    }
+
+    func uncharge(_ bytes: Int) { used.subtract(bytes, ordering: .relaxed) }
+
+    private static func megabytes(_ bytes: Int) -> String {
+        bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : "\(bytes) bytes"
+    }
+
+    // MARK: The calling thread's budget
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The budget of the call this thread is running (or running steps of), if it has one. The
+    /// slot holds an unretained reference; `withBudget` and the worker pool keep it alive.
+    static var current: ScratchBudget? {
+        get {
+            guard let raw = pthread_getspecific(key) else { return nil }
+            return Unmanaged<ScratchBudget>.fromOpaque(raw).takeUnretainedValue()
+        }
+        set {
+            pthread_setspecific(key, newValue.map { Unmanaged.passUnretained($0).toOpaque() })
+        }
+    }
+}
