@@ -34,7 +34,11 @@ public enum ScratchLimit {
 
     /// Runs one call with a budget of the current cap (none when there is no cap).
     public static func withBudget<R>(_ body: () throws(DTDError) -> R) throws(DTDError) -> R {
-        let cap = current
+        try withBudget(limit: current, body)
+    }
+
+    /// Runs `body` with a budget of `limit` bytes (none when 0), whatever the process-wide cap.
+    static func withBudget<R>(limit cap: Int, _ body: () throws(DTDError) -> R) throws(DTDError) -> R {
         guard cap > 0 else { return try body() }
         let budget = ScratchBudget(limit: cap)
         let outer = ScratchBudget.current
