@@ -13,6 +13,10 @@ let package = Package(
     name: "libdtd",
     products: [
         .library(name: "dtd", type: .dynamic, targets: ["DTD"]),
+        // The Swift engine, for packages that depend on this one (bindings/swift/ExplainMLP).
+        // DTDCore's unsafe flag is accepted there: SwiftPM allows unsafe flags in path and branch
+        // dependencies (since 5.2) and, for tools version 6.2 or later, in version dependencies.
+        .library(name: "DTDCore", targets: ["DTDCore"]),
         .executable(name: "dtd-ffi-harness", targets: ["dtd-ffi-harness"]),
         .executable(name: "dtd-bench", targets: ["dtd-bench"]),
     ],

@@ -78,6 +78,12 @@
  *   dtd_network_destroy(net);
  * @endcode
  *
+ * ## Building against libdtd
+ * `make -C bindings/c install PREFIX=...` (or the release archive) installs this header, the
+ * library with its soname link, libdtd.pc and the CMake package dtd:
+ * `cc app.c $(pkg-config --cflags --libs libdtd)`, or `find_package(dtd 1 REQUIRED)` and
+ * `target_link_libraries(app PRIVATE dtd::dtd)`.
+ *
  * ## Contents
  *  1. Version
  *  2. Status codes and errors
@@ -86,6 +92,7 @@
  *  5. Rules and composites
  *  6. DTD root points and the root audit
  *  7. The study's theory as checks (T2, T3, rank-1 convergence)
+ *  8. Full-backward DTD (the study's second experiment)
  */
 #ifndef DTD_H
 #define DTD_H
@@ -106,6 +113,8 @@ extern "C" {
  * 1. Version
  * ============================================================================================= */
 
+/* Plain integer literals, one per line: bindings/c/Makefile reads these three and
+ * DTD_ABI_VERSION to name the installed library and to version libdtd.pc and the CMake package. */
 #define DTD_VERSION_MAJOR 1
 #define DTD_VERSION_MINOR 0
 #define DTD_VERSION_PATCH 0
@@ -911,6 +920,210 @@ DTD_API dtd_status dtd_theory_rank1_csc_f64(const dtd_network *network, const dt
                                             const double *input, int64_t input_count,
                                             int64_t seeds_per_sample, const double *seeds, int64_t seeds_count,
                                             double *csc, int64_t csc_count);
+
+/* =============================================================================================
+ * 8. Full-backward DTD (the study's second experiment)
+ *
+ * For a chain of dense layers each followed by a ReLU (dense [batch-norm] relu, repeated;
+ * anything else is ::DTD_ERROR_UNSUPPORTED), an explained output k and inputs with f_k(x) > 0,
+ * every unit of every dense layer is decomposed, top-down, at a root searched inside the input's
+ * linear region (Sixt & Landgraf 2022, section 5; DESIGN.md 6b). Everything is float64 inside;
+ * float32 weights and inputs are converted.
+ *
+ * Dense layer l (L = the last) has input a. Its region P_l is the set of a' >= lo at which every
+ * ReLU of layers l..L (of layer L: unit k only) has the state it has at a; lo = 0 for hidden
+ * layers (the ReLU's range) and query->input_lower for the network input. With the roots of the
+ * layers above held fixed, unit j's relevance is affine on P_l, R_j(a') = alpha_j . a' + beta_j
+ * (at the top R_k = z_k, so R_k(x) = f_k(x)). Per unit, top-down:
+ *  - R_j(a) <= 1e-9 f_k(x): skipped; its relevance is dropped (and reported);
+ *  - exact method: m_j = min over P_l of R_j (an LP; -infinity if unbounded), u_j = m_j if
+ *    m_j > 1e-9 f_k(x), else 0 (the relevance the region cannot explain); the root is the point of
+ *    {a' in P_l : R_j(a') <= u_j + delta} nearest to a (a QP; delta = 0 if u_j = 0, else
+ *    1e-9 max(1, u_j); if 0 < m_j <= 1e-9 f the bound is m_j); a unit with alpha_j = 0 keeps
+ *    root = a and u_j = R_j(a);
+ *  - the unit passes alpha_ji (a_i - root_ji) to input i, which sum to R_j(a) - R_j(root); the
+ *    input relevance is R0 = gamma (.) x - kappa, with slope gamma = sum_j alpha_j over the first
+ *    layer's units (the gradient of f_k when no active unit was skipped: T2).
+ * Ledger: f_k(x) = sum R0 + sum over decomposed units of R_j(root) + sum over skipped units of
+ * R_j(a); the exact method closes it up to rounding (|error| <= 1e-9 f_k(x)).
+ *
+ * Solver: the exact method solves its LPs and QPs with COIN-OR CLP (dual simplex, primal simplex
+ * when the dual one gives no verified optimum; the QP's root is then refined to the exact
+ * projection onto the face CLP ends on; tolerances 1e-10), loaded at run time: libdtd dlopen()s
+ * libClp.so.1 (Debian/Ubuntu: coinor-libclp1, pulled in by coinor-libclp-dev), or the file named
+ * by the environment variable DTD_CLP_LIBRARY (read once per process). libdtd has no link-time
+ * dependency on it; without it the exact method's calls return ::DTD_ERROR_UNSUPPORTED with a
+ * message saying what to install, and everything else, the sampled methods included, works.
+ *
+ * The sampled methods reproduce the study's own procedure, for comparison on the same inputs.
+ * A root search of dense layer l at a point a draws `directions` random unit directions v; along
+ * each it tries p_i = max(a + (1 - i/9) v, lo), i = 0..9, where p is valid iff
+ * |grad g_l(p) - grad g_l(a)|_i <= 1e-5 + 1e-3 |grad g_l(p)|_i for every i (g_l: the network from
+ * that input to output k; ReLU'(0) = 0); the farthest valid point is the direction's candidate
+ * (::DTD_FULL_BACKWARD_BISECT then bisects 10 times between it and the next farther grid point,
+ * the refinement the study's code intended; ::DTD_FULL_BACKWARD_SAMPLED keeps it, as the code
+ * ran). Unit j's root is the candidate with the smallest R_j (the first on ties) and its slope
+ * the gradient of R_j there. R at any point is evaluated recursively: forward to the next layer
+ * and sum the messages of the upper units whose relevance there is > 0, with each layer's roots
+ * cached per region (key: grad g rounded to 5 decimals; a point in a new region starts a new
+ * search). Units with R_j(a) <= 0 are skipped; `unresolved` is R_j(root) and may be negative
+ * (the root overshoots); ::DTD_UNIT_UNRESOLVED marks R_j(root) > 1e-9 f; lp_min is NaN. Cost:
+ * a search evaluates `directions` candidates, each of which may meet new regions above, so a
+ * sample runs up to directions^(L-1) searches in the worst case (the study's net: ~3).
+ * The directions are reproducible in any language: search s (0, 1, ... in the order searches
+ * start; search 0 of every layer is the one at the sample's own activation) of dense layer l
+ * (0 = first) for sample n uses xoshiro256** seeded with the first four outputs of SplitMix64
+ * started at h, where h = seed and then h = mix(h + 0x9E3779B97F4A7C15 + v) for v = n, l, s
+ * (mix: SplitMix64's finaliser; all mod 2^64). A direction is `d` normals divided by their norm;
+ * a normal is sqrt(-2 ln(1 - u1)) cos(2 pi u2) from two uniforms u = (next >> 11) 2^-53.
+ * ============================================================================================= */
+
+/** Methods of a full-backward query. */
+typedef int32_t dtd_full_backward_method;
+#define DTD_FULL_BACKWARD_EXACT   1 /**< LP minimum and QP root inside the region (needs CLP) */
+#define DTD_FULL_BACKWARD_SAMPLED 2 /**< the study's procedure as its code ran: a 10-point grid per direction */
+#define DTD_FULL_BACKWARD_BISECT  3 /**< as SAMPLED, plus 10 bisection steps per direction (the intended refinement) */
+
+/** The study's random directions per root search (::dtd_full_backward_query.directions = 0). */
+#define DTD_FULL_BACKWARD_DIRECTIONS 50
+
+/** Bits of ::dtd_full_backward_unit.flags. */
+#define DTD_UNIT_SKIPPED    1 /**< R_j(a) <= 1e-9 f_k(x) (sampled: <= 0): dropped, not decomposed */
+#define DTD_UNIT_UNRESOLVED 2 /**< relevance is left at the root: u_j > 0 (sampled: R_j(root) > 1e-9 f_k(x)) */
+#define DTD_UNIT_UNBOUNDED  4 /**< exact: R_j has no minimum on the region (lp_min = -infinity) */
+#define DTD_UNIT_INACTIVE   8 /**< R_j is constant on the region (alpha_j = 0; sampled: zero slope at the root) */
+
+/** What to decompose and how. */
+typedef struct dtd_full_backward_query {
+    int64_t target;                  /**< explained output k, in [0, output size) */
+    dtd_full_backward_method method; /**< ::DTD_FULL_BACKWARD_EXACT, _SAMPLED or _BISECT */
+    int32_t directions;              /**< sampled methods: directions per root search, 0 (= 50) or 1..2^20; read only by them */
+    uint64_t seed;                   /**< sampled methods: seed of the directions; read only by them */
+    double input_lower;              /**< lower bound of every network-input coordinate in P_1: 0 (the study's clamp), any
+                                          other value <= every input, or -INFINITY; never NaN or +INFINITY */
+} dtd_full_backward_query;
+
+/** Output sizes per sample, from dtd_full_backward_count(). */
+typedef struct dtd_full_backward_sizes {
+    int64_t layers;        /**< dense layers decomposed, L */
+    int64_t units;         /**< unit records: every unit of dense layers 1..L-1, then the target unit of layer L */
+    int64_t root_elements; /**< root elements: for each unit record, its layer's input size */
+    int64_t box_elements;  /**< box elements: for each dense layer, 4 x its input size */
+} dtd_full_backward_sizes;
+
+/** One unit's decomposition for one sample. */
+typedef struct dtd_full_backward_unit {
+    int64_t layer;        /**< index of the unit's dense layer in the network's layer list */
+    int64_t unit;         /**< j, an output unit of that layer */
+    int32_t dense_index;  /**< position of that layer among the dense layers, 0 = the first */
+    int32_t flags;        /**< ::DTD_UNIT_SKIPPED, ::DTD_UNIT_UNRESOLVED, ::DTD_UNIT_UNBOUNDED, ::DTD_UNIT_INACTIVE bits */
+    double relevance;     /**< R_j(a) */
+    double lp_min;        /**< exact: m_j (-infinity when unbounded; R_j(a) when inactive); NaN when skipped or sampled */
+    double unresolved;    /**< R_j(root): the relevance left at the root (exact: u_j, up to delta and the solver's
+                               tolerance); 0 when skipped */
+    double root_distance; /**< ||root - a||_2; NaN when skipped */
+} dtd_full_backward_unit;
+
+/** One sample's ledger and work. */
+typedef struct dtd_full_backward_sample {
+    double output;         /**< f_k(x) */
+    double input_sum;      /**< sum of R0 */
+    double unresolved_sum; /**< sum of `unresolved` over the decomposed (not skipped) units */
+    double skipped_sum;    /**< sum of `relevance` over the skipped units */
+    double ledger_error;   /**< output - (input_sum + unresolved_sum + skipped_sum) */
+    int64_t solver_calls;  /**< LPs and QPs solved (exact method) */
+    int64_t root_searches; /**< root searches run (sampled methods: one per region met) */
+} dtd_full_backward_sample;
+
+/** The size of one dense layer's region P_l for one sample. */
+typedef struct dtd_full_backward_region {
+    int64_t layer;             /**< index of the dense layer in the network's layer list */
+    int64_t constraints;       /**< hinge rows bounding P_l (all-zero rows dropped) */
+    int64_t unbounded;         /**< coordinates whose box is unbounded on either side */
+    double hinge_distance;     /**< min over hinges u of |z_u(a)| / ||grad z_u||: distance from a to its nearest
+                                    hinge (infinity without hinges) */
+    double mean_width;         /**< mean over coordinates of high - low of the box (infinity if any is unbounded) */
+    double mean_width_clipped; /**< the same for the box within |a' - a|_inf <= 1 */
+} dtd_full_backward_region;
+
+/**
+ * dtd_full_backward_available() : whether the exact method's solver can be used: 1 when COIN-OR
+ * CLP (libClp.so.1, or the file DTD_CLP_LIBRARY names) loads and has the functions libdtd calls,
+ * else 0. The first call loads it (once per process).
+ * Threads: safe.  Since: ABI 1
+ */
+DTD_API int32_t dtd_full_backward_available(void);
+
+/**
+ * dtd_full_backward_count() : output sizes per sample for a query; checks the network and the query.
+ * @param network    in: a chain of dense layers each followed by a ReLU.
+ * @param query      in, borrowed for the call.
+ * @param out_sizes  out: the sizes.
+ * Returns: ::DTD_OK, ::DTD_ERROR_NULL_POINTER, ::DTD_ERROR_EMPTY_NETWORK, ::DTD_ERROR_UNSUPPORTED (a
+ *          layer that breaks the pattern, named), ::DTD_ERROR_OUT_OF_RANGE (target, directions),
+ *          ::DTD_ERROR_INVALID_ARGUMENT (method, input_lower), ::DTD_ERROR_SIZE (a layer's region
+ *          has more than 2^28 hinges x inputs: the units of the layers from it up, times its input
+ *          size), ::DTD_ERROR_OVERFLOW.
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_full_backward_count(const dtd_network *network, const dtd_full_backward_query *query,
+                                           dtd_full_backward_sizes *out_sizes);
+
+/**
+ * dtd_full_backward_compute_f32() / _f64() : full-backward DTD of a batch. Samples run in parallel
+ * on libdtd's worker threads; each exact LP and QP builds and frees its own CLP model.
+ * @param input            in: (batch, input size); every element finite and >= query->input_lower, and
+ *                         f_k(x) > 0 for every sample (all checked before any work).
+ * @param units            out, caller-allocated: (batch, sizes.units) records: dense layers in network
+ *                         order, units ascending, the last layer's target last.
+ * @param input_relevance  out, caller-allocated: (batch, input size), R0.
+ * @param input_slope      out, caller-allocated, may be NULL: (batch, input size), gamma (R0 = gamma x - kappa).
+ * @param roots            out, caller-allocated, may be NULL: (batch, sizes.root_elements), one root of its
+ *                         layer's input size per unit record, in record order; NaN for skipped units.
+ * @param samples          out, caller-allocated, may be NULL: `batch` ledger records.
+ * Returns: as dtd_full_backward_count(), plus ::DTD_ERROR_SIZE, ::DTD_ERROR_BUFFER_TOO_SMALL,
+ *          ::DTD_ERROR_DTYPE, ::DTD_ERROR_NON_FINITE (an input element), ::DTD_ERROR_INVALID_ARGUMENT
+ *          (an input below input_lower, or f_k(x) <= 0: the sample is named), ::DTD_ERROR_UNSUPPORTED
+ *          (exact method without CLP: "install coinor-libclp..."), ::DTD_ERROR_INTERNAL (CLP found no
+ *          answer; the sample, layer and unit are named), ::DTD_ERROR_OUT_OF_MEMORY.
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_full_backward_compute_f32(const dtd_network *network, const dtd_full_backward_query *query,
+                                                 int64_t batch, const float *input, int64_t input_count,
+                                                 dtd_full_backward_unit *units, int64_t units_count,
+                                                 float *input_relevance, int64_t input_relevance_count,
+                                                 float *input_slope, int64_t input_slope_count,
+                                                 float *roots, int64_t roots_count,
+                                                 dtd_full_backward_sample *samples, int64_t samples_count);
+DTD_API dtd_status dtd_full_backward_compute_f64(const dtd_network *network, const dtd_full_backward_query *query,
+                                                 int64_t batch, const double *input, int64_t input_count,
+                                                 dtd_full_backward_unit *units, int64_t units_count,
+                                                 double *input_relevance, int64_t input_relevance_count,
+                                                 double *input_slope, int64_t input_slope_count,
+                                                 double *roots, int64_t roots_count,
+                                                 dtd_full_backward_sample *samples, int64_t samples_count);
+
+/**
+ * dtd_full_backward_regions_f32() / _f64() : the size of every dense layer's region P_l for a
+ * batch. Exact method: the hinge distance and, per coordinate, the box of P_l (its minimum then
+ * maximum by LP; +-infinity when unbounded) and of P_l within |a' - a|_inf <= 1 (4 LPs per
+ * coordinate). Sampled methods: the same hinge distance, and as both boxes the per-coordinate box
+ * of the root candidates of the search at a (the study's "region size"; no solver).
+ * @param input    in: as dtd_full_backward_compute_f32().
+ * @param regions  out, caller-allocated: (batch, sizes.layers) records, dense layers in network order.
+ * @param boxes    out, caller-allocated, may be NULL: (batch, sizes.box_elements); per sample and dense
+ *                 layer (network order) four runs of its input size: low, high, clipped low, clipped high.
+ * Returns: as dtd_full_backward_compute_f32().
+ * Threads: safe on a shared, fully built network.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_full_backward_regions_f32(const dtd_network *network, const dtd_full_backward_query *query,
+                                                 int64_t batch, const float *input, int64_t input_count,
+                                                 dtd_full_backward_region *regions, int64_t regions_count,
+                                                 float *boxes, int64_t boxes_count);
+DTD_API dtd_status dtd_full_backward_regions_f64(const dtd_network *network, const dtd_full_backward_query *query,
+                                                 int64_t batch, const double *input, int64_t input_count,
+                                                 dtd_full_backward_region *regions, int64_t regions_count,
+                                                 double *boxes, int64_t boxes_count);
 
 #ifdef __cplusplus
 }

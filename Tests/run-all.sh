@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds libdtd and runs every test suite: the Swift engine tests, the ABI cross-check, the
 # libffi harness, the C examples (with valgrind), the Python package's tests, the
-# self-contained (static Swift runtime) flavour, and the sanitizer and fuzzing jobs. Stops at the
-# first failing suite.
+# self-contained (static Swift runtime) flavour, libdtd used from outside the repository
+# (install, pkg-config, CMake, Go, a Swift package, the release archive), and the sanitizer and
+# fuzzing jobs. Stops at the first failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,13 +50,25 @@ DTD_LIBRARY="$PWD/.build-static/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.bui
 # --- Python with its optional dependencies, and the wheel ----------------------------------------
 # The suite again in the extras venv (Tests/setup-extras.sh), where nothing skips for a missing
 # package: dtd.image against Zennit's colour maps, dtd.plot, dtd.dask on a 2-process LocalCluster,
-# tqdm progress, the scripts that draw the README's pictures, and the wheel (pip builds it around
-# the static build above, auditwheel repairs it; it is installed into a fresh venv and run from
-# outside the repository with a clean environment). -rs lists every skip with its reason.
+# tqdm progress, the scripts that draw the README's pictures, the importers (from_torch + Zennit's
+# presets = Zennit on VGG-11 and ResNet-18, from_onnx = from_torch, from_sklearn), the command
+# line and examples/digits.py, and the wheel (pip builds it around the static build above,
+# auditwheel repairs it; it is installed into a fresh venv and run from outside the repository
+# with a clean environment). -rs lists every skip with its reason (tests that need the graph
+# layers say "needs graph layers (issue 10)" until they land).
 step "Python extras and the wheel (extras venv)"
 venv=$(bash Tests/setup-extras.sh)
 DTD_LIBRARY="$PWD/.build/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build/release/libdtd.so" \
     DTD_WHEEL_LIBRARY="$PWD/.build-static/release/libdtd.so" "$venv/bin/python" -m pytest -q -rs bindings/python/tests
+
+# --- Using libdtd from outside the repository (issue 14) ---------------------------------------
+# Installs the self-contained flavour just built into a temporary prefix and uses it as a new
+# user would, with env -i: C through pkg-config, a CMake project with find_package(dtd 1), the Go
+# binding's go test, the Swift example package bindings/swift/ExplainMLP (DTDCore by path), the
+# release archive (built, unpacked, a C program linked against it, ldd checked); then
+# make uninstall must leave the prefix byte for byte as it was. About 1-2 minutes.
+step "install, pkg-config, CMake, Go, Swift package, release archive (Tests/install/check.sh)"
+bash Tests/install/check.sh
 
 # --- Reliability (issue 13): sanitizers and the fuzzer ------------------------------------------
 # Each job builds libdtd once with its sanitizer (.build-asan, .build-tsan); see

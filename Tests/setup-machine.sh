@@ -4,6 +4,12 @@
 set -euo pipefail
 
 packages=(libblis-dev libffi-dev pkg-config valgrind gcc g++ make)
+# Using libdtd from outside the repository (Tests/install/check.sh): CMake for find_package(dtd),
+# Go for the binding in bindings/go, binutils for the release archive (objdump, strip).
+packages+=(cmake golang-go binutils)
+# Full-backward DTD's exact method (issue 15): COIN-OR CLP, which libdtd dlopen()s at run time as
+# libClp.so.1 (coinor-libclp1, pulled in by -dev); libdtd builds and runs without it.
+packages+=(coinor-libclp-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -62,6 +62,28 @@ static int add_fixture_layers(void *net, int d) {
     return bad;
 }
 
+/* The chain's parameters: mostly positive weights and small negative biases, so f_0 > 0 on the
+ * fixture inputs while some units can still be off. */
+static double chain_hidden_weight(int i) { return 0.3 + 0.25 * wave(i, 6); }
+static double chain_top_weight(int i) { return 0.5 + 0.3 * wave(i, 7); }
+static double chain_input(int i) { return abs_of(wave(i, 8)) + 0.2; }
+
+/** Adds dense 4 -> 3, relu, dense 3 -> 2, relu to `net` (dtype d); returns 0 on success. */
+static int add_chain_layers(void *net, int d) {
+    void *hw = elements(12), *hb = elements(3), *tw = elements(6), *tb = elements(2);
+    for (int i = 0; i < 12; i++) elem_set(hw, d, i, chain_hidden_weight(i));
+    for (int i = 0; i < 3; i++) elem_set(hb, d, i, -0.05);
+    for (int i = 0; i < 6; i++) elem_set(tw, d, i, chain_top_weight(i));
+    for (int i = 0; i < 2; i++) elem_set(tb, d, i, -0.1);
+    int bad = 0;
+    bad |= DCALL(typed("dtd_network_add_dense", d), AP(net), AP(hw), AI64(12), AI64(3), AI64(4), AP(hb), AI64(3)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(net)) != DTD_OK;
+    bad |= DCALL(typed("dtd_network_add_dense", d), AP(net), AP(tw), AI64(6), AI64(2), AI64(3), AP(tb), AI64(2)) != DTD_OK;
+    bad |= DCALL("dtd_network_add_relu", AP(net)) != DTD_OK;
+    free(hw), free(hb), free(tw), free(tb);
+    return bad;
+}
+
 static void *new_network(int d, const int64_t *shape, int64_t rank, int *bad) {
     void *net = NULL;
     if (DCALL("dtd_network_create", AI32(d == 0 ? DTD_DTYPE_FLOAT32 : DTD_DTYPE_FLOAT64), AP(shape), AI64(rank), AP(&net)) != DTD_OK)
@@ -86,6 +108,9 @@ Fixture *fixture_build(int live) {
     for (int n = 0; n < FX_BATCH; n++) fx->targets[n] = n % FX_OUT;
     fx->query = (dtd_root_query){.layer = FX_ROOT_LAYER, .target = 0, .placement = DTD_PLACEMENT_RELEVANCE, .flags = 0,
                                  .tol = 1e-5, .neuron_begin = 0, .neuron_end = FX_ROOTS};
+    /* The sampled method needs no solver, so the sweep does not depend on CLP being installed. */
+    fx->fb_query = (dtd_full_backward_query){.target = 0, .method = DTD_FULL_BACKWARD_SAMPLED, .directions = 3, .seed = 1,
+                                             .input_lower = 0.0};
     for (int d = 0; d < 2; d++) {
         fx->x[d] = elements(FX_BATCH * FX_IN);
         fx->seed[d] = elements(FX_BATCH * FX_OUT);
@@ -103,6 +128,12 @@ Fixture *fixture_build(int live) {
         for (int k = 0; k < 4; k++) fx->bn[d][k] = elements(4);
         fx->low[d] = elements(FX_IN);
         fx->high[d] = elements(FX_IN);
+        fx->chain_x[d] = elements(FX_BATCH * FX_FB_IN);
+        fx->fb_relevance[d] = elements(FX_BATCH * FX_FB_IN);
+        fx->fb_slope[d] = elements(FX_BATCH * FX_FB_IN);
+        fx->fb_roots[d] = elements(FX_BATCH * FX_FB_ROOTS);
+        fx->fb_boxes[d] = elements(FX_BATCH * FX_FB_BOXES);
+        for (int i = 0; i < FX_BATCH * FX_FB_IN; i++) elem_set(fx->chain_x[d], d, i, chain_input(i));
         for (int i = 0; i < FX_BATCH * FX_IN; i++) elem_set(fx->x[d], d, i, input_value(i));
         for (int i = 0; i < FX_BATCH * FX_OUT; i++) elem_set(fx->seed[d], d, i, 1.0 / (1 + i % FX_OUT));
         for (int i = 0; i < FX_IN; i++) elem_set(fx->root[d], d, i, 0.5 * input_value(i));
@@ -141,6 +172,14 @@ Fixture *fixture_build(int live) {
                      AP(fx->dense_b[d]), AI64(4)) != DTD_OK;
         int64_t image[3] = {2, 5, 5};
         fx->image_builder[d] = new_network(d, image, 3, &bad);
+        int64_t chain_shape[1] = {FX_FB_IN};
+        fx->chain[d] = new_network(d, chain_shape, 1, &bad);
+        bad |= add_chain_layers(fx->chain[d], d);
+        void *chain_y = elements(FX_BATCH * FX_FB_OUT);
+        bad |= DCALL(typed("dtd_network_forward", d), AP(fx->chain[d]), AI64(FX_BATCH), AP(fx->chain_x[d]),
+                     AI64(FX_BATCH * FX_FB_IN), AP(chain_y), AI64(FX_BATCH * FX_FB_OUT)) != DTD_OK;
+        for (int n = 0; n < FX_BATCH; n++) bad |= !(elem_get(chain_y, d, n * FX_FB_OUT) > 0.1);
+        free(chain_y);
         /* f_0(x): construct_roots needs explanations that sum to R = f_0(x) per sample (with
          * LRP-0 in root form above layer 3, the relevance at layer 3 totals f_0 exactly). */
         bad |= DCALL(typed("dtd_network_forward", d), AP(fx->net[d]), AI64(FX_BATCH), AP(fx->x[d]), AI64(FX_BATCH * FX_IN),
@@ -164,7 +203,7 @@ Fixture *fixture_build(int live) {
         bad |= !(fx->f0[n] > 0.1);
     set_setup_mode(0);
     if (bad) {
-        check(0, "fixture", "the sweep fixture builds (networks, rule sets, f_0(x) > 0.1)",
+        check(0, "fixture", "the sweep fixture builds (networks, rule sets, f_0(x) > 0.1 on both nets)",
               "a building call failed or f_0(x) <= 0.1; see the failures above; last message: %s", last_message());
         fixture_free(fx);
         return NULL;
@@ -177,7 +216,8 @@ void fixture_free(Fixture *fx) {
     for (int d = 0; d < 2; d++) {
         void *buffers[] = {fx->x[d], fx->seed[d], fx->output[d], fx->relevance[d], fx->explanation[d], fx->points[d],
                            fx->audit_points[d], fx->root[d], fx->seeds[d], fx->dense_w[d], fx->dense_b[d], fx->conv_w[d],
-                           fx->conv_b[d], fx->bn[d][0], fx->bn[d][1], fx->bn[d][2], fx->bn[d][3], fx->low[d], fx->high[d]};
+                           fx->conv_b[d], fx->bn[d][0], fx->bn[d][1], fx->bn[d][2], fx->bn[d][3], fx->low[d], fx->high[d],
+                           fx->chain_x[d], fx->fb_relevance[d], fx->fb_slope[d], fx->fb_roots[d], fx->fb_boxes[d]};
         for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) free(buffers[i]);
     }
     free(fx);

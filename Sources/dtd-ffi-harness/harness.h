@@ -19,6 +19,7 @@
  *   specific.c   version, status strings, the bad-input list with exact status codes
  *   handles.c    stale, mistyped and forged handles are rejected (registry generations)
  *   catalogue.c  bad API arguments: the specific status and the argument named in the message
+ *   fullbackward.c  full-backward DTD (section 8): hand cases, bookkeeping, CLP absent, bad input
  *   main.c       command line, order of the phases, summary
  */
 #ifndef DTD_HARNESS_H
@@ -175,6 +176,9 @@ void run_value_checks(void);
 void run_specific_checks(void);
 void run_handle_checks(void);
 void run_catalogue_checks(void);
+/* fullbackward.c: called from the values and specific phases */
+void run_full_backward_values(void);
+void run_full_backward_specific(void);
 
 /* ---- small helpers (call.c) ---------------------------------------------------------------- */
 

@@ -410,6 +410,42 @@ static void r_set_max_scratch(Call *c, Fixture *fx, int d) {
     add(c, ROLE_OPTIONAL_OUT, "int64_t *", AP(&fx->out_i64));
 }
 
+/* ---- 8. Full-backward DTD ------------------------------------------------------------------------ */
+
+static void fb_query(Call *c, Fixture *fx, unsigned flags) {
+    add(c, ROLE_FB_QUERY, "const dtd_full_backward_query *", AP(&fx->fb_query))->flags = flags;
+}
+
+static void r_full_backward_count(Call *c, Fixture *fx, int d) {
+    network(c, fx->chain[d], 1);
+    fb_query(c, fx, 0);
+    out_value(c, "dtd_full_backward_sizes *", &fx->fb_sizes);
+    c->empty_expect = ST(DTD_ERROR_EMPTY_NETWORK);
+}
+
+static void r_full_backward_compute(Call *c, Fixture *fx, int d) {
+    network(c, fx->chain[d], 1);
+    fb_query(c, fx, FBQ_READS_INPUT);
+    batch(c);
+    elements(c, d, 1, fx->chain_x[d], FX_BATCH * FX_FB_IN);
+    buffer(c, "dtd_full_backward_unit *", fx->fb_units, FX_BATCH * FX_FB_UNITS, 0, DTD_ERROR_BUFFER_TOO_SMALL);
+    elements(c, d, 0, fx->fb_relevance[d], FX_BATCH * FX_FB_IN);
+    buffer(c, elem_type(d, 0), fx->fb_slope[d], FX_BATCH * FX_FB_IN, BUF_OPTIONAL, DTD_ERROR_BUFFER_TOO_SMALL);
+    buffer(c, elem_type(d, 0), fx->fb_roots[d], FX_BATCH * FX_FB_ROOTS, BUF_OPTIONAL, DTD_ERROR_BUFFER_TOO_SMALL);
+    buffer(c, "dtd_full_backward_sample *", fx->fb_samples, FX_BATCH, BUF_OPTIONAL, DTD_ERROR_BUFFER_TOO_SMALL);
+    c->empty_expect = ST(DTD_ERROR_EMPTY_NETWORK);
+}
+
+static void r_full_backward_regions(Call *c, Fixture *fx, int d) {
+    network(c, fx->chain[d], 1);
+    fb_query(c, fx, FBQ_READS_INPUT);
+    batch(c);
+    elements(c, d, 1, fx->chain_x[d], FX_BATCH * FX_FB_IN);
+    buffer(c, "dtd_full_backward_region *", fx->fb_regions, FX_BATCH * FX_FB_LAYERS, 0, DTD_ERROR_BUFFER_TOO_SMALL);
+    buffer(c, elem_type(d, 0), fx->fb_boxes[d], FX_BATCH * FX_FB_BOXES, BUF_OPTIONAL, DTD_ERROR_BUFFER_TOO_SMALL);
+    c->empty_expect = ST(DTD_ERROR_EMPTY_NETWORK);
+}
+
 /* ---- the registry ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -460,6 +496,9 @@ static const Recipe recipes[] = {
     {"dtd_theory_constant_root", 1, r_constant_root},
     {"dtd_theory_construct_roots", 1, r_construct_roots},
     {"dtd_theory_rank1_csc", 1, r_rank1_csc},
+    {"dtd_full_backward_count", 0, r_full_backward_count},
+    {"dtd_full_backward_compute", 1, r_full_backward_compute},
+    {"dtd_full_backward_regions", 1, r_full_backward_regions},
 };
 
 #define RECIPE_COUNT (int)(sizeof recipes / sizeof recipes[0])

@@ -24,6 +24,13 @@
 #define FX_PPS 2         /* points per sample for dtd_audit_points_* */
 #define FX_SPP 2         /* seeds per sample for dtd_theory_rank1_csc_* */
 #define FX_NONLINEAR 1   /* a layer without weights (relu) */
+/* chain (full-backward DTD): input (4) -> 0 dense 4->3 -> 1 relu -> 2 dense 3->2 -> 3 relu. */
+#define FX_FB_IN 4
+#define FX_FB_OUT 2
+#define FX_FB_LAYERS 2   /* dense layers decomposed */
+#define FX_FB_UNITS 4    /* unit records per sample: 3 + the target */
+#define FX_FB_ROOTS 15   /* root elements per sample: 3 x 4 + 1 x 3 */
+#define FX_FB_BOXES 28   /* box elements per sample: 4 x 4 + 4 x 3 */
 
 struct Fixture {
     int live; /* handles exist (built in a child) */
@@ -40,6 +47,14 @@ struct Fixture {
     void *x[2], *seed[2], *output[2], *relevance[2], *explanation[2], *points[2], *audit_points[2];
     void *root[2], *seeds[2], *dense_w[2], *dense_b[2], *conv_w[2], *conv_b[2], *bn[2][4];
     void *low[2], *high[2];
+    /* Full-backward DTD: the dense/ReLU chain, its inputs, outputs and query (section 8). */
+    void *chain[2];
+    void *chain_x[2], *fb_relevance[2], *fb_slope[2], *fb_roots[2], *fb_boxes[2];
+    dtd_full_backward_query fb_query;
+    dtd_full_backward_sizes fb_sizes;
+    dtd_full_backward_unit fb_units[FX_BATCH * FX_FB_UNITS];
+    dtd_full_backward_sample fb_samples[FX_BATCH];
+    dtd_full_backward_region fb_regions[FX_BATCH * FX_FB_LAYERS];
 
     dtd_ledger_entry ledger[FX_BATCH * FX_LAYERS];
     dtd_root_info info[FX_BATCH * FX_ROOTS];
@@ -78,6 +93,7 @@ typedef enum {
     ROLE_PARAM,          /* a double parameter; PARAM_* flags give its domain */
     ROLE_BYTES,          /* a byte count >= 0 where every such value is valid (a cap; 0 = none) */
     ROLE_OPTIONAL_OUT,   /* an out-pointer that may be NULL */
+    ROLE_FB_QUERY,       /* const dtd_full_backward_query * (FBQ_* flags) */
 } Role;
 
 /* Param.flags */
@@ -92,6 +108,7 @@ typedef enum {
 #define PARAM_ALPHA 0x100u  /* >= 0, alpha - beta == 1 */
 #define PARAM_BETA 0x200u   /* >= 0, alpha - beta == 1 */
 #define SIZE_SCALES 0x400u  /* value + 1 outgrows the buffers sized by it: DTD_ERROR_BUFFER_TOO_SMALL */
+#define FBQ_READS_INPUT 0x800u /* ROLE_FB_QUERY: the call checks the input against input_lower */
 
 typedef struct {
     Role role;

@@ -523,4 +523,5 @@ void run_specific_checks(void) {
     isolated("specific", "out of memory", oom_job, NULL);
     isolated("specific", "the scratch cap", scratch_cap_job, NULL);
     isolated("specific", "the scratch cap from DTD_MAX_SCRATCH_MB", scratch_environment_job, NULL);
+    run_full_backward_specific();
 }

@@ -111,9 +111,11 @@ typedef enum {
     SUB_TWIN_RULES,          /* rules made for the twin network */
     SUB_OTHER_DTYPE_RULES,
     SUB_QUERY_FIELD,         /* one field of the dtd_root_query changed */
+    SUB_FB_QUERY_FIELD,      /* one field of the dtd_full_backward_query changed */
 } Substitution;
 
-typedef enum { QF_LAYER, QF_TARGET, QF_PLACEMENT, QF_FLAGS, QF_TOL, QF_BEGIN, QF_END } QueryField;
+typedef enum { QF_LAYER, QF_TARGET, QF_PLACEMENT, QF_FLAGS, QF_TOL, QF_BEGIN, QF_END,
+               FBQ_TARGET, FBQ_METHOD, FBQ_DIRECTIONS, FBQ_LOWER } QueryField;
 
 typedef struct {
     char what[200];
@@ -205,6 +207,15 @@ static void plan_double(Plan *plan, int index, double value, unsigned expect, co
 static void plan_query(Plan *plan, int index, QueryField field, int64_t i, double d, unsigned expect, const char *label) {
     Variant *v = plan_add(plan, expect, "argument %d (query): %s", index + 1, label);
     v->sub = SUB_QUERY_FIELD;
+    v->sub_index = index;
+    v->field = field;
+    v->field_int = i;
+    v->field_double = d;
+}
+
+static void plan_fb_query(Plan *plan, int index, QueryField field, int64_t i, double d, unsigned expect, const char *label) {
+    Variant *v = plan_add(plan, expect, "argument %d (full-backward query): %s", index + 1, label);
+    v->sub = SUB_FB_QUERY_FIELD;
     v->sub_index = index;
     v->field = field;
     v->field_int = i;
@@ -320,6 +331,28 @@ static void plan_call(const Call *c, Plan *plan) {
             plan_int(plan, i, base, -1, ST(DTD_ERROR_SIZE), "-1 (negative)");
             plan_int(plan, i, base, INT64_MIN, ST(DTD_ERROR_SIZE), "INT64_MIN (negative)");
             break;
+        case ROLE_FB_QUERY: {
+            unsigned input_checked = (p->flags & FBQ_READS_INPUT) ? ST(DTD_ERROR_INVALID_ARGUMENT) : ST(DTD_OK);
+            set_arg(plan_add(plan, ST(DTD_ERROR_NULL_POINTER), "argument %d (query) = NULL", i + 1), i, AP(NULL));
+            plan_fb_query(plan, i, FBQ_TARGET, -1, 0, ST(DTD_ERROR_OUT_OF_RANGE), "target = -1");
+            plan_fb_query(plan, i, FBQ_TARGET, FX_FB_OUT, 0, ST(DTD_ERROR_OUT_OF_RANGE), "target = output size");
+            plan_fb_query(plan, i, FBQ_TARGET, INT64_MAX, 0, ST(DTD_ERROR_OUT_OF_RANGE), "target = INT64_MAX");
+            plan_fb_query(plan, i, FBQ_METHOD, 0, 0, ST(DTD_ERROR_INVALID_ARGUMENT), "method = 0 (unknown)");
+            plan_fb_query(plan, i, FBQ_METHOD, 4, 0, ST(DTD_ERROR_INVALID_ARGUMENT), "method = 4 (unknown)");
+            plan_fb_query(plan, i, FBQ_METHOD, -1, 0, ST(DTD_ERROR_INVALID_ARGUMENT), "method = -1 (unknown)");
+            plan_fb_query(plan, i, FBQ_METHOD, DTD_FULL_BACKWARD_BISECT, 0, ST(DTD_OK), "method = BISECT");
+            plan_fb_query(plan, i, FBQ_METHOD, DTD_FULL_BACKWARD_EXACT, 0, ST(DTD_OK) | ST(DTD_ERROR_UNSUPPORTED),
+                          "method = EXACT (DTD_ERROR_UNSUPPORTED where CLP is not installed)");
+            plan_fb_query(plan, i, FBQ_DIRECTIONS, -1, 0, ST(DTD_ERROR_OUT_OF_RANGE), "directions = -1");
+            plan_fb_query(plan, i, FBQ_DIRECTIONS, (1 << 20) + 1, 0, ST(DTD_ERROR_OUT_OF_RANGE), "directions = 2^20 + 1");
+            plan_fb_query(plan, i, FBQ_DIRECTIONS, INT32_MIN, 0, ST(DTD_ERROR_OUT_OF_RANGE), "directions = INT32_MIN");
+            plan_fb_query(plan, i, FBQ_DIRECTIONS, 0, 0, ST(DTD_OK), "directions = 0 (the study's 50)");
+            plan_fb_query(plan, i, FBQ_LOWER, 0, NAN, ST(DTD_ERROR_INVALID_ARGUMENT), "input_lower = NaN");
+            plan_fb_query(plan, i, FBQ_LOWER, 0, INFINITY, ST(DTD_ERROR_INVALID_ARGUMENT), "input_lower = +infinity");
+            plan_fb_query(plan, i, FBQ_LOWER, 0, -INFINITY, ST(DTD_OK), "input_lower = -infinity (no bound)");
+            plan_fb_query(plan, i, FBQ_LOWER, 0, 10.0, input_checked, "input_lower = 10 (above the inputs)");
+            break;
+        }
         case ROLE_SIZE:
             plan_int(plan, i, base, 0, ST(DTD_ERROR_SIZE), "0 (size must be positive)");
             plan_int(plan, i, base, -1, ST(DTD_ERROR_SIZE), "-1 (negative size)");
@@ -420,7 +453,7 @@ typedef struct {
 /** The handle of the other dtype that plays the same part in the fixture as `handle`. */
 static void *other_dtype(Fixture *fx, void *handle) {
     void **groups[] = {fx->net, fx->rules, fx->twin, fx->twin_rules, fx->empty, fx->flat_builder, fx->dense_builder,
-                       fx->image_builder};
+                       fx->image_builder, fx->chain};
     for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
         for (int d = 0; d < 2; d++)
             if (groups[g][d] == handle) return groups[g][1 - d];
@@ -437,6 +470,10 @@ static void apply_query_field(Fixture *fx, const Variant *v) {
     case QF_TOL: q->tol = v->field_double; break;
     case QF_BEGIN: q->neuron_begin = v->field_int; break;
     case QF_END: q->neuron_end = v->field_int; break;
+    case FBQ_TARGET: fx->fb_query.target = v->field_int; break;
+    case FBQ_METHOD: fx->fb_query.method = (dtd_full_backward_method)v->field_int; break;
+    case FBQ_DIRECTIONS: fx->fb_query.directions = (int32_t)v->field_int; break;
+    case FBQ_LOWER: fx->fb_query.input_lower = v->field_double; break;
     }
 }
 
@@ -453,7 +490,8 @@ static int substitute(Fixture *fx, const Call *c, const Variant *v, Arg *args) {
     case SUB_TWIN_NETWORK: args[i] = AP(fx->twin[d]); return 0;
     case SUB_TWIN_RULES: args[i] = AP(fx->twin_rules[d]); return 0;
     case SUB_EMPTY_NETWORK: args[i] = AP(fx->empty[d]); return 0;
-    case SUB_QUERY_FIELD: apply_query_field(fx, v); return 0;
+    case SUB_QUERY_FIELD:
+    case SUB_FB_QUERY_FIELD: apply_query_field(fx, v); return 0;
     }
     return -1;
 }

@@ -643,4 +643,5 @@ void run_value_checks(void) {
             isolated("values", what, value_job, &job);
         }
     }
+    run_full_backward_values();
 }

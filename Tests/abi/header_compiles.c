@@ -128,6 +128,51 @@ DTD_FREEZE(summary_segment, offsetof(dtd_audit_summary, mean_segment_inside) == 
 DTD_FREEZE(summary_conservation, offsetof(dtd_audit_summary, max_conservation_error) == 48);
 DTD_FREEZE(summary_unexplained, offsetof(dtd_audit_summary, unexplained_fraction) == 56);
 
+/* ---- 8. Full-backward DTD ---------------------------------------------------------------------- */
+DTD_FREEZE(fb_exact, DTD_FULL_BACKWARD_EXACT == 1);
+DTD_FREEZE(fb_sampled, DTD_FULL_BACKWARD_SAMPLED == 2);
+DTD_FREEZE(fb_bisect, DTD_FULL_BACKWARD_BISECT == 3);
+DTD_FREEZE(fb_directions, DTD_FULL_BACKWARD_DIRECTIONS == 50);
+DTD_FREEZE(unit_skipped, DTD_UNIT_SKIPPED == 1);
+DTD_FREEZE(unit_unresolved, DTD_UNIT_UNRESOLVED == 2);
+DTD_FREEZE(unit_unbounded, DTD_UNIT_UNBOUNDED == 4);
+DTD_FREEZE(unit_inactive, DTD_UNIT_INACTIVE == 8);
+DTD_FREEZE(fb_query_size, sizeof(dtd_full_backward_query) == 32);
+DTD_FREEZE(fb_query_target, offsetof(dtd_full_backward_query, target) == 0);
+DTD_FREEZE(fb_query_method, offsetof(dtd_full_backward_query, method) == 8);
+DTD_FREEZE(fb_query_directions, offsetof(dtd_full_backward_query, directions) == 12);
+DTD_FREEZE(fb_query_seed, offsetof(dtd_full_backward_query, seed) == 16);
+DTD_FREEZE(fb_query_lower, offsetof(dtd_full_backward_query, input_lower) == 24);
+DTD_FREEZE(fb_sizes_size, sizeof(dtd_full_backward_sizes) == 32);
+DTD_FREEZE(fb_sizes_layers, offsetof(dtd_full_backward_sizes, layers) == 0);
+DTD_FREEZE(fb_sizes_units, offsetof(dtd_full_backward_sizes, units) == 8);
+DTD_FREEZE(fb_sizes_roots, offsetof(dtd_full_backward_sizes, root_elements) == 16);
+DTD_FREEZE(fb_sizes_boxes, offsetof(dtd_full_backward_sizes, box_elements) == 24);
+DTD_FREEZE(fb_unit_size, sizeof(dtd_full_backward_unit) == 56);
+DTD_FREEZE(fb_unit_layer, offsetof(dtd_full_backward_unit, layer) == 0);
+DTD_FREEZE(fb_unit_unit, offsetof(dtd_full_backward_unit, unit) == 8);
+DTD_FREEZE(fb_unit_dense_index, offsetof(dtd_full_backward_unit, dense_index) == 16);
+DTD_FREEZE(fb_unit_flags, offsetof(dtd_full_backward_unit, flags) == 20);
+DTD_FREEZE(fb_unit_relevance, offsetof(dtd_full_backward_unit, relevance) == 24);
+DTD_FREEZE(fb_unit_lp_min, offsetof(dtd_full_backward_unit, lp_min) == 32);
+DTD_FREEZE(fb_unit_unresolved, offsetof(dtd_full_backward_unit, unresolved) == 40);
+DTD_FREEZE(fb_unit_distance, offsetof(dtd_full_backward_unit, root_distance) == 48);
+DTD_FREEZE(fb_sample_size, sizeof(dtd_full_backward_sample) == 56);
+DTD_FREEZE(fb_sample_output, offsetof(dtd_full_backward_sample, output) == 0);
+DTD_FREEZE(fb_sample_input_sum, offsetof(dtd_full_backward_sample, input_sum) == 8);
+DTD_FREEZE(fb_sample_unresolved_sum, offsetof(dtd_full_backward_sample, unresolved_sum) == 16);
+DTD_FREEZE(fb_sample_skipped_sum, offsetof(dtd_full_backward_sample, skipped_sum) == 24);
+DTD_FREEZE(fb_sample_ledger_error, offsetof(dtd_full_backward_sample, ledger_error) == 32);
+DTD_FREEZE(fb_sample_solver_calls, offsetof(dtd_full_backward_sample, solver_calls) == 40);
+DTD_FREEZE(fb_sample_root_searches, offsetof(dtd_full_backward_sample, root_searches) == 48);
+DTD_FREEZE(fb_region_size, sizeof(dtd_full_backward_region) == 48);
+DTD_FREEZE(fb_region_layer, offsetof(dtd_full_backward_region, layer) == 0);
+DTD_FREEZE(fb_region_constraints, offsetof(dtd_full_backward_region, constraints) == 8);
+DTD_FREEZE(fb_region_unbounded, offsetof(dtd_full_backward_region, unbounded) == 16);
+DTD_FREEZE(fb_region_hinge, offsetof(dtd_full_backward_region, hinge_distance) == 24);
+DTD_FREEZE(fb_region_width, offsetof(dtd_full_backward_region, mean_width) == 32);
+DTD_FREEZE(fb_region_width_clipped, offsetof(dtd_full_backward_region, mean_width_clipped) == 40);
+
 /* ---- The caller-side macros expand to valid code in both languages ------------------------- */
 int dtd_probe_uses_macros(void);
 int dtd_probe_uses_macros(void) {

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from ctypes import POINTER, c_char_p, c_double, c_float, c_int32, c_int64, c_void_p
+from ctypes import POINTER, c_char_p, c_double, c_float, c_int32, c_int64, c_uint64, c_void_p
 from dataclasses import dataclass
 from typing import Any, Callable, NewType
 
@@ -104,6 +104,16 @@ DTD_ROOT_CLIPPED = 4
 
 # Bits of dtd_root_query.flags
 DTD_QUERY_CONSTRAIN_TO_REGION = 1
+
+# Full-backward methods (dtd_full_backward_method), directions default, bits of dtd_full_backward_unit.flags
+DTD_FULL_BACKWARD_EXACT = 1
+DTD_FULL_BACKWARD_SAMPLED = 2
+DTD_FULL_BACKWARD_BISECT = 3
+DTD_FULL_BACKWARD_DIRECTIONS = 50
+DTD_UNIT_SKIPPED = 1
+DTD_UNIT_UNRESOLVED = 2
+DTD_UNIT_UNBOUNDED = 4
+DTD_UNIT_INACTIVE = 8
 
 #: status code -> its macro name ("DTD_ERROR_SIZE"), for error messages.
 STATUS_NAMES: dict[int, str] = {
@@ -201,6 +211,71 @@ class dtd_audit_summary(ctypes.Structure):
     ]
 
 
+class dtd_full_backward_query(ctypes.Structure):
+    """What to decompose and how (section 8)."""
+
+    _fields_ = [
+        ("target", c_int64),
+        ("method", c_int32),  # dtd_full_backward_method
+        ("directions", c_int32),
+        ("seed", c_uint64),
+        ("input_lower", c_double),
+    ]
+
+
+class dtd_full_backward_sizes(ctypes.Structure):
+    """Output sizes per sample (section 8)."""
+
+    _fields_ = [
+        ("layers", c_int64),
+        ("units", c_int64),
+        ("root_elements", c_int64),
+        ("box_elements", c_int64),
+    ]
+
+
+class dtd_full_backward_unit(ctypes.Structure):
+    """One unit's decomposition for one sample (section 8)."""
+
+    _fields_ = [
+        ("layer", c_int64),
+        ("unit", c_int64),
+        ("dense_index", c_int32),
+        ("flags", c_int32),
+        ("relevance", c_double),
+        ("lp_min", c_double),
+        ("unresolved", c_double),
+        ("root_distance", c_double),
+    ]
+
+
+class dtd_full_backward_sample(ctypes.Structure):
+    """One sample's ledger and work (section 8)."""
+
+    _fields_ = [
+        ("output", c_double),
+        ("input_sum", c_double),
+        ("unresolved_sum", c_double),
+        ("skipped_sum", c_double),
+        ("ledger_error", c_double),
+        ("solver_calls", c_int64),
+        ("root_searches", c_int64),
+    ]
+
+
+class dtd_full_backward_region(ctypes.Structure):
+    """The size of one dense layer's region for one sample (section 8)."""
+
+    _fields_ = [
+        ("layer", c_int64),
+        ("constraints", c_int64),
+        ("unbounded", c_int64),
+        ("hinge_distance", c_double),
+        ("mean_width", c_double),
+        ("mean_width_clipped", c_double),
+    ]
+
+
 # ================================================================================================
 # C types: the header's spelling paired with the ctypes type that binds it
 # ================================================================================================
@@ -251,6 +326,11 @@ const_dtd_root_query_p = CType("const dtd_root_query *", POINTER(dtd_root_query)
 dtd_root_info_p = CType("dtd_root_info *", POINTER(dtd_root_info))
 dtd_audit_record_p = CType("dtd_audit_record *", POINTER(dtd_audit_record))
 dtd_audit_summary_p = CType("dtd_audit_summary *", POINTER(dtd_audit_summary))
+const_dtd_full_backward_query_p = CType("const dtd_full_backward_query *", POINTER(dtd_full_backward_query))
+dtd_full_backward_sizes_p = CType("dtd_full_backward_sizes *", POINTER(dtd_full_backward_sizes))
+dtd_full_backward_unit_p = CType("dtd_full_backward_unit *", POINTER(dtd_full_backward_unit))
+dtd_full_backward_sample_p = CType("dtd_full_backward_sample *", POINTER(dtd_full_backward_sample))
+dtd_full_backward_region_p = CType("dtd_full_backward_region *", POINTER(dtd_full_backward_region))
 
 # ================================================================================================
 # The binding decorator
@@ -702,3 +782,48 @@ def dtd_theory_rank1_csc_f32(network, rules, batch, input, input_count, seeds_pe
             dtd_status)
 def dtd_theory_rank1_csc_f64(network, rules, batch, input, input_count, seeds_per_sample, seeds,
                              seeds_count, csc, csc_count, /) -> int: ...
+
+
+# ================================================================================================
+# 8. Full-backward DTD (the study's second experiment)
+# ================================================================================================
+
+# int32_t dtd_full_backward_available(void)
+@c_function([], int32_t)
+def dtd_full_backward_available() -> int: ...
+
+# dtd_status dtd_full_backward_count(const dtd_network *, const dtd_full_backward_query *, dtd_full_backward_sizes *)
+@c_function([const_dtd_network_p, const_dtd_full_backward_query_p, dtd_full_backward_sizes_p], dtd_status)
+def dtd_full_backward_count(network, query, out_sizes, /) -> int: ...
+
+# dtd_status dtd_full_backward_compute_f32(const dtd_network *, const dtd_full_backward_query *, int64_t, const float *, int64_t, dtd_full_backward_unit *, int64_t, float *, int64_t, float *, int64_t, float *, int64_t, dtd_full_backward_sample *, int64_t)
+@c_function([const_dtd_network_p, const_dtd_full_backward_query_p, int64_t, const_float_p, int64_t,
+             dtd_full_backward_unit_p, int64_t, float_p, int64_t, float_p, int64_t, float_p, int64_t,
+             dtd_full_backward_sample_p, int64_t],
+            dtd_status)
+def dtd_full_backward_compute_f32(network, query, batch, input, input_count, units, units_count,
+                                  input_relevance, input_relevance_count, input_slope, input_slope_count,
+                                  roots, roots_count, samples, samples_count, /) -> int: ...
+
+# dtd_status dtd_full_backward_compute_f64(const dtd_network *, const dtd_full_backward_query *, int64_t, const double *, int64_t, dtd_full_backward_unit *, int64_t, double *, int64_t, double *, int64_t, double *, int64_t, dtd_full_backward_sample *, int64_t)
+@c_function([const_dtd_network_p, const_dtd_full_backward_query_p, int64_t, const_double_p, int64_t,
+             dtd_full_backward_unit_p, int64_t, double_p, int64_t, double_p, int64_t, double_p, int64_t,
+             dtd_full_backward_sample_p, int64_t],
+            dtd_status)
+def dtd_full_backward_compute_f64(network, query, batch, input, input_count, units, units_count,
+                                  input_relevance, input_relevance_count, input_slope, input_slope_count,
+                                  roots, roots_count, samples, samples_count, /) -> int: ...
+
+# dtd_status dtd_full_backward_regions_f32(const dtd_network *, const dtd_full_backward_query *, int64_t, const float *, int64_t, dtd_full_backward_region *, int64_t, float *, int64_t)
+@c_function([const_dtd_network_p, const_dtd_full_backward_query_p, int64_t, const_float_p, int64_t,
+             dtd_full_backward_region_p, int64_t, float_p, int64_t],
+            dtd_status)
+def dtd_full_backward_regions_f32(network, query, batch, input, input_count, regions, regions_count,
+                                  boxes, boxes_count, /) -> int: ...
+
+# dtd_status dtd_full_backward_regions_f64(const dtd_network *, const dtd_full_backward_query *, int64_t, const double *, int64_t, dtd_full_backward_region *, int64_t, double *, int64_t)
+@c_function([const_dtd_network_p, const_dtd_full_backward_query_p, int64_t, const_double_p, int64_t,
+             dtd_full_backward_region_p, int64_t, double_p, int64_t],
+            dtd_status)
+def dtd_full_backward_regions_f64(network, query, batch, input, input_count, regions, regions_count,
+                                  boxes, boxes_count, /) -> int: ...

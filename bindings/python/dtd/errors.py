@@ -29,7 +29,13 @@ from ._capi import (  # re-exported: `if error.status == dtd.errors.DTD_ERROR_SI
 )
 from ._loader import DTDABIError, DTDLoadError
 
-__all__ = ["DTDError", "DTDLoadError", "DTDABIError", *_capi.STATUS_NAMES.values()]
+__all__ = ["DTDError", "DTDLoadError", "DTDABIError", "UnsupportedModelError",
+           *_capi.STATUS_NAMES.values()]
+
+
+class UnsupportedModelError(ValueError):
+    """A model an importer (``dtd.from_torch``, ``from_onnx``, ``from_sklearn``) cannot translate:
+    the message names the module / node / attribute and why (e.g. ``Tanh at 'features.3'``)."""
 
 
 class DTDError(Exception):

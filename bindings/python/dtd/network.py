@@ -24,8 +24,9 @@ import numpy as np
 
 from . import _batching, _capi, _model_format
 from ._batching import REQUIRED
-from .composites import Composite, _layer_key
+from .composites import Composite, Preset, _layer_key
 from .errors import DTDError, _check
+from .full_backward import METHODS, REGION_DTYPE, SAMPLE_DTYPE, UNIT_DTYPE, FullBackwardResult
 from .roots import AUDIT_RECORD_DTYPE, PLACEMENTS, ROOT_INFO_DTYPE, AuditResult, Roots
 from .rules import AlphaBeta, Epsilon, Gamma, Rule, ZBox, rule_from_dict
 
@@ -49,7 +50,9 @@ _ENTRY_POINTS = {
         audit_points=_capi.dtd_audit_points_f32, gxi_distance=_capi.dtd_theory_gxi_distance_f32,
         constant_root=_capi.dtd_theory_constant_root_f32,
         construct_roots=_capi.dtd_theory_construct_roots_f32,
-        rank1_csc=_capi.dtd_theory_rank1_csc_f32),
+        rank1_csc=_capi.dtd_theory_rank1_csc_f32,
+        full_backward=_capi.dtd_full_backward_compute_f32,
+        full_backward_regions=_capi.dtd_full_backward_regions_f32),
     np.dtype(np.float64): SimpleNamespace(
         code=_capi.DTD_DTYPE_FLOAT64, pointer=_capi.const_double_p.ctype,
         add_dense=_capi.dtd_network_add_dense_f64, add_conv2d=_capi.dtd_network_add_conv2d_f64,
@@ -60,10 +63,12 @@ _ENTRY_POINTS = {
         audit_points=_capi.dtd_audit_points_f64, gxi_distance=_capi.dtd_theory_gxi_distance_f64,
         constant_root=_capi.dtd_theory_constant_root_f64,
         construct_roots=_capi.dtd_theory_construct_roots_f64,
-        rank1_csc=_capi.dtd_theory_rank1_csc_f64),
+        rank1_csc=_capi.dtd_theory_rank1_csc_f64,
+        full_backward=_capi.dtd_full_backward_compute_f64,
+        full_backward_regions=_capi.dtd_full_backward_regions_f64),
 }
 
-RulesArgument = Union[Rule, Composite, Mapping[Any, Any]]
+RulesArgument = Union[Rule, Composite, Preset, Mapping[Any, Any]]
 #: One rule for every dense/conv layer: a rule object or a reference dict ``{"rule": "zplus"}``.
 RuleArgument = Union[Rule, Mapping[str, Any]]
 #: Neurons of a layer: None (all), a range or slice with step 1, or a (begin, end) pair.
@@ -135,10 +140,29 @@ def _tensor(value: Any) -> np.ndarray | None:
     """A JSON tensor: ``{"shape": [...], "data": [...]}``, a (nested) list, or null."""
     if value is None:
         return None
+    if isinstance(value, np.ndarray) and value.dtype in (np.float32, np.float64):
+        return value  # an importer's tensor: the layer converts it (no float64 detour)
     if isinstance(value, Mapping):
         data = np.asarray(value["data"], dtype=np.float64)
         return data.reshape(value["shape"]) if "shape" in value else data
     return np.asarray(value, dtype=np.float64)
+
+
+def _layer_name(name: Any) -> str | None:
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a string or None, got {name!r}")
+    return name
+
+
+def _json_value(value: Any) -> Any:
+    """A layer spec's value as plain JSON: tensors as ``{"shape", "data"}`` (float64 numbers)."""
+    if isinstance(value, np.ndarray):
+        return {"shape": list(value.shape), "data": value.astype(np.float64).ravel().tolist()}
+    return value
+
+
+def _unpickle(model: dict[str, Any], dtype: str) -> Network:
+    return Network.from_json(model, dtype=dtype)
 
 
 class _RuleSet:
@@ -159,7 +183,8 @@ class Network:
     :meth:`from_json`, then call :meth:`forward`, :meth:`gradient`, :meth:`gradient_x_input` or
     :meth:`lrp`; for DTD, :meth:`roots`, :meth:`audit` and :meth:`audit_points`, and the
     study's theory checks :meth:`gxi_distance`, :meth:`constant_root_explanation`,
-    :meth:`construct_roots` and :meth:`rank1_csc`. Free it with :meth:`close` or a ``with``
+    :meth:`construct_roots` and :meth:`rank1_csc`; the study's second experiment,
+    :meth:`full_backward`. Free it with :meth:`close` or a ``with``
     block; otherwise it is freed when garbage-collected.
 
     Args:
@@ -185,6 +210,10 @@ class Network:
         self._handle: _capi.dtd_network_handle | None = _capi.dtd_network_handle(handle)
         self._finalizer = weakref.finalize(self, _capi.dtd_network_destroy, handle)
         self._rules_cache: tuple[Hashable, _RuleSet] | None = None
+        # Each layer as built, in the JSON model format with numpy tensors (read-only copies):
+        # what to_json writes and pickle sends.
+        self._input_spec = [int(s) for s in shape]
+        self._specs: list[dict[str, Any]] = []
 
     # MARK: - Lifetime
 
@@ -256,6 +285,13 @@ class Network:
             kinds.append(_capi.LAYER_KIND_NAMES.get(kind.value, f"unknown({kind.value})"))
         return tuple(kinds)
 
+    @property
+    def layer_names(self) -> tuple[str | None, ...]:
+        """Each layer's name (None where it has none): the PyTorch module, ONNX node or
+        scikit-learn attribute an importer made it from, the ``"name"`` of a JSON layer, or the
+        ``name=`` given to ``add_*``. Rules may name layers by these (see :meth:`lrp`)."""
+        return tuple(spec.get("name") for spec in self._specs)
+
     def __repr__(self) -> str:
         if self.closed:
             return "<dtd.Network (closed)>"
@@ -272,13 +308,32 @@ class Network:
     def _ptr(self, array: np.ndarray | None) -> Any:
         return None if array is None else array.ctypes.data_as(self._c.pointer)
 
-    def _built(self) -> Network:
-        """A layer was added: rule sets made for the old layer list are now unusable."""
+    def _built(self, spec: dict[str, Any], name: str | None = None) -> Network:
+        """A layer was added: remember its spec; rule sets made for the old layer list are now
+        unusable."""
+        if name is not None:
+            spec["name"] = name
+        self._specs.append(spec)
         self._drop_rules_cache()
         return self
 
-    def add_dense(self, weight: Any, bias: Any = None) -> Network:
-        """Appends ``z = W a + b`` with ``weight`` of shape (out_features, in_features)."""
+    @staticmethod
+    def _kept(array: np.ndarray | None, given: Any) -> np.ndarray | None:
+        """A read-only private copy of a layer's tensor ``array`` (made from the caller's
+        ``given``), for :meth:`to_json` and pickling; ``array`` itself if it is already ours."""
+        if array is None:
+            return None
+        kept = array if array is not given and array.base is None else np.array(array, copy=True)
+        kept.setflags(write=False)
+        return kept
+
+    def add_dense(self, weight: Any, bias: Any = None, *, name: str | None = None) -> Network:
+        """Appends ``z = W a + b`` with ``weight`` of shape (out_features, in_features).
+
+        ``name`` (every ``add_*`` takes it) labels the layer in :attr:`layer_names`, so rules can
+        name it.
+        """
+        name = _layer_name(name)
         w = self._array(weight, "weight")
         if w.ndim != 2:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
@@ -286,15 +341,17 @@ class Network:
         b = None if bias is None else self._array(bias, "bias").reshape(-1)
         _check(self._c.add_dense(self._h(), self._ptr(w), w.size, w.shape[0], w.shape[1],
                                  self._ptr(b), 0 if b is None else b.size))
-        return self._built()
+        return self._built({"type": "dense", "weight": self._kept(w, weight),
+                            "bias": self._kept(b, bias)}, name)
 
     def add_conv2d(self, weight: Any, bias: Any = None, *, stride: Any = 1, padding: Any = 0,
-                   dilation: Any = 1) -> Network:
+                   dilation: Any = 1, name: str | None = None) -> Network:
         """Appends a 2-D convolution (PyTorch's Conv2d, groups = 1, zero padding).
 
         ``weight`` is (out_channels, in_channels, kH, kW); ``stride``, ``padding`` and
         ``dilation`` are ints or (h, w) pairs.
         """
+        name = _layer_name(name)
         w = self._array(weight, "weight")
         if w.ndim != 4:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
@@ -306,46 +363,57 @@ class Network:
         dh, dw = _pair(dilation, "dilation")
         _check(self._c.add_conv2d(self._h(), self._ptr(w), w.size, *w.shape, self._ptr(b),
                                   0 if b is None else b.size, sh, sw, ph, pw, dh, dw))
-        return self._built()
+        return self._built({"type": "conv2d", "weight": self._kept(w, weight),
+                            "bias": self._kept(b, bias),
+                            "stride": [sh, sw], "padding": [ph, pw], "dilation": [dh, dw]}, name)
 
-    def add_relu(self) -> Network:
+    def add_relu(self, *, name: str | None = None) -> Network:
         """Appends ``max(0, z)``."""
+        name = _layer_name(name)
         _check(_capi.dtd_network_add_relu(self._h()))
-        return self._built()
+        return self._built({"type": "relu"}, name)
 
-    def add_flatten(self) -> Network:
+    def add_flatten(self, *, name: str | None = None) -> Network:
         """Appends a reshape of (C, H, W) to (C*H*W,) (the identity on flat activations)."""
+        name = _layer_name(name)
         _check(_capi.dtd_network_add_flatten(self._h()))
-        return self._built()
+        return self._built({"type": "flatten"}, name)
 
-    def add_maxpool2d(self, kernel: Any, *, stride: Any = None, padding: Any = 0) -> Network:
+    def add_maxpool2d(self, kernel: Any, *, stride: Any = None, padding: Any = 0,
+                      name: str | None = None) -> Network:
         """Appends PyTorch's MaxPool2d; ``stride=None`` means the kernel size, as in PyTorch."""
+        name = _layer_name(name)
         kh, kw = _pair(kernel, "kernel")
         sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
         ph, pw = _pair(padding, "padding")
         _check(_capi.dtd_network_add_maxpool2d(self._h(), kh, kw, sh, sw, ph, pw))
-        return self._built()
+        return self._built({"type": "maxpool2d", "kernel": [kh, kw], "stride": [sh, sw],
+                            "padding": [ph, pw]}, name)
 
     def add_avgpool2d(self, kernel: Any, *, stride: Any = None, padding: Any = 0,
-                      count_include_pad: bool = True) -> Network:
+                      count_include_pad: bool = True, name: str | None = None) -> Network:
         """Appends PyTorch's AvgPool2d; padded zeros count in the divisor unless
         ``count_include_pad=False``."""
+        name = _layer_name(name)
         kh, kw = _pair(kernel, "kernel")
         sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
         ph, pw = _pair(padding, "padding")
         include = _model_format.boolean(count_include_pad, "count_include_pad")
         _check(_capi.dtd_network_add_avgpool2d(self._h(), kh, kw, sh, sw, ph, pw,
                                                1 if include else 0))
-        return self._built()
+        return self._built({"type": "avgpool2d", "kernel": [kh, kw], "stride": [sh, sw],
+                            "padding": [ph, pw], "count_include_pad": include},
+                           name)
 
     def add_batchnorm(self, gamma: Any, beta: Any, running_mean: Any, running_var: Any, *,
-                      eps: float = 1e-5) -> Network:
+                      eps: float = 1e-5, name: str | None = None) -> Network:
         """Appends eval-mode batch-norm, folded into the preceding dense/conv layer.
 
         It keeps its index in the layer list (so indices match a PyTorch Sequential); rules go
         on the layer it was folded into.
         """
-        arrays = [self._array(a, name).reshape(-1) for a, name in
+        name = _layer_name(name)
+        arrays = [self._array(a, what).reshape(-1) for a, what in
                   ((gamma, "gamma"), (beta, "beta"), (running_mean, "running_mean"),
                    (running_var, "running_var"))]
         sizes = [a.size for a in arrays]
@@ -355,7 +423,10 @@ class Network:
                            f"same size, got {sizes}")
         _check(self._c.add_batchnorm(self._h(), *(self._ptr(a) for a in arrays), sizes[0],
                                      _model_format.real_number(eps, "eps")))
-        return self._built()
+        gamma_, beta_, mean_, var_ = (self._kept(a, given) for a, given in
+                                      zip(arrays, (gamma, beta, running_mean, running_var)))
+        return self._built({"type": "batchnorm", "gamma": gamma_, "beta": beta_,
+                            "running_mean": mean_, "running_var": var_, "eps": float(eps)}, name)
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str] | Mapping[str, Any], *,
@@ -367,19 +438,25 @@ class Network:
         tensors are ``{"shape": [...], "data": [...]}`` (or nested lists); ``bias`` may be null.
         conv2d takes ``stride``, ``padding`` and optional ``dilation``; the pools ``kernel``,
         ``stride``, ``padding`` (avgpool2d also ``count_include_pad``); batchnorm ``gamma``,
-        ``beta``, ``running_mean``, ``running_var`` and ``eps``. The schema is
-        ``bindings/python/MODEL_FORMAT.md``: the whole model is checked against it first, and
-        any deviation (a missing or unknown field, ``"false"`` for a boolean, ``2.0`` for a
-        dimension, a count that does not match its shape, ...) raises
-        :class:`dtd._model_format.ModelFormatError` (a ``DTDError`` and ``ValueError``) naming
-        the layer index, the field and what was expected.
+        ``beta``, ``running_mean``, ``running_var`` and ``eps``. Every layer may carry a
+        ``"name"`` (a string, e.g. the PyTorch module it came from; see :attr:`layer_names`).
+        :meth:`to_json` writes this format. The schema is ``bindings/python/MODEL_FORMAT.md``:
+        the whole model is checked against it first, and any deviation (a missing or unknown
+        field, ``"false"`` for a boolean, ``2.0`` for a dimension, a count that does not match its
+        shape, ...) raises :class:`dtd._model_format.ModelFormatError` (a ``DTDError`` and
+        ``ValueError``) naming the layer index, the field and what was expected.
         """
         spec = _model_format.load(source)
         _model_format.validate(spec)
         network = cls(spec["input_shape"], dtype=dtype)
         try:
             for index, layer in enumerate(spec["layers"]):
+                name = layer.get("name") if isinstance(layer, Mapping) else None
+                if name is not None and not isinstance(name, str):
+                    raise ValueError(f"layer {index}: name must be a string, got {name!r}")
                 network._add_layer_spec(index, layer)
+                if name is not None:
+                    network._specs[-1]["name"] = name
         except BaseException:
             network.close()
             raise
@@ -410,6 +487,48 @@ class Network:
                                eps=layer.get("eps", 1e-5))
         else:
             raise ValueError(f"layer {index}: unknown layer type {kind!r}")
+
+    # MARK: - Serialisation
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+        """The network in the JSON model format that :meth:`from_json` reads.
+
+        Every layer as it was added (batch norms unfolded, with their own parameters), with its
+        ``"name"`` if it has one; tensors as ``{"shape": [...], "data": [...]}`` holding the
+        network's values exactly (float32 values written as the float64 numbers they are), so
+        ``Network.from_json(net.to_json(), dtype=net.dtype)`` computes bit for bit what ``net``
+        does.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            If given, the JSON text is also written to this file.
+
+        Returns
+        -------
+        dict
+            The model as plain Python values (``json.dumps`` takes it as is).
+        """
+        model = {"input_shape": list(self._input_spec),
+                 "layers": [{key: _json_value(value) for key, value in spec.items()}
+                            for spec in self._layer_specs()]}
+        if path is not None:
+            Path(path).write_text(json.dumps(model))
+        return model
+
+    def _layer_specs(self) -> list[dict[str, Any]]:
+        if len(self._specs) != self.layer_count:  # a layer kind that does not record its spec
+            raise DTDError(_capi.DTD_ERROR_UNSUPPORTED,
+                           f"this network has {self.layer_count} layers but {len(self._specs)} "
+                           f"recorded layer specs; it cannot be serialised")
+        return self._specs
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as the layer specs (numpy tensors) and the dtype: a worker process rebuilds
+        the same network. Rule-set caches are not sent."""
+        self._h()  # a closed network has nothing to send
+        model = {"input_shape": list(self._input_spec), "layers": list(self._layer_specs())}
+        return (_unpickle, (model, self._dtype.name))
 
     # MARK: - Samples in, results out
 
@@ -490,8 +609,10 @@ class Network:
             output_relevance: the seed, (N, *output_shape) (output_shape for one sample). Give
                 it or ``target``.
             rules: a rule for every dense/conv layer, as one of
-                ``{layer_index: rule}`` (rule objects or reference dicts; keys may be strings),
-                a composite from :mod:`dtd.composites` (optionally ``.with_overrides(...)``),
+                ``{layer: rule}`` (rule objects or reference dicts; a key is a layer index, a
+                decimal string, or a layer name from :attr:`layer_names`, which sets the rule
+                on every layer of that name), a composite from :mod:`dtd.composites`, e.g.
+                Zennit's ``EpsilonPlusFlat()`` (optionally ``.with_overrides(...)``),
                 ``{"composite": composite, layer_index: rule, ...}`` (the same, as a dict), or
                 a single rule object, meaning that rule on every dense/conv layer.
             target: explain output k: the seed is f_k(x) e_k. An int, one int per sample, or
@@ -910,6 +1031,71 @@ class Network:
                                  csc.ctypes.data_as(_capi.double_p.ctype), csc.size))
         return csc
 
+    def full_backward(self, x: Any, *, target: int = 0, method: str = "exact", roots: bool = False,
+                      regions: bool = True, seed: int = 0, directions: int = 50,
+                      input_lower: float = 0.0) -> FullBackwardResult:
+        """Full-backward DTD (the study's second experiment, ``Include/dtd.h`` section 8): every
+        unit of every dense layer decomposed, top-down, at a root inside the input's linear
+        region, for a chain of dense layers each followed by a ReLU.
+
+        Args:
+            x: ``(N, D)`` or one sample ``(D,)``; every f_target(x) must be > 0.
+            target: the explained output.
+            method: ``"exact"`` (LP and QP with COIN-OR CLP; see :func:`dtd.full_backward.available`),
+                ``"sampled"`` (the study's procedure as its code ran) or ``"bisect"`` (with the
+                refinement it intended).
+            roots: also return every root (``res.roots[layer]``: ``(N, units, layer inputs)``).
+            regions: also compute the region sizes (exact: 4 LPs per coordinate and layer).
+            seed, directions: the sampled methods' random directions (the study: 50 per search).
+            input_lower: lower bound of the input coordinates in the first layer's region: 0
+                (the study's clamp), any value <= every input, or ``-inf``.
+
+        Returns:
+            A :class:`dtd.full_backward.FullBackwardResult`; ``.table()`` prints the aggregates.
+
+        Raises:
+            DTDError: ``DTD_ERROR_UNSUPPORTED`` for a network that is not a dense/ReLU chain (the
+                layer is named) or for ``"exact"`` without CLP ("install coinor-libclp...");
+                ``DTD_ERROR_INVALID_ARGUMENT`` for f_target(x) <= 0 (the sample is named), an
+                input below ``input_lower`` or an unknown method; ``DTD_ERROR_OUT_OF_RANGE``
+                for the target or directions.
+        """
+        if method not in METHODS:
+            raise DTDError(_capi.DTD_ERROR_INVALID_ARGUMENT,
+                           f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+        directions = _model_format.integer(directions, "directions")
+        if not 1 <= directions <= 2**20:
+            raise DTDError(_capi.DTD_ERROR_OUT_OF_RANGE, f"directions must be in [1, 2**20], got {directions}")
+        xs, single = self._samples(x, "x", self.input_shape)
+        query = _capi.dtd_full_backward_query(
+            target=_index(target, "target", _capi.DTD_ERROR_OUT_OF_RANGE), method=METHODS[method],
+            directions=directions, seed=_model_format.integer(seed, "seed") % 2**64,
+            input_lower=_model_format.real_number(input_lower, "input_lower"))
+        sizes = _capi.dtd_full_backward_sizes()
+        _check(_capi.dtd_full_backward_count(self._h(), ctypes.byref(query), ctypes.byref(sizes)))
+        batch, width = xs.shape[0], xs[0].size
+        units = np.zeros((batch, sizes.units), dtype=UNIT_DTYPE)
+        relevance = np.empty((batch, width), dtype=self._dtype)
+        slope = np.empty((batch, width), dtype=self._dtype)
+        points = np.empty((batch, sizes.root_elements), dtype=self._dtype) if roots else None
+        samples = np.zeros(batch, dtype=SAMPLE_DTYPE)
+        _check(self._c.full_backward(
+            self._h(), ctypes.byref(query), batch, self._ptr(xs), xs.size,
+            _records_ptr(units, _capi.dtd_full_backward_unit), units.size, self._ptr(relevance), relevance.size,
+            self._ptr(slope), slope.size, self._ptr(points), 0 if points is None else points.size,
+            _records_ptr(samples, _capi.dtd_full_backward_sample), samples.size))
+        region_records = boxes = None
+        if regions:
+            region_records = np.zeros((batch, sizes.layers), dtype=REGION_DTYPE)
+            boxes = np.empty((batch, sizes.box_elements), dtype=self._dtype)
+            _check(self._c.full_backward_regions(
+                self._h(), ctypes.byref(query), batch, self._ptr(xs), xs.size,
+                _records_ptr(region_records, _capi.dtd_full_backward_region), region_records.size,
+                self._ptr(boxes), boxes.size))
+        return FullBackwardResult._from_buffers(
+            method=method, target=int(query.target), units=units, input_relevance=relevance, input_slope=slope,
+            roots=points, samples=samples, regions=region_records, boxes=boxes, single=single)
+
     def _seed_or_target(self, xs: np.ndarray, single: bool, output_relevance: Any,
                         target: Any) -> np.ndarray:
         """The seed as :meth:`lrp` takes it: given, or ``f_k(x) e_k`` for ``target``."""
@@ -955,24 +1141,43 @@ class Network:
         return tuple(kinds)
 
     def _normalise_rules(self, rules: RulesArgument) -> tuple[Composite | None, dict[int, Rule]]:
-        """(preset or None, {layer: rule}) from any accepted form of ``rules``."""
+        """(libdtd preset or None, {layer: rule}) from any accepted form of ``rules``; layer
+        names resolve to their indices and a :class:`~dtd.composites.Preset` to its rules."""
         if isinstance(rules, Rule):
             weighted = [i for i, kind in enumerate(self.layer_kinds) if kind in ("dense", "conv2d")]
             return None, {layer: rules for layer in weighted}
-        if isinstance(rules, Composite):
-            return rules, dict(rules.overrides)
-        if isinstance(rules, Mapping):
+        if isinstance(rules, (Composite, Preset)):
+            composite, entries = rules, []
+        elif isinstance(rules, Mapping):
             composite = rules.get("composite")
-            if composite is not None and not isinstance(composite, Composite):
+            if composite is not None and not isinstance(composite, (Composite, Preset)):
                 raise TypeError(f'rules["composite"] must come from dtd.composites, got {composite!r}')
-            layers: dict[int, Rule] = dict(composite.overrides) if composite else {}
-            for key, rule in rules.items():
-                if key == "composite":
-                    continue
-                layers[_layer_key(key)] = rule if isinstance(rule, Rule) else rule_from_dict(rule)
-            return composite, layers
-        raise TypeError("rules must be a {layer: rule} dict, a composite or a rule, "
-                        f"got {type(rules).__name__}")
+            entries = [(key, rule) for key, rule in rules.items() if key != "composite"]
+        else:
+            raise TypeError("rules must be a {layer: rule} dict, a composite or a rule, "
+                            f"got {type(rules).__name__}")
+        layers: dict[int, Rule] = {}
+        if isinstance(composite, Preset):
+            layers.update(composite._layer_rules(self.layer_kinds))
+        overrides = list(composite.overrides) if composite is not None else []
+        for key, rule in overrides + entries:
+            rule = rule if isinstance(rule, Rule) else rule_from_dict(rule)
+            for layer in self._layer_indices(_layer_key(key)):
+                layers[layer] = rule
+        return (composite if isinstance(composite, Composite) else None), layers
+
+    def _layer_indices(self, key: int | str) -> list[int]:
+        """A layer index as is; a layer name as the indices of every layer of that name."""
+        if isinstance(key, int):
+            return [key]
+        names = self.layer_names
+        found = [index for index, name in enumerate(names) if name == key]
+        if not found:
+            known = [name for name in names if name is not None]
+            hint = (f"names are e.g. {', '.join(map(repr, known[:6]))}" if known
+                    else "this network's layers have no names")
+            raise DTDError(_capi.DTD_ERROR_LAYER_INDEX, f"no layer is named {key!r} ({hint})")
+        return found
 
     def _rule_set(self, rules: RulesArgument) -> _RuleSet:
         """The prepared rule set for ``rules``, reused while the same rules come again.

@@ -36,7 +36,8 @@ from .network import Network
 from .rules import Epsilon, Gamma, Rule, WSquare, ZPlus
 
 __all__ = ["DATA_FILE", "COLUMNS", "COLUMN_RULES", "PROTOCOLS", "PLACEMENTS", "ROW_FIELDS",
-           "EXPLAINED_OUTPUT", "ROOT_LAYER", "load_network", "input_blocks", "run", "gxi_check"]
+           "EXPLAINED_OUTPUT", "ROOT_LAYER", "load_network", "input_blocks", "run", "gxi_check",
+           "FULL_BACKWARD_METHODS", "FULL_BACKWARD_FIELDS", "full_backward_inputs", "run_full_backward"]
 
 #: The bundled network and input blocks.
 DATA_FILE = Path(__file__).resolve().parent / "data" / "dtd_study_mlp.json"
@@ -141,3 +142,52 @@ def gxi_check(dtype: Any = "float64") -> dict[str, float]:
         return {column: float(np.max(net.gxi_distance(inputs, rules=Epsilon(0.0, bias=True),
                                                       target=EXPLAINED_OUTPUT)))
                 for column, inputs in input_blocks().items()}
+
+
+# MARK: - The study's second experiment: full-backward DTD
+
+#: ``"exact"`` (roots by LP/QP inside the region), ``"sampled"`` (the study's code) and
+#: ``"bisect"`` (the refinement it intended); see :meth:`dtd.Network.full_backward`.
+FULL_BACKWARD_METHODS: tuple[str, ...] = ("exact", "sampled", "bisect")
+
+#: The keys of every row :func:`run_full_backward` returns, in order.
+FULL_BACKWARD_FIELDS: tuple[str, ...] = (
+    "method", "layer", "units", "unresolved", "negative", "skipped", "mean_unresolved_over_f",
+    "mean_passed_down_over_f", "mean_hinge_distance", "mean_box_width_clipped", "unbounded_box_share",
+    "mean_root_distance", "seconds")
+
+
+def full_backward_inputs(per_block: int = 100) -> np.ndarray:
+    """The first ``per_block`` inputs of each of the four blocks, stacked: ``(4 * per_block, 10)``."""
+    if not 1 <= per_block <= 1000:
+        raise ValueError(f"per_block must be in [1, 1000], got {per_block}")
+    return np.concatenate([block[:per_block] for block in input_blocks().values()])
+
+
+def run_full_backward(methods: Sequence[str] = ("exact", "sampled"), *, per_block: int = 100, seed: int = 0,
+                      dtype: Any = "float64") -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The study's full-backward experiment (output 0, every dense layer) on the first ``per_block``
+    inputs of each block, once per method, with the region sizes.
+
+    Returns:
+        ``rows``: one dict per (method, dense layer) with the keys of :data:`FULL_BACKWARD_FIELDS`
+        (the aggregates of :meth:`dtd.full_backward.FullBackwardResult.summary`, ``seconds`` the
+        method's wall time for the whole batch); and per method the input's summary
+        (:meth:`~dtd.full_backward.FullBackwardResult.input_summary`: mean sum R0 / f, the
+        largest ledger error, solver calls, ...) plus ``seconds``.
+    """
+    methods = _check_choices(methods, FULL_BACKWARD_METHODS, "methods")
+    x = full_backward_inputs(per_block)
+    rows, inputs = [], {}
+    with load_network(dtype) as net:
+        for method in methods:
+            start = time.perf_counter()
+            result = net.full_backward(x, target=EXPLAINED_OUTPUT, method=method, seed=seed, regions=True)
+            seconds = time.perf_counter() - start
+            for row in result.summary():
+                rows.append({key: row.get(key, float("nan")) for key in FULL_BACKWARD_FIELDS[1:-1]}
+                            | {"method": method, "seconds": seconds})
+            inputs[method] = result.input_summary() | {"seconds": seconds}
+    rows = [{key: row[key] for key in FULL_BACKWARD_FIELDS} for row in rows]
+    return rows, inputs
+

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import re
-from ctypes import POINTER, c_char, c_char_p, c_double, c_float, c_int32, c_int64, c_void_p
+from ctypes import POINTER, c_char, c_char_p, c_double, c_float, c_int32, c_int64, c_uint64, c_void_p
 
 import pytest
 
@@ -21,7 +21,7 @@ from support import HEADER, SIGNATURES
 HEADER_TEXT = HEADER.read_text()
 HEADER_CODE = re.sub(r"/\*.*?\*/", "", HEADER_TEXT, flags=re.S)
 
-BUILTIN = {"void": None, "char": c_char, "int32_t": c_int32, "int64_t": c_int64,
+BUILTIN = {"void": None, "char": c_char, "int32_t": c_int32, "int64_t": c_int64, "uint64_t": c_uint64,
            "float": c_float, "double": c_double}
 # typedef int32_t dtd_status;  ->  {"dtd_status": "int32_t"}
 SCALAR_TYPEDEFS = dict((alias, base) for base, alias in
@@ -122,7 +122,9 @@ def test_capi_struct_mirrors_header_field_for_field(struct):
 
 
 def test_capi_structs_cover_the_header():
-    assert sorted(STRUCT_BODIES) == ["dtd_audit_record", "dtd_audit_summary", "dtd_ledger_entry",
+    assert sorted(STRUCT_BODIES) == ["dtd_audit_record", "dtd_audit_summary", "dtd_full_backward_query",
+                                     "dtd_full_backward_region", "dtd_full_backward_sample",
+                                     "dtd_full_backward_sizes", "dtd_full_backward_unit", "dtd_ledger_entry",
                                      "dtd_root_info", "dtd_root_query"]
     # dtd_audit_record nests dtd_root_info; the ledger dtype numpy uses is the same layout.
     assert C.dtd_audit_record._fields_[0] == ("root", C.dtd_root_info)

@@ -13,26 +13,26 @@ from support import random_cnn, random_mlp, relative_error
 
 # MLP: dense(0) relu dense(2) relu dense(4) relu dense(6)
 MLP_EXPECTED = {
-    "epsilon_plus":              {0: "zplus", 2: "zplus", 4: "zplus", 6: "epsilon"},
-    "epsilon_plus_flat":         {0: "flat", 2: "zplus", 4: "zplus", 6: "epsilon"},
-    "epsilon_gamma_box":         {0: "zbox", 2: "gamma", 4: "gamma", 6: "epsilon"},
-    "epsilon_alpha2_beta1":      {0: "alphabeta", 2: "alphabeta", 4: "alphabeta", 6: "epsilon"},
-    "epsilon_alpha2_beta1_flat": {0: "flat", 2: "alphabeta", 4: "alphabeta", 6: "epsilon"},
+    "mlp_epsilon_plus":              {0: "zplus", 2: "zplus", 4: "zplus", 6: "epsilon"},
+    "mlp_epsilon_plus_flat":         {0: "flat", 2: "zplus", 4: "zplus", 6: "epsilon"},
+    "mlp_epsilon_gamma_box":         {0: "zbox", 2: "gamma", 4: "gamma", 6: "epsilon"},
+    "mlp_epsilon_alpha2_beta1":      {0: "alphabeta", 2: "alphabeta", 4: "alphabeta", 6: "epsilon"},
+    "mlp_epsilon_alpha2_beta1_flat": {0: "flat", 2: "alphabeta", 4: "alphabeta", 6: "epsilon"},
 }
 # CNN: conv(0) relu maxpool conv(3) relu flatten dense(6) relu dense(8): dense layers are all
 # classifier layers because the network has conv layers.
 CNN_EXPECTED = {
-    "epsilon_plus":              {0: "zplus", 3: "zplus", 6: "epsilon", 8: "epsilon"},
-    "epsilon_plus_flat":         {0: "flat", 3: "zplus", 6: "epsilon", 8: "epsilon"},
-    "epsilon_gamma_box":         {0: "zbox", 3: "gamma", 6: "epsilon", 8: "epsilon"},
-    "epsilon_alpha2_beta1":      {0: "alphabeta", 3: "alphabeta", 6: "epsilon", 8: "epsilon"},
-    "epsilon_alpha2_beta1_flat": {0: "flat", 3: "alphabeta", 6: "epsilon", 8: "epsilon"},
+    "mlp_epsilon_plus":              {0: "zplus", 3: "zplus", 6: "epsilon", 8: "epsilon"},
+    "mlp_epsilon_plus_flat":         {0: "flat", 3: "zplus", 6: "epsilon", 8: "epsilon"},
+    "mlp_epsilon_gamma_box":         {0: "zbox", 3: "gamma", 6: "epsilon", 8: "epsilon"},
+    "mlp_epsilon_alpha2_beta1":      {0: "alphabeta", 3: "alphabeta", 6: "epsilon", 8: "epsilon"},
+    "mlp_epsilon_alpha2_beta1_flat": {0: "flat", 3: "alphabeta", 6: "epsilon", 8: "epsilon"},
 }
 
 
 def make(name: str) -> composites.Composite:
-    if name == "epsilon_gamma_box":
-        return composites.epsilon_gamma_box(low=-2.0, high=2.0)
+    if name == "mlp_epsilon_gamma_box":
+        return composites.mlp_epsilon_gamma_box(low=-2.0, high=2.0)
     return getattr(composites, name)()
 
 
@@ -58,7 +58,7 @@ def test_composite_layer_mapping_on_a_cnn(rng, name):
 def test_composite_encodes_its_name_and_code(name):
     composite = make(name)
     assert composite.name == name
-    assert composite.code == getattr(dtd._capi, f"DTD_COMPOSITE_{name.upper()}")
+    assert composite.code == getattr(dtd._capi, f"DTD_COMPOSITE_{name[len('mlp_'):].upper()}")
 
 
 def test_composite_equals_the_explicit_rules_it_assigns_on_a_cnn(rng):
@@ -66,7 +66,7 @@ def test_composite_equals_the_explicit_rules_it_assigns_on_a_cnn(rng):
     gives exactly zbox / gamma / epsilon with those values and the default stabiliser."""
     with random_cnn(rng) as net:
         x = rng.uniform(-1, 1, size=(3, 2, 8, 8))
-        composite = composites.epsilon_gamma_box(low=-1.0, high=1.0, epsilon=0.05, gamma=0.4)
+        composite = composites.mlp_epsilon_gamma_box(low=-1.0, high=1.0, epsilon=0.05, gamma=0.4)
         explicit = {0: ZBox(-1.0, 1.0), 3: Gamma(0.4), 6: Epsilon(0.05), 8: Epsilon(0.05)}
         a = net.lrp(x, target=0, rules=composite)
         b = net.lrp(x, target=0, rules=explicit)
@@ -75,8 +75,8 @@ def test_composite_equals_the_explicit_rules_it_assigns_on_a_cnn(rng):
     assert relative_error(c, a) > 1e-6  # gamma 0.4 vs 0.25 must matter, or the check is empty
 
 
-@pytest.mark.parametrize("name, lower", [("epsilon_plus_flat", ZPlus()),
-                                         ("epsilon_alpha2_beta1_flat", AlphaBeta(2.0, 1.0))])
+@pytest.mark.parametrize("name, lower", [("mlp_epsilon_plus_flat", ZPlus()),
+                                         ("mlp_epsilon_alpha2_beta1_flat", AlphaBeta(2.0, 1.0))])
 def test_composite_equals_the_explicit_rules_it_assigns_on_an_mlp(rng, name, lower):
     with random_mlp(rng, [5, 6, 6, 3]) as net:
         x = rng.normal(size=(4, 5))
@@ -87,7 +87,7 @@ def test_composite_equals_the_explicit_rules_it_assigns_on_an_mlp(rng, name, low
 
 def test_composite_with_overrides_replaces_single_layers(rng):
     with random_cnn(rng) as net:
-        base = composites.epsilon_plus_flat()
+        base = composites.mlp_epsilon_plus_flat()
         overridden = base.with_overrides({0: Epsilon(0.0), "8": {"rule": "gamma", "gamma": 0.5}})
         assert base.overrides == ()  # frozen: with_overrides returns a new composite
         assert net.rule_kinds(overridden) == ("epsilon", None, None, "zplus", None, None,
@@ -101,7 +101,7 @@ def test_composite_with_overrides_replaces_single_layers(rng):
 def test_composite_overrides_in_a_rules_dict_mean_the_same(rng):
     with random_mlp(rng, [5, 6, 6, 3]) as net:
         x = rng.normal(size=(4, 5))
-        composite = composites.epsilon_alpha2_beta1()
+        composite = composites.mlp_epsilon_alpha2_beta1()
         as_dict = {"composite": composite, 2: ZPlus(), "4": {"rule": "epsilon", "epsilon": 0.5}}
         as_method = composite.with_overrides({2: ZPlus(), 4: Epsilon(0.5)})
         assert net.rule_kinds(as_dict) == net.rule_kinds(as_method) == ("alphabeta", None, "zplus", None, "epsilon")
@@ -111,4 +111,4 @@ def test_composite_overrides_in_a_rules_dict_mean_the_same(rng):
 
 def test_composite_key_in_rules_dict_must_be_a_composite(rng):
     with random_mlp(rng, [3, 4, 2]) as net, pytest.raises(TypeError, match="composite"):
-        net.lrp(np.ones(3), target=0, rules={"composite": "epsilon_plus"})
+        net.lrp(np.ones(3), target=0, rules={"composite": "mlp_epsilon_plus"})

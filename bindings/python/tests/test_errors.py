@@ -684,10 +684,10 @@ def test_rules_set_composite_unknown_composite(net):
 
 
 @pytest.mark.parametrize("composite, status, fragment", [
-    (dtd.composites.epsilon_gamma_box(low=1.0, high=-1.0), C.DTD_ERROR_INVALID_ARGUMENT, "low must be <= high"),
-    (dtd.composites.epsilon_gamma_box(low=-1.0, high=1.0, gamma=-1.0), C.DTD_ERROR_INVALID_ARGUMENT, "gamma"),
-    (dtd.composites.epsilon_plus(epsilon=-1.0), C.DTD_ERROR_INVALID_ARGUMENT, "epsilon must be >= 0"),
-    (dtd.composites.epsilon_plus(epsilon=float("nan")), C.DTD_ERROR_NON_FINITE, "epsilon is nan"),
+    (dtd.composites.mlp_epsilon_gamma_box(low=1.0, high=-1.0), C.DTD_ERROR_INVALID_ARGUMENT, "low must be <= high"),
+    (dtd.composites.mlp_epsilon_gamma_box(low=-1.0, high=1.0, gamma=-1.0), C.DTD_ERROR_INVALID_ARGUMENT, "gamma"),
+    (dtd.composites.mlp_epsilon_plus(epsilon=-1.0), C.DTD_ERROR_INVALID_ARGUMENT, "epsilon must be >= 0"),
+    (dtd.composites.mlp_epsilon_plus(epsilon=float("nan")), C.DTD_ERROR_NON_FINITE, "epsilon is nan"),
 ], ids=["low>high", "gamma<0", "epsilon<0", "epsilon-nan"])
 def test_rules_set_composite_parameter_out_of_domain(composite, status, fragment):
     # Three dense layers, so that every preset parameter reaches a layer (gamma: layer 2).
@@ -863,7 +863,7 @@ def test_dtd_error_str_names_the_status():
 
 
 def test_rules_set_composite_override_beyond_int64_is_refused_by_the_binding(net):
-    composite = dtd.composites.epsilon_plus().with_overrides({2**64 + 2: Epsilon()})
+    composite = dtd.composites.mlp_epsilon_plus().with_overrides({2**64 + 2: Epsilon()})
     with raises(C.DTD_ERROR_LAYER_INDEX, str(2**64 + 2)):
         net.lrp(X, target=0, rules=composite)
 

@@ -138,6 +138,8 @@ def test_study_run_rejects_unknown_choices(argument):
 # MARK: - The demo
 
 def run_demo(*args, cwd):
+    if "--full-backward-per-block" not in args:  # the second table on 20 inputs keeps these tests quick
+        args = (*args, "--full-backward-per-block", "5")
     result = subprocess.run([sys.executable, str(DEMO), *args], cwd=cwd, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
@@ -168,3 +170,33 @@ def test_demo_options_and_default_out_dir_outside_the_repository(tmp_path):
     assert "float32" in stdout and "hyperplane" not in stdout.split("What the columns mean")[0]
     with (tmp_path / "dtd-study" / "dtd_study.csv").open() as handle:
         assert len(list(csv.DictReader(handle))) == 8
+
+
+def test_demo_prints_the_full_backward_table_and_its_findings(tmp_path):
+    """The second table: the study's full-backward experiment, exact vs. sampled, per dense layer,
+    the three sentences on what changes when the search is exact, and its CSV."""
+    methods = ["exact", "sampled"] if dtd.full_backward.available() else ["sampled"]
+    stdout = run_demo("--out", str(tmp_path), "--placements", "relevance", "--protocols", "per-rule",
+                      "--full-backward-per-block", "5", "--full-backward-methods", *methods, cwd=REPO_ROOT)
+    assert "Full-backward DTD (the study's second experiment)" in stdout and "20 inputs" in stdout
+    with (tmp_path / "dtd_full_backward.csv").open() as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["method"], r["layer"]) for r in table] == [(m, str(l)) for m in methods for l in (0, 2, 4)]
+    assert list(table[0]) == list(study.FULL_BACKWARD_FIELDS)
+    data = json.loads((tmp_path / "dtd_study.json").read_text())["full_backward"]
+    assert data["inputs_per_block"] == 5 and set(data["inputs"]) == set(methods)
+    if "exact" in methods:
+        assert "What changes when the search is exact:" in stdout
+        assert data["inputs"]["exact"]["max_ledger_error_over_f"] <= 1e-9
+        top = [r for r in table if r["method"] == "exact" and r["layer"] == "4"][0]
+        assert float(top["unresolved"]) == 0 and float(top["negative"]) == 0
+
+
+def test_run_full_backward_rows_per_method_and_layer():
+    rows, inputs = study.run_full_backward(["sampled", "bisect"], per_block=2)
+    assert [(r["method"], r["layer"]) for r in rows] == [(m, l) for m in ("sampled", "bisect") for l in (0, 2, 4)]
+    assert all(list(r) == list(study.FULL_BACKWARD_FIELDS) for r in rows)
+    assert inputs["sampled"]["inputs"] == 8 and inputs["sampled"]["solver_calls"] == 0
+    with pytest.raises(ValueError):
+        study.run_full_backward(["grid"])
+

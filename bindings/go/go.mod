@@ -1,0 +1,3 @@
+module libdtd/dtd
+
+go 1.19

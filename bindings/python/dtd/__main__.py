@@ -1,0 +1,4 @@
+"""``python -m dtd``: the command line (:mod:`dtd.cli`)."""
+from .cli import main
+
+raise SystemExit(main())
