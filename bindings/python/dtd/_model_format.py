@@ -175,6 +175,12 @@ def _nonnegative_number(value: Any, where: _Where, field: str) -> float:
 
 # MARK: - Tensors
 
+def _number_type(kind: type) -> bool:
+    """A JSON number's type, or numpy's real scalars (a dict built in Python may hold them)."""
+    return kind in (int, float) or (issubclass(kind, (np.integer, np.floating))
+                                    and not issubclass(kind, np.bool_))
+
+
 def _nested_shape(value: Any, where: _Where, field: str) -> tuple[int, ...]:
     """The shape of a rectangular nested list of numbers; ragged lists and non-numbers are errors."""
     if not isinstance(value, list):
@@ -190,8 +196,8 @@ def _nested_shape(value: Any, where: _Where, field: str) -> tuple[int, ...]:
                                   got="a ragged list")
         return (len(value), *inner[0])
     kinds = set(map(type, value))
-    if not kinds <= {int, float}:
-        bad = next(v for v in value if type(v) not in (int, float))
+    if not all(_number_type(kind) for kind in kinds):
+        bad = next(v for v in value if not _number_type(type(v)))
         if isinstance(bad, list):
             raise where.error(_SHAPE, field, "a rectangular nested list (numbers and lists mixed "
                                              "at one level)", got="a ragged list")
@@ -235,6 +241,16 @@ def _tensor(value: Any, where: _Where, field: str, rank: int) -> tuple[int, ...]
                               f"that shape)", got=f"shape {list(data_shape)}")
         _finite(value["data"], where, f"{field}.data")
         return shape
+    if isinstance(value, np.ndarray):  # a dict built in Python (pickling sends these)
+        if value.dtype.kind not in "iuf":
+            raise where.error(_INVALID, field, "real numbers", got=f"an array of dtype {value.dtype}")
+        if value.ndim != rank:
+            raise where.error(_SHAPE, field, f"{rank} dimensions {names.get(rank, '')}",
+                              got=f"an array of shape {list(value.shape)}")
+        if value.size == 0:
+            raise where.error(_SIZE, field, "a non-empty tensor", got=f"an array of shape {list(value.shape)}")
+        _finite(value, where, field)
+        return tuple(int(d) for d in value.shape)
     if isinstance(value, list):
         shape = _nested_shape(value, where, field)
         if len(shape) != rank:

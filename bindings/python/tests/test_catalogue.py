@@ -18,7 +18,7 @@ import pytest
 import dtd
 from dtd import _capi as C
 from dtd._model_format import ArgumentTypeError, ModelFormatError, validate
-from dtd.composites import epsilon_gamma_box, epsilon_plus
+from dtd.composites import EpsilonPlus, mlp_epsilon_gamma_box, mlp_epsilon_plus
 from dtd.rules import AlphaBeta, Epsilon, Gamma, ZBox, rule_from_dict
 
 INVALID, SIZE, SHAPE = C.DTD_ERROR_INVALID_ARGUMENT, C.DTD_ERROR_SIZE, C.DTD_ERROR_SHAPE_MISMATCH
@@ -445,10 +445,12 @@ BAD_ARGUMENTS = [
      ["low", "complex"]),
     ("ZBox-object-bounds", lambda net: ZBox(0.0, [1.0, None]), ArgumentTypeError, INVALID,
      ["high", "object"]),
-    ("composite-epsilon-string", lambda net: epsilon_plus("1e-6"), ArgumentTypeError, INVALID,
+    ("composite-epsilon-string", lambda net: mlp_epsilon_plus("1e-6"), ArgumentTypeError, INVALID,
      ["epsilon", "real number"]),
-    ("composite-low-string", lambda net: epsilon_gamma_box("0", 1.0), ArgumentTypeError, INVALID,
+    ("composite-low-string", lambda net: mlp_epsilon_gamma_box("0", 1.0), ArgumentTypeError, INVALID,
      ["low", "real number"]),
+    ("zennit-composite-stabilizer-true", lambda net: EpsilonPlus(stabilizer=True), ArgumentTypeError,
+     INVALID, ["stabilizer", "real number"]),
     # roots, the audit and the theory checks
     ("roots-complex-x", lambda net: net.roots(COMPLEX_X, layer=0, target=0, rule=Epsilon(0.0)),
      ArgumentTypeError, INVALID, ["x", "complex"]),
