@@ -41,7 +41,7 @@ step "libffi harness, ASan+UBSan"
 .build-fuzz/dtd-ffi-harness "$lib/libdtd.so" Tests/abi/signatures.txt | tail -n 2
 
 step "C examples, ASan+UBSan"
-make -s -C bindings/c CC="$clang" SANITIZE="$san" SANITIZE_LD=-fuse-ld=lld LIBDIR="$lib" OUT=build-asan run
+make -s -C bindings/c CC="$clang" SANITIZE="$san" SANITIZE_LD=-fuse-ld=lld BUILDDIR="$lib" OUT=build-asan run
 
 step "Python tests against the ASan build (the ASan runtime preloaded)"
 # python3 is not instrumented, so the runtime must be loaded first: LD_PRELOAD=$runtime.
