@@ -197,7 +197,8 @@ DTD_API const char *dtd_last_error_message(void);
  * ::DTD_ERROR_OUT_OF_MEMORY before the allocation that would pass the cap, naming the cap, so a
  * request too large for the machine is a status, not an out-of-memory kill. The cap bounds the
  * call's peak (memory it frees counts no more); the caller's own buffers and the network's
- * weights are not counted, and building calls are not capped. Process-wide; the environment
+ * weights are not counted, and building calls are not capped; full-backward DTD (section 8)
+ * bounds its own sizes instead (::DTD_ERROR_SIZE) and is not capped. Process-wide; the environment
  * variable `DTD_MAX_SCRATCH_MB` (read once, on first use) sets the initial cap in MiB.
  * @param max_bytes     in, >= 0: the cap in bytes; 0 removes it (the default).
  * @param out_previous  out, may be NULL: the cap before this call.

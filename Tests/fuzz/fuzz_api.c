@@ -1,13 +1,14 @@
 /**
  * fuzz_api.c : a libFuzzer target that turns bytes into a sequence of libdtd calls.
  *
- * One input sets a scratch cap (64 MiB down to 16 KiB), builds one network of random layers with honest-but-hostile sizes and values
- * (mostly sizes that fit the current shape, sometimes 0, -1, 2^31, 2^62 or a count one off;
- * weights mostly small, sometimes NaN, infinity or 1e300), a rule set with a random rule per
- * layer (sometimes out of its domain, sometimes missing), then runs every method once — forward,
- * the target seed, gradient, gradient x input, LRP with the ledger, the roots, the root audit,
- * the audit of given points, the four theory checks — and destroys everything in a random order,
- * with double and wrong-type destroys.
+ * One input sets a scratch cap (64 MiB down to 16 KiB), builds one network of random layers (or a
+ * dense/ReLU chain) with honest-but-hostile sizes and values (mostly sizes that fit the current
+ * shape, sometimes 0, -1, 2^31, 2^62 or a count one off; weights mostly small, sometimes NaN,
+ * infinity or 1e300), a rule set with a random rule per layer (sometimes out of its domain,
+ * sometimes missing), then runs every method once — forward, the target seed, gradient,
+ * gradient x input, LRP with the ledger, the roots, the root audit, the audit of given points,
+ * the four theory checks, full-backward DTD with its region sizes — and destroys everything in a
+ * random order, with double and wrong-type destroys.
  *
  * Buffers are exactly as large as the count passed with them (malloc'd per call), so any read or
  * write past a caller's buffer is an AddressSanitizer report, not silent. Every call must keep
@@ -339,6 +340,51 @@ typedef struct {
     int64_t x_count, seed_count, relevance_count, in_size, out_size, layers;
 } Batch;
 
+/** Full-backward DTD (section 8): count, compute and the region sizes, on any network (a network
+ *  that is not a dense/ReLU chain must be DTD_ERROR_UNSUPPORTED, naming the layer). */
+static void full_backward(Fuzz *f, const Batch *b) {
+    dtd_full_backward_query q;
+    memset(&q, 0, sizeof q);
+    q.target = b->out_size > 0 && pick(&f->in, 8) ? pick(&f->in, 64) % b->out_size : size_in(&f->in, -1, 4);
+    q.method = pick(&f->in, 16) ? 1 + pick(&f->in, 3) : pick(&f->in, 6) - 1;
+    static const int32_t directions[] = {1, 2, 3, 0, -1, (1 << 20) + 1};
+    q.directions = directions[pick(&f->in, 16) ? pick(&f->in, 3) : 3 + pick(&f->in, 3)];
+    q.seed = u8(&f->in) * 0x9E3779B97F4A7C15u;
+    static const double lower[] = {0.0, -INFINITY, -1.0, NAN, INFINITY, 5.0};
+    q.input_lower = lower[pick(&f->in, 8) ? pick(&f->in, 3) : 3 + pick(&f->in, 3)];
+    dtd_full_backward_sizes sizes;
+    if (CALL(dtd_full_backward_count(f->net, &q, &sizes)) != DTD_OK) return;
+    if (sizes.units > 4096 || sizes.root_elements > MAX_ELEMENTS / 4 || sizes.box_elements > MAX_ELEMENTS / 4) return;
+    int64_t uc = count_for(&f->in, f->samples * sizes.units);
+    dtd_full_backward_unit *units = output(uc, sizeof *units);
+    uc = truthful(uc, units);
+    int64_t rc = count_for(&f->in, f->samples * b->in_size), sc = pick(&f->in, 2) ? count_for(&f->in, f->samples * b->in_size) : 0;
+    void *relevance = output(rc, esize(f)), *slope = output(sc, esize(f));
+    rc = truthful(rc, relevance), sc = truthful(sc, slope);
+    int64_t pc = pick(&f->in, 3) ? 0 : count_for(&f->in, f->samples * sizes.root_elements);
+    void *roots = output(pc, esize(f));
+    pc = truthful(pc, roots);
+    int64_t nc = pick(&f->in, 2) ? count_for(&f->in, f->samples) : 0;
+    dtd_full_backward_sample *samples = output(nc, sizeof *samples);
+    nc = truthful(nc, samples);
+    if (f->f64)
+        CALL(dtd_full_backward_compute_f64(f->net, &q, f->batch, b->x, b->x_count, units, uc, relevance, rc, slope, sc, roots, pc,
+                                           samples, nc));
+    else
+        CALL(dtd_full_backward_compute_f32(f->net, &q, f->batch, b->x, b->x_count, units, uc, relevance, rc, slope, sc, roots, pc,
+                                           samples, nc));
+    if (pick(&f->in, 4) == 0) {
+        int64_t gc = count_for(&f->in, f->samples * sizes.layers), bc = pick(&f->in, 2) ? count_for(&f->in, f->samples * sizes.box_elements) : 0;
+        dtd_full_backward_region *regions = output(gc, sizeof *regions);
+        void *boxes = output(bc, esize(f));
+        gc = truthful(gc, regions), bc = truthful(bc, boxes);
+        if (f->f64) CALL(dtd_full_backward_regions_f64(f->net, &q, f->batch, b->x, b->x_count, regions, gc, boxes, bc));
+        else CALL(dtd_full_backward_regions_f32(f->net, &q, f->batch, b->x, b->x_count, regions, gc, boxes, bc));
+        free(regions), free(boxes);
+    }
+    free(units), free(relevance), free(slope), free(roots), free(samples);
+}
+
 static void run_methods(Fuzz *f) {
     Shape in = current(f, -1), out = current(f, INT64_MIN);
     Batch b = {NULL, NULL, NULL, 0, 0, 0, in.size, out.size, out.layers};
@@ -476,6 +522,7 @@ static void run_methods(Fuzz *f) {
         else CALL(dtd_theory_rank1_csc_f32(f->net, f->rules, batch, b.x, b.x_count, spp, seeds, sc, csc, cc));
         free(seeds), free(csc);
     }
+    full_backward(f, &b);
     free(b.x), free(b.seed), free(b.relevance);
 }
 
@@ -590,7 +637,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     int layers = pick(&f.in, 9);
-    for (int i = 0; i < layers; i++) LAYERS[pick(&f.in, LAYER_KINDS)].add(&f);
+    if (rank == 1 && pick(&f.in, 4) == 0) {
+        /* A dense/ReLU chain (batch norms sometimes): what full-backward DTD decomposes. */
+        for (int i = 0; i < layers; i++) {
+            add_dense(&f);
+            if (pick(&f.in, 6) == 0) add_batchnorm(&f);
+            add_relu(&f);
+        }
+    } else {
+        for (int i = 0; i < layers; i++) LAYERS[pick(&f.in, LAYER_KINDS)].add(&f);
+    }
     if (getenv("FUZZ_API_TRACE")) describe(&f);
     dtd_dtype got = 0;
     int64_t elements_per_sample = 0;

@@ -9,7 +9,7 @@
 # positives, and the log says how many matched.
 #
 #   bash Tests/sanitizers/tsan.sh
-# Calls per thread under TSan (about 10x slower): DTD_STRESS_CALLS (default here 600, 10^4 in
+# Calls per thread under TSan (about 10x slower): DTD_STRESS_CALLS (default here 2500, 10^4 in
 # the plain suite) and DTD_STRESS_VGG_CALLS (default here 3, 8 in the plain suite).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,7 +30,7 @@ swift build "${flags[@]}" --build-tests
 echo "built in $((SECONDS - start)) s"
 
 step "Swift concurrency stress test under TSan"
-DTD_STRESS_CALLS=${DTD_STRESS_CALLS:-600} DTD_STRESS_VGG_CALLS=${DTD_STRESS_VGG_CALLS:-3} \
+DTD_STRESS_CALLS=${DTD_STRESS_CALLS:-2500} DTD_STRESS_VGG_CALLS=${DTD_STRESS_VGG_CALLS:-3} \
     swift test "${flags[@]}" --skip-build --filter ConcurrencyStress
 
 step "the 8-thread C example and the handle registry under TSan"
