@@ -103,9 +103,28 @@ static void fail(const char *what, const char *call, dtd_status status) {
     abort();
 }
 
+/* Open findings that belong to another issue, reported and reproduced in Tests/fuzz/known/: an
+ * internal error whose message contains one of these is printed (every time) instead of aborting,
+ * so a long run can go on. Remove the entry when the finding is fixed. */
+static const char *const KNOWN_INTERNAL[] = {
+    /* full-backward regions: the box LP of an input coordinate no weight touches is unbounded,
+     * reported as an internal "infeasible" (Tests/fuzz/known/full-backward-unbounded-box). */
+    "CLP (libClp.so.1) did not solve the box LP",
+};
+
+static int known_internal(const char *message) {
+    for (size_t i = 0; i < sizeof KNOWN_INTERNAL / sizeof KNOWN_INTERNAL[0]; i++)
+        if (message && strstr(message, KNOWN_INTERNAL[i])) return 1;
+    return 0;
+}
+
 static dtd_status checked(dtd_status status, const char *call) {
     const char *m = dtd_last_error_message();
     if (status < 0 || status > DTD_ERROR_INTERNAL) fail("status outside 0..17", call, status);
+    if (status == DTD_ERROR_INTERNAL && known_internal(m)) {
+        fprintf(stderr, "fuzz_api: known open finding (Tests/fuzz/known/README.md): %s\n", m);
+        return status;
+    }
     if (status == DTD_ERROR_INTERNAL) fail("DTD_ERROR_INTERNAL", call, status);
     if (m == NULL) fail("dtd_last_error_message() is NULL", call, status);
     if ((status == DTD_OK) != (m[0] == '\0')) fail("message empty iff success", call, status);
@@ -126,6 +145,7 @@ typedef struct {
     dtd_network *net;
     dtd_rules *rules;
     int64_t batch;    /* the batch size calls use (may be hostile) */
+    int trace;        /* FUZZ_API_TRACE: print the network and every buffer's first values */
     int64_t samples;  /* samples the input buffers really hold */
 } Fuzz;
 
@@ -142,6 +162,12 @@ static void *elements(Fuzz *f, int64_t count) {
         double v = i < 8 ? value(&f->in) : first + step * (double)((i * 7919) % 23 - 11) / 11.0;
         if (f->f64) ((double *)p)[i] = v;
         else ((float *)p)[i] = (float)v;
+    }
+    if (f->trace) {
+        fprintf(stderr, "    %lld values:", (long long)count);
+        for (int64_t i = 0; i < count && i < 12; i++)
+            fprintf(stderr, " %.17g", f->f64 ? ((double *)p)[i] : (double)((float *)p)[i]);
+        fprintf(stderr, "%s\n", count > 12 ? " ..." : "");
     }
     return p;
 }
@@ -612,6 +638,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Fuzz f;
     memset(&f, 0, sizeof f);
     f.in = (Bytes){data, size};
+    f.trace = getenv("FUZZ_API_TRACE") != NULL;
     /* A scratch cap on every input: a valid but enormous request (a hostile padding can make a
      * conv output of 2^31 elements) must be a status, and a cap reached halfway through a call
      * exercises the error paths of everything allocated before it. */
@@ -647,7 +674,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else {
         for (int i = 0; i < layers; i++) LAYERS[pick(&f.in, LAYER_KINDS)].add(&f);
     }
-    if (getenv("FUZZ_API_TRACE")) describe(&f);
+    if (f.trace) describe(&f);
     dtd_dtype got = 0;
     int64_t elements_per_sample = 0;
     CALL(dtd_network_dtype(f.net, &got));
