@@ -5,10 +5,10 @@
 #   bash Tests/fuzz/run.sh build            # .build-asan/release/libdtd.so (if absent) and the fuzzer
 #   bash Tests/fuzz/run.sh regress          # every corpus and regression input once (CI)
 #   bash Tests/fuzz/run.sh short [SECONDS]  # fuzz from a copy of the corpus for SECONDS (60; CI)
-#   bash Tests/fuzz/run.sh long [RUNS]      # RUNS executions (1000000), new inputs merged into the corpus
+#   bash Tests/fuzz/run.sh long [RUNS]      # RUNS executions (1000000); the corpus becomes a set cover of old + new
 #
-# Exit status: non-zero when the build fails or any input breaks the contract (a crash, an
-# ASan/UBSan report, a contract abort, a leak of the fuzzer's own buffers is not checked).
+# Exit status: non-zero when the build fails or an input breaks the contract (a crash, an
+# ASan or UBSan report, a contract abort).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -84,8 +84,16 @@ long)
     work=$(mktemp -d)
     trap 'rm -rf "$work"' EXIT
     "$fuzzer" -runs="$runs" -print_final_stats=1 -artifact_prefix="$out/" "$work" "$corpus" "$regressions"
-    # Keep the corpus small: merge only inputs that add coverage.
-    "$fuzzer" -merge=1 "$corpus" "$work" 2>&1 | tail -n 1
+    # Keep the corpus small: the fewest inputs that reach every edge the old corpus and the run
+    # reached (a set cover; counters off, so only edges count).
+    # The old corpus is replaced only after the merge has written a non-empty cover.
+    cover=$(mktemp -d)
+    "$fuzzer" -set_cover_merge=1 -use_counters=0 "$cover" "$corpus" "$work" 2>&1 | tail -n 1
+    if [ -n "$(ls -A "$cover")" ]; then
+        rm -f "$corpus"/*
+        cp "$cover"/* "$corpus"/
+    fi
+    rm -rf "$cover"
     ;;
 *)
     echo "usage: $0 build|regress|short [SECONDS]|long [RUNS]" >&2
