@@ -26,10 +26,13 @@ let package = Package(
         .systemLibrary(name: "CDTD", path: "Include"),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CFFI", path: "Sources/CFFI", pkgConfig: "libffi"),
+        // Fork detection for the worker pool (a load-time constructor, which Swift cannot write).
+        .target(name: "CFork", path: "Sources/CFork"),
 
         .target(
             name: "DTDCore",
-            dependencies: ["CBLAS"],
+            dependencies: ["CBLAS", "CFork"],
+            exclude: ["README.md"],
             // Full cross-module optimisation lets the boundary specialise the generic engine
             // for Float and Double instead of calling it through witness tables.
             swiftSettings: [.unsafeFlags(["-cross-module-optimization"])],
@@ -55,7 +58,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "dtd-bench",
-            dependencies: ["DTDCore"]
+            dependencies: ["DTDCore", "CBLAS"]
         ),
         .testTarget(
             name: "DTDCoreTests",

@@ -45,20 +45,49 @@
  *   any number of threads at once. Building (`dtd_network_add_*`, `dtd_rules_set_*`) and
  *   destroying must not overlap any other use of the same handle. Compute calls use libdtd's
  *   own worker threads (`DTD_NUM_THREADS` - 1 of them, started on first use, kept for the life
- *   of the process), which spin up to `DTD_SPIN_US` microseconds (default 200) after each step
- *   before they sleep; calls that overlap run their parallel steps on the calling thread.
+ *   of the process), which spin `DTD_SPIN_US` microseconds after each step before they sleep;
+ *   calls that overlap run their parallel steps on the calling thread.
+ * - fork(): in a child of a process that had loaded libdtd, compute calls run on the calling
+ *   thread only (no worker threads), and the child must call libdtd from one thread at a time:
+ *   the Swift runtime's locks remember the kernel id of the thread that forked, so that thread
+ *   sharing a lock with another one can deadlock. Processes started with exec (Python's
+ *   "spawn" and "forkserver") have no such limit.
  * - Non-finite values: weights, biases and rule parameters must be finite
  *   (::DTD_ERROR_NON_FINITE). NaN or infinity in inputs or seeds is not rejected; it propagates
  *   through the arithmetic to the outputs, and never traps.
  * - Rounding: the forward activations of 3x3, stride-1 convolutions with at least 16 input and
  *   output channels are computed with Winograd's F(2x2, 3x3), whose rounding error is relative
  *   to each 4x4 input tile (about 1e-6 in float32); every LRP denominator and transposed product
- *   uses im2col, whose error stays inside each output's own window. `DTD_WINOGRAD=0` in the
- *   environment (read once per process) uses im2col everywhere.
+ *   is a direct sum over each output's own window (im2col + BLAS, or oneDNN's direct
+ *   convolution, below). `DTD_WINOGRAD=0` uses im2col everywhere.
+ * - Kernels: float32 convolutions with at least 16 channels on both sides (and the transpose of
+ *   a first layer with many output channels) run on oneDNN's direct convolutions when libdtd can
+ *   load oneDNN 2.x at run time (`libdnnl.so.2`; nothing links against it) and the CPU has
+ *   AVX-512 (`DTD_KERNELS` below); otherwise on im2col + the BLAS libdtd links. oneDNN runs on
+ *   libdtd's own threads, one OpenMP thread each. float64 always uses the BLAS.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
  *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY; with a
  *   scratch cap (dtd_set_max_scratch_bytes(), `DTD_MAX_SCRATCH_MB`) a call that would need more
  *   is refused with that status before it allocates past the cap.
+ * - Environment variables, each read once per process on first use (unset or invalid means the
+ *   default; large values are capped). They change speed and memory use, never a result beyond
+ *   rounding (a scratch cap can refuse a call, with a status):
+ *     DTD_NUM_THREADS  threads per call, the caller included, at most 64 (default: the online
+ *                      cores, at most 16; 1 starts no worker threads)
+ *     DTD_SPIN_US      microseconds a worker spins after a step before it sleeps, at most 10^6
+ *                      (default 200; 0 where cores are shared with busy neighbours)
+ *     DTD_CACHE_MB     MiB of freed buffers each thread keeps for reuse (default 128; 0: none)
+ *     DTD_WINOGRAD     0: im2col instead of Winograd for the forward activations (see Rounding)
+ *     DTD_FAST_PATHS   0: every optional shortcut off (fused forward products, skipped sign
+ *                      branches, broadcast and convolution-lowered transposes, ...), to check
+ *                      that none of them changes a result
+ *     DTD_CLP_LIBRARY  the file to load COIN-OR CLP from instead of libClp.so.1 (section 8)
+ *     DTD_KERNELS      float32 convolutions: auto (default: oneDNN when it loads and the CPU has
+ *                      AVX-512), onednn (whenever it loads), blas (im2col + BLAS only)
+ *     DTD_ONEDNN_LIBRARY  the file to load oneDNN 2.x from instead of libdnnl.so.2
+ *     DTD_MAX_SCRATCH_MB  MiB one compute call may allocate for itself (default 0: no cap); a
+ *                      call that needs more gets ::DTD_ERROR_OUT_OF_MEMORY
+ *                      (dtd_set_max_scratch_bytes())
  *
  * ## Example (float64; error checks elided)
  * @code
@@ -504,7 +533,7 @@ DTD_API dtd_status dtd_relevance_gradient_x_input_f64(const dtd_network *network
  * dtd_relevance_lrp_f32() / _f64() : Layer-wise Relevance Propagation of `output_relevance`
  * down to the input with the rule `rules` assigns to each dense/conv layer. ReLU, flatten and
  * batch-norm pass relevance unchanged; max-pool routes it like the gradient; avg-pool uses the
- * epsilon form with stabiliser 1e-6. The formulas are Zennit's (README, "Rules").
+ * epsilon form with stabiliser 1e-6. The formulas are Zennit's (section 5).
  * @param rules             in: a rule set made for `network` with a rule on every dense/conv layer.
  * @param output_relevance  in: (batch, output size).
  * @param relevance         out, caller-allocated: (batch, *input_shape).
@@ -928,7 +957,7 @@ DTD_API dtd_status dtd_theory_rank1_csc_f64(const dtd_network *network, const dt
  * For a chain of dense layers each followed by a ReLU (dense [batch-norm] relu, repeated;
  * anything else is ::DTD_ERROR_UNSUPPORTED), an explained output k and inputs with f_k(x) > 0,
  * every unit of every dense layer is decomposed, top-down, at a root searched inside the input's
- * linear region (Sixt & Landgraf 2022, section 5; DESIGN.md 6b). Everything is float64 inside;
+ * linear region (Sixt & Landgraf 2022, section 5). Everything is float64 inside;
  * float32 weights and inputs are converted.
  *
  * Dense layer l (L = the last) has input a. Its region P_l is the set of a' >= lo at which every

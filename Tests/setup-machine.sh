@@ -10,6 +10,10 @@ packages+=(cmake golang-go binutils)
 # Full-backward DTD's exact method (issue 15): COIN-OR CLP, which libdtd dlopen()s at run time as
 # libClp.so.1 (coinor-libclp1, pulled in by -dev); libdtd builds and runs without it.
 packages+=(coinor-libclp-dev)
+# oneDNN 2.x (libdnnl2, pulled in by -dev): libdtd dlopens libdnnl.so.2 for its float32
+# convolutions on AVX-512 CPUs and runs without it; the headers build the kernel probe
+# (bindings/python/benchmarks/kernels).
+packages+=(libdnnl-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -53,7 +53,11 @@ func addDense<T: BoundaryScalar>(_ network: OpaquePointer?, _ weight: UnsafePoin
     let out = try Argument.size(outFeatures, "out_features")
     let input = try Argument.size(inFeatures, "in_features")
     try handle.build(T.self) { (net: inout Network<T>) throws(DTDError) in
-        try net.addDense(weight: w, outFeatures: out, inFeatures: input, bias: b)
+        if let b {
+            try net.addDense(weight: w.span, outFeatures: out, inFeatures: input, bias: b.span)
+        } else {
+            try net.addDense(weight: w.span, outFeatures: out, inFeatures: input, bias: nil)
+        }
     }
 }
 
@@ -88,8 +92,13 @@ func addConv2d<T: BoundaryScalar>(_ network: OpaquePointer?, _ weight: UnsafePoi
     for (name, value) in sizes { values.append(try Argument.size(value, name)) }
     let ph = try Argument.count(padH, "padding_h"), pw = try Argument.count(padW, "padding_w")
     try handle.build(T.self) { (net: inout Network<T>) throws(DTDError) in
-        try net.addConv2d(weight: w, outChannels: values[0], inChannels: values[1], kernel: (values[2], values[3]), bias: b,
-                          stride: (values[4], values[5]), padding: (ph, pw), dilation: (values[6], values[7]))
+        if let b {
+            try net.addConv2d(weight: w.span, outChannels: values[0], inChannels: values[1], kernel: (values[2], values[3]),
+                              bias: b.span, stride: (values[4], values[5]), padding: (ph, pw), dilation: (values[6], values[7]))
+        } else {
+            try net.addConv2d(weight: w.span, outChannels: values[0], inChannels: values[1], kernel: (values[2], values[3]),
+                              bias: nil, stride: (values[4], values[5]), padding: (ph, pw), dilation: (values[6], values[7]))
+        }
     }
 }
 
@@ -181,7 +190,7 @@ func addBatchNorm<T: BoundaryScalar>(_ network: OpaquePointer?, _ gamma: UnsafeP
     let g = try inputView(gamma, count, "gamma"), b = try inputView(beta, count, "beta")
     let m = try inputView(mean, count, "running_mean"), v = try inputView(variance, count, "running_var")
     try handle.build(T.self) { (net: inout Network<T>) throws(DTDError) in
-        try net.addBatchNorm(gamma: g, beta: b, runningMean: m, runningVar: v, eps: eps)
+        try net.addBatchNorm(gamma: g.span, beta: b.span, runningMean: m.span, runningVar: v.span, eps: eps)
     }
 }
 
@@ -292,8 +301,8 @@ func forward<T: BoundaryScalar>(_ network: OpaquePointer?, _ batch: Int64, _ inp
     let net = try T.network(try Argument.network(network))
     let n = try Argument.size(batch, "batch")
     let x = try inputView(input, inputCount, "input")
-    let y = try outputView(output, outputCount, "output")
-    try net.forward(input: x, batch: n, output: y)
+    var y = try outputView(output, outputCount, "output").mutableSpan
+    try net.forward(input: x.span, batch: n, output: &y)
 }
 
 /// f(x) for a batch. The corresponding Swift API is `Network.forward(input:batch:output:)`.

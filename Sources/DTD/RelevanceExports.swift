@@ -29,8 +29,8 @@ func targetSeed<T: BoundaryScalar>(_ network: OpaquePointer?, _ batch: Int64, _ 
     let n = try Argument.size(batch, "batch")
     let x = try inputView(input, inputCount, "input")
     let k = try inputView(targets, targetCount, "targets")
-    let out = try outputView(seed, seedCount, "output_seed")
-    try net.targetSeed(input: x, batch: n, targets: k, seed: out)
+    var out = try outputView(seed, seedCount, "output_seed").mutableSpan
+    try net.targetSeed(input: x.span, batch: n, targets: k.span, seed: &out)
 }
 
 /// The seed f_k(x) e_k. The corresponding Swift API is `Network.targetSeed(input:batch:targets:seed:)`.
@@ -55,7 +55,8 @@ public func dtd_relevance_gradient_f32(_ network: OpaquePointer?, _ batch: Int64
                                        _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64) -> dtd_status {
     computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
-        try a.network.gradient(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+        var result = a.result.mutableSpan
+        try a.network.gradient(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
     }
 }
 
@@ -65,7 +66,8 @@ public func dtd_relevance_gradient_f64(_ network: OpaquePointer?, _ batch: Int64
                                        _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64) -> dtd_status {
     computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
-        try a.network.gradient(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+        var result = a.result.mutableSpan
+        try a.network.gradient(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
     }
 }
 
@@ -76,7 +78,8 @@ public func dtd_relevance_gradient_x_input_f32(_ network: OpaquePointer?, _ batc
                                                _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64) -> dtd_status {
     computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
-        try a.network.gradientTimesInput(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+        var result = a.result.mutableSpan
+        try a.network.gradientTimesInput(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
     }
 }
 
@@ -86,12 +89,13 @@ public func dtd_relevance_gradient_x_input_f64(_ network: OpaquePointer?, _ batc
                                                _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64) -> dtd_status {
     computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
-        try a.network.gradientTimesInput(input: a.input, batch: a.batch, outputRelevance: a.seed, result: a.result)
+        var result = a.result.mutableSpan
+        try a.network.gradientTimesInput(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
     }
 }
 
 /// LRP with a rule set and an optional ledger. The corresponding Swift API is
-/// `Network.lrp(input:batch:outputRelevance:rules:result:ledger:)`.
+/// `Network.lrp(input:batch:outputRelevance:rules:result:ledger:)` (without: `...result:)`).
 func lrp<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: OpaquePointer?, _ batch: Int64,
                             _ input: UnsafePointer<T>?, _ inputCount: Int64, _ seed: UnsafePointer<T>?, _ seedCount: Int64,
                             _ relevance: UnsafeMutablePointer<T>?, _ relevanceCount: Int64,
@@ -99,8 +103,15 @@ func lrp<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: OpaquePoi
     let a = try BackwardArguments(network, batch, input, inputCount, seed, seedCount, relevance, relevanceCount)
     let set = try rules(rulesPointer, for: a.network)
     let entries = try optionalOutputView(ledger, ledgerCount, "ledger")
+    var result = a.result.mutableSpan
     try withLedgerView(entries) { (view: UnsafeMutableBufferPointer<LedgerEntry>?) throws(DTDError) in
-        try a.network.lrp(input: a.input, batch: a.batch, outputRelevance: a.seed, rules: set, result: a.result, ledger: view)
+        if let view {
+            var ledger = view.mutableSpan
+            try a.network.lrp(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, rules: set, result: &result,
+                              ledger: &ledger)
+        } else {
+            try a.network.lrp(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, rules: set, result: &result)
+        }
     }
 }
 

@@ -87,11 +87,18 @@ func computeRoots<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: 
     let p = try optionalOutputView(points, pointsCount, "points")
     let records = try outputView(info, infoCount, "info")
     try withRecordView(records, as: RootInfo.self, layoutMatches: rootInfoLayoutMatches) { (view) throws(DTDError) in
-        try net.roots(input: x, batch: n, rules: set, query: q, points: p, info: view)
+        var info = view.mutableSpan
+        if let p {
+            var pointsSpan = p.mutableSpan
+            try net.roots(input: x.span, batch: n, rules: set, query: q, points: &pointsSpan, info: &info)
+        } else {
+            try net.roots(input: x.span, batch: n, rules: set, query: q, info: &info)
+        }
     }
 }
 
-/// The root points of a layer. The corresponding Swift API is `Network.roots(input:batch:rules:query:points:info:)`.
+/// The root points of a layer. The corresponding Swift API is `Network.roots(input:batch:rules:query:points:info:)`
+/// (without points: `Network.roots(input:batch:rules:query:info:)`).
 @c @implementation
 public func dtd_roots_compute_f32(_ network: OpaquePointer?, _ rules: OpaquePointer?, _ query: UnsafePointer<dtd_root_query>?,
                                   _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
@@ -119,7 +126,8 @@ func auditRoots<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: Op
     let x = try inputView(input, inputCount, "input")
     let out = try outputView(records, recordsCount, "records")
     try withRecordView(out, as: AuditRecord.self, layoutMatches: auditRecordLayoutMatches) { (view) throws(DTDError) in
-        store(try net.auditRoots(input: x, batch: n, rules: set, query: q, records: view), in: summary)
+        var records = view.mutableSpan
+        store(try net.auditRoots(input: x.span, batch: n, rules: set, query: q, records: &records), in: summary)
     }
 }
 
@@ -158,8 +166,9 @@ func auditPoints<T: BoundaryScalar>(_ network: OpaquePointer?, _ layer: Int64, _
     let p = try inputView(points, pointsCount, "points")
     let out = try outputView(records, recordsCount, "records")
     try withRecordView(out, as: AuditRecord.self, layoutMatches: auditRecordLayoutMatches) { (view) throws(DTDError) in
-        store(try net.auditPoints(input: x, batch: n, layer: index, target: Int(target), pointsPerSample: perSample,
-                                  points: p, records: view), in: summary)
+        var records = view.mutableSpan
+        store(try net.auditPoints(input: x.span, batch: n, layer: index, target: Int(target), pointsPerSample: perSample,
+                                  points: p.span, records: &records), in: summary)
     }
 }
 

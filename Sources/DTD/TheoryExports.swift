@@ -11,8 +11,8 @@ func gxiDistance<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: O
     let n = try Argument.size(batch, "batch")
     let x = try inputView(input, inputCount, "input")
     let r = try inputView(seed, seedCount, "output_relevance")
-    let out = try outputView(distances, distancesCount, "distances")
-    try net.gradientTimesInputDistance(input: x, batch: n, outputRelevance: r, rules: set, distances: out)
+    var out = try outputView(distances, distancesCount, "distances").mutableSpan
+    try net.gradientTimesInputDistance(input: x.span, batch: n, outputRelevance: r.span, rules: set, distances: &out)
 }
 
 /// T2: distance of LRP to gradient x input. The corresponding Swift API is `Network.gradientTimesInputDistance(...)`.
@@ -41,7 +41,9 @@ func constantRoot<T: BoundaryScalar>(_ network: OpaquePointer?, _ batch: Int64, 
                                      _ relevance: UnsafeMutablePointer<T>?, _ relevanceCount: Int64) throws(DTDError) {
     let a = try BackwardArguments(network, batch, input, inputCount, seed, seedCount, relevance, relevanceCount)
     let x0 = try inputView(root, rootCount, "root")
-    try a.network.constantRootExplanation(input: a.input, batch: a.batch, root: x0, outputRelevance: a.seed, result: a.result)
+    var result = a.result.mutableSpan
+    try a.network.constantRootExplanation(input: a.input.span, batch: a.batch, root: x0.span, outputRelevance: a.seed.span,
+                                          result: &result)
 }
 
 /// T2: the explanation of a constant root. The corresponding Swift API is `Network.constantRootExplanation(...)`.
@@ -76,13 +78,14 @@ func constructRoots<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer
     let n = try Argument.size(batch, "batch")
     let x = try inputView(input, inputCount, "input")
     let e = try inputView(explanation, explanationCount, "explanation")
-    let p = try outputView(points, pointsCount, "points")
+    var p = try outputView(points, pointsCount, "points").mutableSpan
     if let records = try optionalOutputView(info, infoCount, "info") {
         try withRecordView(records, as: RootInfo.self, layoutMatches: rootInfoLayoutMatches) { (view) throws(DTDError) in
-            try net.constructRoots(input: x, batch: n, rules: set, query: q, explanation: e, points: p, info: view)
+            var infoSpan = view.mutableSpan
+            try net.constructRoots(input: x.span, batch: n, rules: set, query: q, explanation: e.span, points: &p, info: &infoSpan)
         }
     } else {
-        try net.constructRoots(input: x, batch: n, rules: set, query: q, explanation: e, points: p, info: nil)
+        try net.constructRoots(input: x.span, batch: n, rules: set, query: q, explanation: e.span, points: &p)
     }
 }
 
@@ -119,8 +122,8 @@ func rankOne<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: Opaqu
     let perSample = try Argument.size(seedsPerSample, "seeds_per_sample")
     let x = try inputView(input, inputCount, "input")
     let s = try inputView(seeds, seedsCount, "seeds")
-    let out = try outputView(csc, cscCount, "csc")
-    try net.rankOneSimilarity(input: x, batch: n, rules: set, seedsPerSample: perSample, seeds: s, csc: out)
+    var out = try outputView(csc, cscCount, "csc").mutableSpan
+    try net.rankOneSimilarity(input: x.span, batch: n, rules: set, seedsPerSample: perSample, seeds: s.span, csc: &out)
 }
 
 /// Rank-1 convergence: mean pairwise cosine similarity per layer. The corresponding Swift API is `Network.rankOneSimilarity(...)`.

@@ -5,8 +5,8 @@
 //   swift run -c release dtd-bench gemm shapes nets layers   # pick sections
 //
 // Sections:
-//   gemm    sgemm GFLOP/s of the linked BLAS through the engine's own `Float.gemm` (the call
-//           libdtd makes), on square matrices: one thread, and split into column blocks over
+//   gemm    sgemm GFLOP/s of the linked BLAS through `cblas_sgemm` (the call the engine
+//           makes), on square matrices: one thread, and split into column blocks over
 //           DTD_NUM_THREADS workers the way the engine's Gemm.multiply splits (multiple-of-16
 //           column blocks, DispatchQueue.concurrentPerform).
 //   nets    forward, gradient, LRP epsilon and LRP composite (the benchmark's models: MLP,
@@ -22,8 +22,12 @@
 //           them (1 thread and over the workers), one GEMM over the whole batch's columns, and the
 //           transposed layout (positions as rows).
 //   loop    `dtd-bench loop MODEL METHOD BATCH [SECONDS]`: one case back to back, for perf record.
+//   calls   `dtd-bench calls MODEL METHOD BATCH COUNT`: one case exactly COUNT times, untimed, for
+//           instruction counts (valgrind --tool=callgrind; the difference of two COUNTs is the
+//           cost of the extra calls, setup excluded).
 // Weights are He-uniform from a fixed SplitMix64 seed; inputs uniform [0, 1).
 
+import CBLAS
 import DTDCore
 import Dispatch
 
@@ -106,6 +110,16 @@ let threads: Int = {
     return max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 16))
 }()
 
+extension Float {
+    /// cblas_sgemm, row-major: the call the engine makes for float32 products (DTDCore's
+    /// `DTDScalar.gemm`, which is internal).
+    static func gemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>,
+                     lda: Int, b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
 struct Shared: @unchecked Sendable {
     let a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
 }
@@ -165,22 +179,13 @@ func build(_ model: Model) throws -> Network<Float> {
             let bound = Float((6.0 / Double(inp)).squareRoot())
             let w = uniformArray(out * inp, -bound, bound)
             let b = uniformArray(out, -1 / Float(inp).squareRoot(), 1 / Float(inp).squareRoot())
-            try w.withUnsafeBufferPointer { wp in
-                try b.withUnsafeBufferPointer { bp in
-                    try net.addDense(weight: wp, outFeatures: out, inFeatures: inp, bias: bp)
-                }
-            }
+            try net.addDense(weight: w, outFeatures: out, inFeatures: inp, bias: b)
         case .conv(let out, let inp, let k, let p):
             let fan = inp * k * k
             let bound = Float((6.0 / Double(fan)).squareRoot())
             let w = uniformArray(out * fan, -bound, bound)
             let b = uniformArray(out, -1 / Float(fan).squareRoot(), 1 / Float(fan).squareRoot())
-            try w.withUnsafeBufferPointer { wp in
-                try b.withUnsafeBufferPointer { bp in
-                    try net.addConv2d(weight: wp, outChannels: out, inChannels: inp, kernel: (k, k), bias: bp,
-                                      padding: (p, p))
-                }
-            }
+            try net.addConv2d(weight: w, outChannels: out, inChannels: inp, kernel: (k, k), bias: b, padding: (p, p))
         case .relu: net.addReLU()
         case .pool: try net.addMaxPool2d(kernel: (2, 2), stride: (2, 2))
         case .flatten: net.addFlatten()
@@ -235,7 +240,7 @@ func flops(_ net: Network<Float>, _ method: Method, batch: Int, cnn: Bool) -> Do
 // MARK: - Sections
 
 func gemmSection(quick: Bool) {
-    print("== sgemm through Float.gemm (the engine's BLAS call); DTD_NUM_THREADS workers = \(threads)")
+    print("== sgemm through cblas_sgemm (the engine's BLAS call); DTD_NUM_THREADS workers = \(threads)")
     for n in quick ? [1024] : [1024, 2048] {
         let a = uniformArray(n * n, -1, 1), b = uniformArray(n * n, -1, 1)
         var c = [Float](repeating: 0, count: n * n)
@@ -261,23 +266,19 @@ func gemmSection(quick: Bool) {
 
 func run(_ net: Network<Float>, _ method: Method, _ rules: (eps: RuleSet<Float>, comp: RuleSet<Float>),
          x: [Float], seed: [Float], batch: Int, out: inout [Float], forwardOut: inout [Float]) throws {
-    try x.withUnsafeBufferPointer { xp in
-        try seed.withUnsafeBufferPointer { sp in
-            switch method {
-            case .forward:
-                try forwardOut.withUnsafeMutableBufferPointer { try net.forward(input: xp, batch: batch, output: $0) }
-            case .gradient:
-                try out.withUnsafeMutableBufferPointer { try net.gradient(input: xp, batch: batch, outputRelevance: sp, result: $0) }
-            case .lrpEps:
-                try out.withUnsafeMutableBufferPointer {
-                    try net.lrp(input: xp, batch: batch, outputRelevance: sp, rules: rules.eps, result: $0)
-                }
-            case .lrpComp:
-                try out.withUnsafeMutableBufferPointer {
-                    try net.lrp(input: xp, batch: batch, outputRelevance: sp, rules: rules.comp, result: $0)
-                }
-            }
-        }
+    switch method {
+    case .forward:
+        var y = forwardOut.mutableSpan
+        try net.forward(input: x.span, batch: batch, output: &y)
+    case .gradient:
+        var y = out.mutableSpan
+        try net.gradient(input: x.span, batch: batch, outputRelevance: seed.span, result: &y)
+    case .lrpEps:
+        var y = out.mutableSpan
+        try net.lrp(input: x.span, batch: batch, outputRelevance: seed.span, rules: rules.eps, result: &y)
+    case .lrpComp:
+        var y = out.mutableSpan
+        try net.lrp(input: x.span, batch: batch, outputRelevance: seed.span, rules: rules.comp, result: &y)
     }
 }
 
@@ -413,26 +414,16 @@ func layersSection(quick: Bool) throws {
             for (index, layer) in full.layers.enumerated() {
                 guard case .linear(let l) = layer else { continue }
                 var net = try Network<Float>(inputShape: l.inputShape)
-                let w = Array(l.weight.buffer)
-                let b = l.bias.map { Array($0.buffer) }
-                try w.withUnsafeBufferPointer { wp in
-                    switch l.geometry {
-                    case .dense(let inF, let outF):
-                        if let b { try b.withUnsafeBufferPointer { try net.addDense(weight: wp, outFeatures: outF, inFeatures: inF, bias: $0) } }
-                        else { try net.addDense(weight: wp, outFeatures: outF, inFeatures: inF, bias: nil) }
-                    case .conv:
-                        let k = Int(Double(l.fanIn / l.inputShape.channels).squareRoot())
-                        let p = (l.outputShape.height - l.inputShape.height + k - 1) / 2
-                        if let b {
-                            try b.withUnsafeBufferPointer {
-                                try net.addConv2d(weight: wp, outChannels: l.outChannels, inChannels: l.inputShape.channels,
-                                                  kernel: (k, k), bias: $0, padding: (p, p))
-                            }
-                        } else {
-                            try net.addConv2d(weight: wp, outChannels: l.outChannels, inChannels: l.inputShape.channels,
-                                              kernel: (k, k), bias: nil, padding: (p, p))
-                        }
-                    }
+                let w = Array(l.weight)
+                let b = l.bias.map { Array($0) }
+                switch l.geometry {
+                case .dense(let inF, let outF):
+                    try net.addDense(weight: w, outFeatures: outF, inFeatures: inF, bias: b)
+                case .conv:
+                    let k = Int(Double(l.fanIn / l.inputShape.channels).squareRoot())
+                    let p = (l.outputShape.height - l.inputShape.height + k - 1) / 2
+                    try net.addConv2d(weight: w, outChannels: l.outChannels, inChannels: l.inputShape.channels,
+                                      kernel: (k, k), bias: b, padding: (p, p))
                 }
                 let x = uniformArray(batch * net.inputCount, 0, 1)  // >= 0, as after a ReLU
                 let seed = uniformArray(batch * net.outputCount, -1, 1)
@@ -510,6 +501,34 @@ func shapesSection(quick: Bool) {
     }
 }
 
+/// Runs one case exactly `count` times (for instruction counts under callgrind).
+func callsSection(_ args: [String]) throws {
+    guard args.count >= 4, let model = [mlp, lenet, vgg].first(where: { $0.name == args[0] }),
+          let method = Method(rawValue: args[1]), let batch = Int(args[2]), let count = Int(args[3]) else {
+        print("usage: dtd-bench calls mlp|lenet|vgg forward|gradient|lrp-eps|lrp-comp BATCH COUNT")
+        exit(2)
+    }
+    let net = try build(model)
+    let rules = (eps: try RuleSet<Float>(for: net, everyLinearLayer: .epsilon(1e-6)),
+                 comp: try compositeRules(net, cnn: model.isCNN))
+    let x = uniformArray(batch * net.inputCount, 0, 1)
+    var fo = [Float](repeating: 0, count: batch * net.outputCount)
+    var out = [Float](repeating: 0, count: x.count)
+    let y = try net.forward(x, batch: batch)
+    var seed = [Float](repeating: 0, count: y.count)
+    for n in 0..<batch { seed[n * net.outputCount] = y[n * net.outputCount] }
+    for _ in 0..<count { try run(net, method, rules, x: x, seed: seed, batch: batch, out: &out, forwardOut: &fo) }
+    let checksum = (method == .forward ? fo : out).reduce(0.0) { $0 + Double($1) }
+    print("\(model.name) \(method.rawValue) batch \(batch): \(count) calls, checksum \(checksum)")
+}
+
+/// User + system CPU seconds of this process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
 /// Runs one case back to back for `duration` seconds (for `perf record`), then prints its median.
 func loopSection(_ args: [String]) throws {
     guard args.count >= 3, let model = [mlp, lenet, vgg].first(where: { $0.name == args[0] }),
@@ -527,17 +546,21 @@ func loopSection(_ args: [String]) throws {
     let y = try net.forward(x, batch: batch)
     var seed = [Float](repeating: 0, count: y.count)
     for n in 0..<batch { seed[n * net.outputCount] = y[n * net.outputCount] }
+    try run(net, method, rules, x: x, seed: seed, batch: batch, out: &out, forwardOut: &fo)  // warm-up
     let clock = ContinuousClock()
-    let start = clock.now
+    let start = clock.now, cpuStart = processCPUSeconds()
     var times: [Double] = []
     while seconds(clock.now - start) < duration {
         let t0 = clock.now
         try run(net, method, rules, x: x, seed: seed, batch: batch, out: &out, forwardOut: &fo)
         times.append(seconds(clock.now - t0))
     }
+    let cpu = (processCPUSeconds() - cpuStart) / Double(times.count)
     times.sort()
+    // CPU ms per call: the process's CPU time (all threads, spinning included) per call. With
+    // DTD_NUM_THREADS=1 it is the work itself, which a busy machine barely disturbs.
     print("\(model.name) \(method.rawValue) batch \(batch): \(times.count) calls, median \(fmt(times[times.count / 2] * 1e3, 3)) ms, "
-          + "min \(fmt(times[0] * 1e3, 3)) ms")
+          + "min \(fmt(times[0] * 1e3, 3)) ms, CPU \(fmt(cpu * 1e3, 3)) ms per call")
 }
 
 // MARK: - Main
@@ -546,6 +569,11 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.contains("--help") || arguments.contains("-h") {
     print("usage: dtd-bench [--quick] [gemm] [shapes] [nets] [layers]   (default: all sections)")
     print("       dtd-bench loop MODEL METHOD BATCH [SECONDS]   (one case back to back, for perf record)")
+    print("       dtd-bench calls MODEL METHOD BATCH COUNT     (one case COUNT times, for callgrind)")
+    exit(0)
+}
+if arguments.first == "calls" {
+    do { try callsSection(Array(arguments.dropFirst())) } catch { print("error: \(error)"); exit(1) }
     exit(0)
 }
 if arguments.first == "loop" {

@@ -1,8 +1,8 @@
 /**
  * reference.h : a naive reference implementation of what libdtd computes, for the value checks.
  *
- * Plain loops in double precision, written straight from the formulas in Include/dtd.h (section
- * 5) and DESIGN.md §4, sharing no structure with the engine: every dense or conv layer becomes an
+ * Plain loops in double precision, written straight from the formulas in Include/dtd.h (sections
+ * 4-5), sharing no structure with the engine: every dense or conv layer becomes an
  * explicit (out x in) matrix M (a conv unrolled tap by tap, so zero padding is simply "no
  * column"), with its bias expanded per output element and a 0/1 matrix S of the taps that exist
  * (flat's "ones", which counts in-bounds taps only). One function per rule, one sample at a time.

@@ -1,5 +1,5 @@
 /**
- * sweep.c : the robustness sweeps. Nothing a caller passes may crash the process (DESIGN.md §2.9).
+ * sweep.c : the robustness sweeps. Nothing a caller passes may crash the process (Include/dtd.h, conventions).
  *
  * 1. sweep_null_arguments(): every function of the table, driven by its signature alone, with
  *    every pointer NULL and every integer 0, then -1, then the largest value, then the smallest

@@ -91,8 +91,10 @@ fi
 lap "$t"
 
 t=$(timer); say "4. Go: go test ./... in bindings/go against the prefix, offline"
+# A build cache of its own: Go's shared cache keeps the cgo link flags of an earlier run's prefix
+# (a deleted temporary directory), and the link then fails with "cannot find -ldtd".
 (cd bindings/go && "${bare[@]}" PKG_CONFIG_PATH="$prefix/lib/pkgconfig" GOPROXY=off GOFLAGS=-mod=readonly \
-    sh -c 'go vet ./... && go test -count=1 ./...') || fail "the Go binding's tests failed"
+    GOCACHE="$work/go-build" sh -c 'go vet ./... && go test -count=1 ./...') || fail "the Go binding's tests failed"
 lap "$t"
 
 t=$(timer); say "5. Swift: bindings/swift/ExplainMLP depends on DTDCore by path"

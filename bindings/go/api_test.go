@@ -225,7 +225,7 @@ func TestLayersAndShapes(t *testing.T) {
 }
 
 // Batch-norm folds into the dense layer before it: the forward pass equals that of the dense
-// layer with W' = s W, b' = (b - mean) s + beta, s = gamma / sqrt(var + eps) (DESIGN.md §3b).
+// layer with W' = s W, b' = (b - mean) s + beta, s = gamma / sqrt(var + eps) (Include/dtd.h section 3).
 func TestBatchNormFolds(t *testing.T) {
 	w, b := []float64{1, -2, 0.5, 3}, []float64{0.25, -1}
 	gamma, beta, mean, variance, eps := []float64{2, 0.5}, []float64{0.1, -0.3}, []float64{0.2, -0.4}, []float64{4, 0.25}, 1e-5

@@ -243,7 +243,7 @@ func fixtureFiles(t *testing.T) []string {
 	return files
 }
 
-// Every case of every file in float64, to Zennit's values within 1e-9 relative (DESIGN.md §4).
+// Every case of every file in float64, to Zennit's values within 1e-9 relative (Tests/Fixtures/README.md).
 func TestZennitFixturesFloat64(t *testing.T) {
 	for _, path := range fixtureFiles(t) {
 		f := loadFixture(t, path)

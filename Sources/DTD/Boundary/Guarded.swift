@@ -35,14 +35,17 @@ struct DTDStatus: RawRepresentable, Equatable {
     init(rawValue: dtd_status) { self.rawValue = rawValue }
 }
 
-/// Runs one exported call: clears this thread's message, runs `body`, and maps a thrown
-/// `DTDError` to its status code and message. Every fallible entry point is one `guarded { }`.
+/// Runs one exported call: clears this thread's message, runs `body`, finishes the call's
+/// realigned buffers (`Realignment`), and maps a thrown `DTDError` to its status code and
+/// message. Every fallible entry point is one `guarded { }`.
 func guarded(_ function: StaticString = #function, _ body: () throws(DTDError) -> Void) -> dtd_status {
     do {
         try body()
+        Realignment.finish(success: true)
         LastError.clear()
         return DTDStatus.ok.rawValue
     } catch {
+        Realignment.finish(success: false)
         let name = "\(function)".split(separator: "(").first.map(String.init) ?? "\(function)"
         LastError.set("\(name): \(error.message)")
         return DTDStatus(error.kind).rawValue

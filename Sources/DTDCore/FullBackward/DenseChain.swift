@@ -1,5 +1,5 @@
 /// The network seen by full-backward DTD: a chain of dense layers, each followed by a ReLU, with
-/// weights and biases in float64 (DESIGN.md §6b).
+/// weights and biases in float64 (`Include/dtd.h` section 8).
 ///
 /// This is the only full-backward code that reads a `Network`'s internals; everything else
 /// works on these arrays.
@@ -63,8 +63,8 @@ public struct DenseChain: Sendable {
                 guard let open = pending else {
                     throw DTDError(.unsupported, "\(pattern); layer \(index) (relu) does not follow a dense layer")
                 }
-                let w = open.linear.weight.array.map { Double($0) }
-                let b = open.linear.bias.map { $0.array.map { Double($0) } }
+                let w = open.linear.weight.map { Double($0) }
+                let b = open.linear.bias.map { $0.map { Double($0) } }
                     ?? [Double](repeating: 0, count: open.linear.outChannels)
                 layers.append(Layer(index: open.index, inputs: open.linear.fanIn, outputs: open.linear.outChannels,
                                     weight: w, bias: b))

@@ -1,4 +1,4 @@
-/// Full-backward DTD with every root searched exactly inside its region (DESIGN.md §6b).
+/// Full-backward DTD with every root searched exactly inside its region (`Include/dtd.h` section 8).
 ///
 /// Dense layers are decomposed top-down. At layer l, with input a and the roots above held
 /// fixed, each unit's relevance is affine on the region P_l (`RelevanceFunctions`), so

@@ -1,4 +1,4 @@
-/// Full-backward DTD (DESIGN.md §6b; the study's second experiment): every unit of every dense
+/// Full-backward DTD (`Include/dtd.h` section 8; the study's second experiment): every unit of every dense
 /// layer is decomposed at a root searched inside its region, top-down, for one explained output.
 ///
 /// A `FullBackward` is the network read once (`DenseChain`) and a validated query; it is

@@ -1,4 +1,4 @@
-/// The linear region P_l of dense layer l's input a (DESIGN.md §6b): the points a' >= lo at
+/// The linear region P_l of dense layer l's input a (`Include/dtd.h` section 8): the points a' >= lo at
 /// which every ReLU of layers l..L (of layer L: the target unit only) keeps its state at a.
 ///
 /// Each such unit u has a pre-activation that is affine in a' once the ReLUs between keep their

@@ -1,5 +1,5 @@
 /// The relevance of a layer's units as affine functions of the layer input on its region
-/// (DESIGN.md §6b): with the roots of the layers above held fixed,
+/// (`Include/dtd.h` section 8): with the roots of the layers above held fixed,
 ///   R_j(a') = alpha_j . a' + beta_j,  alpha_j = gamma_j D_j w_j,  beta_j = gamma_j D_j b_j - kappa_j,
 /// where D_j = 1[z_j(a) > 0] and gamma, kappa come from the decomposition above (at the top,
 /// gamma_k = 1, kappa_k = 0: R_k is the output itself).

@@ -1,4 +1,4 @@
-/// Full-backward DTD as the study's code ran it (DESIGN.md §6b, "Study protocol"), for
+/// Full-backward DTD as the study's code ran it (`Include/dtd.h` section 8, "Study protocol"), for
 /// comparison with `ExactPass` on the same inputs.
 ///
 /// Notation: dense layer l (0-based position) has input p; g_l is the network from that input

@@ -158,8 +158,7 @@ public final class ClpSolver: Sendable {
     public let library: String
 
     private static let sharedResult: Result<ClpSolver, DTDError> = {
-        var name = defaultLibrary
-        if let text = getenv("DTD_CLP_LIBRARY"), text.pointee != 0 { name = String(cString: text) }
+        let name = Environment.clpLibrary ?? defaultLibrary
         return Result { () throws(DTDError) in try ClpSolver(library: name) }
     }()
 

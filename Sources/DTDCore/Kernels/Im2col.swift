@@ -105,11 +105,11 @@ enum Im2col {
     }
 
     /// `im2col` with the input channels split over the worker threads when the sample is large;
-    /// `planes` holds `Gemm.threads` planes of `planeCount` elements, one per part.
+    /// `planes` holds `ParallelFor.threads` planes of `planeCount` elements, one per part.
     static func im2colParallel<T: DTDScalar>(_ g: ConvGeometry, input: UnsafePointer<T>, columns: UnsafeMutablePointer<T>,
                                              stride: Int? = nil, planes: UnsafeMutablePointer<T>) {
         let count = planeCount(g)
-        Gemm.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels, part in
+        ParallelFor.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels, part in
             im2col(g, input: input, columns: columns, stride: stride, channels: channels, plane: planes + part * count)
         }
     }
@@ -117,7 +117,7 @@ enum Im2col {
     /// `col2imAdd` with the input channels split over the worker threads when the sample is large.
     static func col2imAddParallel<T: DTDScalar>(_ g: ConvGeometry, columns: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
                                                 stride: Int? = nil) {
-        Gemm.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels, _ in
+        ParallelFor.forEachRange(g.inChannels, work: g.patchSize * g.positions) { channels, _ in
             col2imAdd(g, columns: columns, output: output, stride: stride, channels: channels)
         }
     }

@@ -7,7 +7,7 @@ enum ParallelSamples {
     /// runs to completion or throws; results go wherever `body` puts them.
     static func forEach(_ count: Int, _ body: (Int) throws(DTDError) -> Void) throws(DTDError) {
         let firstError = Mutex<(index: Int, error: DTDError)?>(nil)
-        Gemm.parallel(count) { n in
+        ParallelFor.run(count) { n in
             do throws(DTDError) {
                 try body(n)
             } catch {

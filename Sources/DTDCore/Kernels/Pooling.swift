@@ -1,13 +1,25 @@
-/// Max- and average-pooling kernels for one sample at a time, PyTorch semantics (floor mode).
+/// Max- and average-pooling kernels, PyTorch semantics (floor mode): batch-level entry points
+/// over views, and per-sample loops on pointers behind them.
 enum Pooling {
+    /// `maxForward` for a batch: channel planes split over the workers.
+    /// - Parameter winners: receives, per output, the flat index (within the sample) of its window's winner.
+    static func maxForward<T: DTDScalar>(_ g: PoolGeometry, input: BatchView<T>, output: MutableBatchView<T>,
+                                         winners: MutableBatchView<Int>) {
+        let inCount = input.count, outCount = output.count
+        let a = input.base, o = output.base, w = winners.base
+        ParallelFor.forEachPlanes(batch: input.batch, channels: g.channels, work: input.total) { n, channels in
+            maxForward(g, input: a + n * inCount, output: o + n * outCount, winners: w + n * outCount, channels: channels)
+        }
+    }
+
     /// Max over each window; padding counts as -infinity. Records, per output, the flat input
     /// index of the first maximum in row-major window order (PyTorch's tie rule). A NaN input
     /// wins its window, so it propagates as in PyTorch.
-    static func maxForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
+    private static func maxForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
                                          winners: UnsafeMutablePointer<Int>, channels: Range<Int>? = nil) {
         let channels = channels ?? 0..<g.channels
         let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
-        if g.kernelHeight == 2, g.kernelWidth == 2, g.strideHeight == 2, g.strideWidth == 2,
+        if Environment.fastPaths, g.kernelHeight == 2, g.kernelWidth == 2, g.strideHeight == 2, g.strideWidth == 2,
            g.paddingHeight == 0, g.paddingWidth == 0 {
             // The common 2x2 / stride 2 window, always inside the input: the four cells in
             // row-major order, the first maximum (or NaN) winning.
@@ -67,8 +79,8 @@ enum Pooling {
 
     /// Routes each output value of `channels` (all by default) to its window's winner:
     /// `input[winner] += output` (the caller zeroes those channels of input first).
-    static func maxRoute<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, winners: UnsafePointer<Int>,
-                                       input: UnsafeMutablePointer<T>, channels: Range<Int>? = nil) {
+    private static func maxRoute<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, winners: UnsafePointer<Int>,
+                                               input: UnsafeMutablePointer<T>, channels: Range<Int>? = nil) {
         let channels = channels ?? 0..<g.channels
         let planeOut = g.outHeight * g.outWidth
         for o in (channels.lowerBound * planeOut)..<(channels.upperBound * planeOut) { input[winners[o]] += output[o] }
@@ -76,13 +88,14 @@ enum Pooling {
 
     /// `maxRoute` for a batch, overwriting `input` (batch, input size): channel planes are
     /// zeroed and routed in runs split over the workers.
-    static func maxRoute<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, winners: UnsafePointer<Int>,
-                                       input: UnsafeMutablePointer<T>, batch: Int) {
-        let inCount = g.inputShape.count, outCount = g.outputShape.count, planeIn = g.height * g.width
-        Gemm.forEachPlanes(batch: batch, channels: g.channels, work: batch * inCount) { n, channels in
-            let sample = input + n * inCount
+    static func maxRoute<T: DTDScalar>(_ g: PoolGeometry, output: BatchView<T>, winners: BatchView<Int>,
+                                       input: MutableBatchView<T>) {
+        let inCount = input.count, outCount = output.count, planeIn = g.height * g.width
+        let r = output.base, w = winners.base, x = input.base
+        ParallelFor.forEachPlanes(batch: input.batch, channels: g.channels, work: input.total) { n, channels in
+            let sample = x + n * inCount
             (sample + channels.lowerBound * planeIn).update(repeating: 0, count: channels.count * planeIn)
-            maxRoute(g, output: output + n * outCount, winners: winners + n * outCount, input: sample, channels: channels)
+            maxRoute(g, output: r + n * outCount, winners: w + n * outCount, input: sample, channels: channels)
         }
     }
 
@@ -100,8 +113,15 @@ enum Pooling {
         return yCount * xCount
     }
 
+    /// Average over each window, for every sample of a batch.
+    static func avgForward<T: DTDScalar>(_ g: PoolGeometry, input: BatchView<T>, output: MutableBatchView<T>) {
+        for n in 0..<input.batch {
+            avgForward(g, input: input.base + n * input.count, output: output.base + n * output.count)
+        }
+    }
+
     /// Average over each window.
-    static func avgForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>) {
+    private static func avgForward<T: DTDScalar>(_ g: PoolGeometry, input: UnsafePointer<T>, output: UnsafeMutablePointer<T>) {
         let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
         for c in 0..<g.channels {
             let src = input + c * planeIn
@@ -119,9 +139,17 @@ enum Pooling {
         }
     }
 
+    /// The transpose of `avgForward` for a batch, overwriting `input`.
+    static func avgTransposed<T: DTDScalar>(_ g: PoolGeometry, output: BatchView<T>, input: MutableBatchView<T>) {
+        input.fill(0)
+        for n in 0..<input.batch {
+            avgTransposedAdd(g, output: output.base + n * output.count, input: input.base + n * input.count)
+        }
+    }
+
     /// The transpose of `avgForward`: `input[i] += output[o] / divisor(o)` over every window o
     /// containing i (input zeroed by the caller).
-    static func avgTransposedAdd<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, input: UnsafeMutablePointer<T>) {
+    private static func avgTransposedAdd<T: DTDScalar>(_ g: PoolGeometry, output: UnsafePointer<T>, input: UnsafeMutablePointer<T>) {
         let planeIn = g.height * g.width, planeOut = g.outHeight * g.outWidth
         for c in 0..<g.channels {
             let dst = input + c * planeIn

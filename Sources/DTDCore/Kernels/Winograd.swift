@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Winograd's minimal filtering F(2x2, 3x3) for the forward product z = W a of 3x3, stride-1,
 /// dilation-1 convolutions (every convolution of a VGG-style network).
 ///
@@ -20,12 +14,10 @@ import Darwin
 /// the noise of a neighbouring tile), so they keep the im2col lowering, whose rounding stays
 /// inside each output's own window; alpha-beta on a random network lost 2 digits otherwise.
 ///
-/// `DTD_WINOGRAD=0` turns the lowering off (im2col everywhere), for comparisons.
+/// `DTD_WINOGRAD=0` (`Environment.winograd`) turns the lowering off (im2col everywhere).
 enum Winograd {
-    static let enabled: Bool = {
-        guard let text = getenv("DTD_WINOGRAD") else { return true }
-        return String(cString: text) != "0"
-    }()
+    /// Whether the lowering is on (`Environment.winograd`).
+    static var enabled: Bool { Environment.winograd }
 
     /// Whether `g` is lowered this way: a 3x3 kernel, stride 1, dilation 1, padding at most 2,
     /// and enough channels on both sides for the per-element GEMMs to be worth their transforms.
@@ -41,7 +33,7 @@ enum Winograd {
         guard applies(g) else { return nil }
         let cout = g.outChannels, cin = g.inChannels, plane = cout * cin
         let result = try Storage<T>(uninitializedCount: 16 * plane)
-        let w = weight.pointer, u = result.mutablePointer
+        let w = weight.pointer, u = result.base
         let half: T = 0.5
         for co in 0..<cout {
             for ci in 0..<cin {
@@ -66,9 +58,10 @@ enum Winograd {
     /// output (batch, Cout * P) = scale * conv(input) (+ output when `accumulate`), no bias, with
     /// U from `transform`. Rounds of about 512 tiles (whole samples) keep V and M in the caches;
     /// each round's transforms split over channels and its 16 GEMMs over the workers.
-    static func convolve<T: DTDScalar>(_ g: ConvGeometry, transformed u: UnsafePointer<T>, input: UnsafePointer<T>,
-                                       batch: Int, output: UnsafeMutablePointer<T>, scale: T = 1, accumulate: Bool = false,
+    static func convolve<T: DTDScalar>(_ g: ConvGeometry, transformed: Storage<T>, input: BatchView<T>,
+                                       output: MutableBatchView<T>, scale: T = 1, accumulate: Bool = false,
                                        scratch: Scratch<T>) throws(DTDError) {
+        let u = transformed.pointer, batch = input.batch
         let cin = g.inChannels, cout = g.outChannels
         let tilesHigh = (g.outHeight + 1) / 2, tilesWide = (g.outWidth + 1) / 2
         let perSample = tilesHigh * tilesWide
@@ -82,23 +75,23 @@ enum Winograd {
         let vBlock = blockStride(cin * ld), mBlock = blockStride(cout * ld)
         let v = try scratch.buffer(.columns, count: 16 * vBlock)
         let m = try scratch.buffer(.columnsGradient, count: 16 * mBlock)
-        let planes = try scratch.buffer(.planes, count: planeCount * Gemm.threads)
+        let planes = try scratch.buffer(.planes, count: planeCount * ParallelFor.threads)
         let inCount = g.inputShape.count, outCount = g.outputShape.count
         var first = 0
         while first < batch {
             let samples = min(chunk, batch - first), used = samples * perSample
-            let source = input + first * inCount
-            Gemm.forEachRange(cin, work: cin * used * 16) { channels, part in
+            let source = input.base + first * inCount
+            ParallelFor.forEachRange(cin, work: cin * used * 16) { channels, part in
                 inputTransform(g, input: source, samples: samples, channels: channels, v: v, ld: ld, block: vBlock,
                                plane: planes + part * planeCount, planeWidth: planeWidth, planeHeight: planeHeight)
             }
-            Gemm.parallel(16) { e in
+            ParallelFor.run(16) { e in
                 T.gemm(transposeA: false, transposeB: false, m: cout, n: used, k: cin, alpha: 1,
                        a: u + e * cout * cin, lda: cin, b: v + e * vBlock, ldb: ld,
                        beta: 0, c: m + e * mBlock, ldc: ld)
             }
-            let target = output + first * outCount
-            Gemm.forEachRange(cout, work: cout * used * 16) { channels, _ in
+            let target = output.base + first * outCount
+            ParallelFor.forEachRange(cout, work: cout * used * 16) { channels, _ in
                 outputTransform(g, m: m, ld: ld, block: mBlock, samples: samples, channels: channels, output: target,
                                 scale: scale, accumulate: accumulate)
             }

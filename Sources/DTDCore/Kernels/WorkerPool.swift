@@ -1,3 +1,4 @@
+import CFork
 import Synchronization
 
 #if canImport(Glibc)
@@ -6,44 +7,52 @@ import Glibc
 import Darwin
 #endif
 
-/// The engine's own fork-join pool: `Gemm.threads - 1` persistent worker threads that spin
+/// The engine's own fork-join pool: `ParallelFor.threads - 1` persistent worker threads that spin
 /// briefly between jobs before they park.
 ///
 /// An LRP call is a chain of short parallel steps (im2col, a split GEMM, an elementwise pass),
 /// tens of microseconds each at batch 1. Waking a parked thread costs 20-90 µs on a virtual
-/// machine, as much as the step itself, so workers stay awake `DTD_SPIN_US` microseconds
-/// (default 200; 0 parks at once) after each job and the next step starts in about a microsecond.
+/// machine, as much as the step itself, so workers stay awake `Environment.spinNanoseconds`
+/// (`DTD_SPIN_US`, default 200 µs; 0 parks at once) after each job and the next step starts in about a microsecond.
 ///
 /// One job runs at a time: a caller that finds the pool busy (another thread's call, or a job
 /// started from inside a job) runs its iterations itself, so concurrent callers never wait for
-/// each other and nesting cannot deadlock. A forked child gets a fresh pool on first use.
+/// each other and nesting cannot deadlock.
+///
+/// A `fork()` child of the process that loaded libdtd has no pool: its work runs on the calling
+/// thread. The Swift runtime's locks cache each thread's kernel id, and the thread that called
+/// `fork()` keeps its parent's; a runtime lock it shared with a worker (the first use of a
+/// generic type's metadata, say) would be a priority-inheritance futex owned by a thread of the
+/// other process, and both would wait forever.
+///
+/// The caller never waits for a worker that has not started the job: when the caller has
+/// claimed the last iteration it closes the job, and a worker that arrives later skips it. So a
+/// worker kept off its core by another busy thread pool in the process (PyTorch's OpenMP threads
+/// spin for milliseconds after each of their jobs) costs the job that worker's share, not a
+/// wait until the scheduler runs it again.
 final class WorkerPool: @unchecked Sendable {
     /// The pool of this process, created on first use.
     static var shared: WorkerPool? {
         if let pool = current.load(ordering: .acquiring) { return pool.takeUnretainedValue() }
+        if dtd_fork_is_child() != 0 { return nil }
         return install()
     }
 
     private static let current = Atomic<Unmanaged<WorkerPool>?>(nil)
     private static let installLock = Mutex(())
 
-    private static let spinNanoseconds: UInt64 = {
-        if let text = getenv("DTD_SPIN_US"), let value = Int(String(cString: text)), value >= 0 {
-            return UInt64(min(value, 1_000_000)) * 1000
-        }
-        return 200_000
-    }()
+    private static var spinNanoseconds: UInt64 { Environment.spinNanoseconds }
 
     private static func install() -> WorkerPool? {
         installLock.withLock { _ in
             if let pool = current.load(ordering: .acquiring) { return pool.takeUnretainedValue() }
-            let pool = WorkerPool(workers: Gemm.threads - 1)
+            let pool = WorkerPool(workers: ParallelFor.threads - 1)
             guard pool.workerCount > 0 else { return nil }
             // Kept for the life of the process (its threads never exit; libdtd.so is -z nodelete).
             current.store(Unmanaged.passRetained(pool), ordering: .releasing)
             pthread_atfork(nil, nil) {
-                // The child has none of the parent's threads: forget the pool (leaked) and let the
-                // child's first parallel step start its own.
+                // The child has none of the parent's threads: forget the pool (leaked); the child
+                // computes on its calling thread (see above).
                 WorkerPool.current.store(nil, ordering: .releasing)
             }
             return pool
@@ -61,7 +70,10 @@ final class WorkerPool: @unchecked Sendable {
     private let busy = Atomic<Bool>(false)
     private let generation = Atomic<Int>(0)
     private let nextIteration = Atomic<Int>(0)
-    private let finished = Atomic<Int>(0)
+    /// The current job's entry state: its generation (high bits), whether it is closed to late
+    /// workers, and how many workers are inside it (low 16 bits).
+    private let entry = Atomic<UInt64>(0)
+    private static let closedBit: UInt64 = 1 << 16, activeMask: UInt64 = (1 << 16) - 1, generationShift: UInt64 = 17
     private let sleepers = Atomic<Int>(0)
     private var iterations = 0
     private var body: ((Int) -> Void)?
@@ -102,17 +114,26 @@ final class WorkerPool: @unchecked Sendable {
             budget = ScratchBudget.current
             iterations = count
             nextIteration.store(0, ordering: .relaxed)
-            finished.store(0, ordering: .relaxed)
-            generation.add(1, ordering: .sequentiallyConsistent)
+            let job = generation.load(ordering: .relaxed) &+ 1
+            entry.store(UInt64(truncatingIfNeeded: job) << Self.generationShift, ordering: .releasing)
+            generation.store(job, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(parkLock)
                 pthread_cond_broadcast(parkSignal)
                 pthread_mutex_unlock(parkLock)
             }
             claim(body, count)
-            // Every worker acknowledges every job, so none can still read `body` after return.
+            // Close the job to workers that have not entered it, then wait for those inside (they
+            // hold at most one iteration each), so none can still read `body` after return.
+            var state = entry.load(ordering: .relaxed)
+            while true {
+                let (exchanged, original) = entry.compareExchange(expected: state, desired: state | Self.closedBit,
+                                                                  ordering: .acquiringAndReleasing)
+                if exchanged { break }
+                state = original
+            }
             var spins = 0
-            while finished.load(ordering: .acquiring) < workerCount {
+            while entry.load(ordering: .acquiring) & Self.activeMask != 0 {
                 spins &+= 1
                 if spins & 1023 == 0 { sched_yield() }
             }
@@ -145,8 +166,23 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             seen = waitForJob(after: seen)
-            runJob()
-            finished.add(1, ordering: .releasing)
+            if enter(seen) {
+                runJob()
+                entry.subtract(1, ordering: .releasing)
+            }
+        }
+    }
+
+    /// Enters job `job` unless it is closed or already over (a later job has begun).
+    private func enter(_ job: Int) -> Bool {
+        let tag = UInt64(truncatingIfNeeded: job) << Self.generationShift
+        var state = entry.load(ordering: .acquiring)
+        while true {
+            guard state & ~(Self.closedBit | Self.activeMask) == tag, state & Self.closedBit == 0 else { return false }
+            let (exchanged, original) = entry.compareExchange(expected: state, desired: state + 1,
+                                                              ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            state = original
         }
     }
 

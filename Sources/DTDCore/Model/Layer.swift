@@ -25,6 +25,7 @@ public enum Layer<T: DTDScalar>: Sendable {
     /// A batch-norm folded into the linear layer at `foldedInto`; the identity at run time.
     case batchNorm(Shape, foldedInto: Int)
 
+    /// The layer's kind.
     public var kind: LayerKind {
         switch self {
         case .linear(let l): l.isConv ? .conv2d : .dense
@@ -36,6 +37,7 @@ public enum Layer<T: DTDScalar>: Sendable {
         }
     }
 
+    /// Shape of one input sample.
     public var inputShape: Shape {
         switch self {
         case .linear(let l): l.inputShape
@@ -46,6 +48,7 @@ public enum Layer<T: DTDScalar>: Sendable {
         }
     }
 
+    /// Shape of one output sample.
     public var outputShape: Shape {
         switch self {
         case .linear(let l): l.outputShape

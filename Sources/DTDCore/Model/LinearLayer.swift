@@ -10,6 +10,7 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
         case conv(ConvGeometry)
     }
 
+    /// The layer's sizes: dense features or the convolution's geometry.
     public let geometry: Geometry
     /// Weights, `outChannels * fanIn` elements.
     public let weight: Storage<T>
@@ -23,6 +24,12 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
     /// products keep im2col, whose rounding stays local to each output (see `Winograd`).
     let winogradWeight: Storage<T>?
 
+    /// A layer with the given weights (already validated and copied by `Network`'s `add`).
+    /// - Parameters:
+    ///   - geometry: the sizes.
+    ///   - weight: `outChannels * fanIn` elements.
+    ///   - bias: `outChannels` elements, or nil.
+    /// - Throws: `DTDError` `.outOfMemory` when the derived kernels cannot be allocated.
     public init(geometry: Geometry, weight: Storage<T>, bias: Storage<T>?) throws(DTDError) {
         self.geometry = geometry
         self.weight = weight
@@ -36,12 +43,13 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
     }
 
     /// The backward kernel for `weight` (W or a rule-modified copy), if the layer lowers its
-    /// transpose to a convolution.
+    /// transpose to a convolution (a fast path: `Environment.fastPaths`).
     static func transposedKernel(of weight: Storage<T>, geometry: Geometry) throws(DTDError) -> Storage<T>? {
-        guard case .conv(let g) = geometry, g.transposed != nil else { return nil }
+        guard Environment.fastPaths, case .conv(let g) = geometry, g.transposed != nil else { return nil }
         return try g.transposedKernel(weight)
     }
 
+    /// Whether this is a convolution.
     public var isConv: Bool { if case .conv = geometry { true } else { false } }
     /// Rows of W: output features or channels.
     public var outChannels: Int {
@@ -64,12 +72,14 @@ public struct LinearLayer<T: DTDScalar>: Sendable {
         case .conv(let g): g.positions
         }
     }
+    /// Shape of one input sample.
     public var inputShape: Shape {
         switch geometry {
         case .dense(let input, _): .flat(input)
         case .conv(let g): g.inputShape
         }
     }
+    /// Shape of one output sample.
     public var outputShape: Shape {
         switch geometry {
         case .dense(_, let out): .flat(out)

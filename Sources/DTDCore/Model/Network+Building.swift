@@ -7,9 +7,12 @@ extension Network {
     /// Appends a dense layer z = W a + b.
     /// - Parameters:
     ///   - weight: `(outFeatures, inFeatures)`, row-major, copied.
+    ///   - outFeatures: output size, > 0.
+    ///   - inFeatures: input size, > 0; must equal the current (flat) output size.
     ///   - bias: `outFeatures` values, copied, or nil.
-    public mutating func addDense(weight: UnsafeBufferPointer<T>, outFeatures: Int, inFeatures: Int,
-                                  bias: UnsafeBufferPointer<T>?) throws(DTDError) {
+    /// - Throws: `DTDError` `.size`, `.overflow`, `.shapeMismatch` (a non-flat input, wrong
+    ///   counts), `.nonFinite` (a weight or bias), `.outOfMemory`. The network is unchanged on failure.
+    public mutating func addDense(weight: Span<T>, outFeatures: Int, inFeatures: Int, bias: Span<T>?) throws(DTDError) {
         let index = layers.count
         let name = "layer \(index) (dense)"
         try Limits.checkSize(outFeatures, "\(name): out_features")
@@ -29,9 +32,17 @@ extension Network {
     }
 
     /// Appends a 2-D convolution (groups = 1) with zero padding.
-    /// - Parameter weight: `(outChannels, inChannels, kernel.0, kernel.1)`, copied.
-    public mutating func addConv2d(weight: UnsafeBufferPointer<T>, outChannels: Int, inChannels: Int,
-                                   kernel: (Int, Int), bias: UnsafeBufferPointer<T>?,
+    /// - Parameters:
+    ///   - weight: `(outChannels, inChannels, kernel.0, kernel.1)`, copied.
+    ///   - outChannels, inChannels: channel counts, > 0; `inChannels` must match the current shape.
+    ///   - kernel: `(kH, kW)`, > 0.
+    ///   - bias: `outChannels` values, copied, or nil.
+    ///   - stride, padding, dilation: per axis (stride and dilation > 0, padding >= 0).
+    /// - Throws: `DTDError` `.size`, `.overflow`, `.shapeMismatch` (a flat input, a kernel larger
+    ///   than the padded input, wrong counts), `.nonFinite`, `.outOfMemory`. The network is
+    ///   unchanged on failure.
+    public mutating func addConv2d(weight: Span<T>, outChannels: Int, inChannels: Int,
+                                   kernel: (Int, Int), bias: Span<T>?,
                                    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                                    dilation: (Int, Int) = (1, 1)) throws(DTDError) {
         let index = layers.count
@@ -50,7 +61,7 @@ extension Network {
         append(.linear(layer))
     }
 
-    /// Appends max(0, z).
+    /// Appends max(0, z) (NaN stays NaN).
     public mutating func addReLU() {
         append(.relu(outputShape))
     }
@@ -61,6 +72,12 @@ extension Network {
     }
 
     /// Appends PyTorch's MaxPool2d (padding counts as -infinity; the first maximum wins).
+    /// - Parameters:
+    ///   - kernel: `(kH, kW)`, > 0.
+    ///   - stride: per axis, > 0 (PyTorch's default is the kernel).
+    ///   - padding: per axis, at most half the kernel.
+    /// - Throws: `DTDError` `.shapeMismatch` (a flat input, a window larger than the padded
+    ///   input), `.size`, `.invalidArgument` (padding). The network is unchanged on failure.
     public mutating func addMaxPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int) = (0, 0)) throws(DTDError) {
         let geometry = try PoolGeometry(input: outputShape, kernel: kernel, stride: stride, padding: padding,
                                         countIncludePad: true, layer: layers.count, kind: "maxpool2d")
@@ -68,6 +85,10 @@ extension Network {
     }
 
     /// Appends PyTorch's AvgPool2d.
+    /// - Parameters:
+    ///   - kernel, stride, padding: as for `addMaxPool2d`.
+    ///   - countIncludePad: whether padded cells count in a window's divisor (PyTorch's default).
+    /// - Throws: `DTDError` as `addMaxPool2d`.
     public mutating func addAvgPool2d(kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int) = (0, 0),
                                       countIncludePad: Bool = true) throws(DTDError) {
         let geometry = try PoolGeometry(input: outputShape, kernel: kernel, stride: stride, padding: padding,
@@ -77,8 +98,12 @@ extension Network {
 
     /// Appends eval-mode batch normalisation, folded into the preceding dense/conv layer:
     /// W' = W * gamma / sqrt(var + eps) per output channel, b' = (b - mean) * gamma / sqrt(var + eps) + beta.
-    public mutating func addBatchNorm(gamma: UnsafeBufferPointer<T>, beta: UnsafeBufferPointer<T>,
-                                      runningMean: UnsafeBufferPointer<T>, runningVar: UnsafeBufferPointer<T>,
+    /// - Parameters:
+    ///   - gamma, beta, runningMean, runningVar: one value per output channel of the previous layer.
+    ///   - eps: >= 0, finite.
+    /// - Throws: `DTDError` `.layerOrder` (no dense/conv layer right before), `.shapeMismatch`,
+    ///   `.nonFinite`, `.invalidArgument` (var + eps <= 0). The network is unchanged on failure.
+    public mutating func addBatchNorm(gamma: Span<T>, beta: Span<T>, runningMean: Span<T>, runningVar: Span<T>,
                                       eps: Double) throws(DTDError) {
         let index = layers.count
         let name = "layer \(index) (batchnorm)"
@@ -87,20 +112,24 @@ extension Network {
             throw DTDError(.layerOrder, "\(name): batch-norm must directly follow a dense or conv2d layer to be folded; \(previous)")
         }
         let count = gamma.count
-        for (argument, buffer) in [("beta", beta), ("running_mean", runningMean), ("running_var", runningVar)] where buffer.count != count {
-            throw DTDError(.shapeMismatch, "\(name): \(argument) has \(buffer.count) elements, gamma has \(count)")
+        func check(_ buffer: borrowing Span<T>, _ argument: String) throws(DTDError) {
+            guard buffer.count == count else {
+                throw DTDError(.shapeMismatch, "\(name): \(argument) has \(buffer.count) elements, gamma has \(count)")
+            }
         }
+        try check(beta, "beta")
+        try check(runningMean, "running_mean")
+        try check(runningVar, "running_var")
         guard count == target.outChannels else {
             throw DTDError(.shapeMismatch,
                 "\(name): count = \(count) does not match the \(target.outChannels) output channels of layer \(previousIndex) (\(layers[previousIndex].kind), output \(target.outputShape))")
         }
         guard eps.isFinite else { throw DTDError(.nonFinite, "\(name): eps is \(eps)") }
         guard eps >= 0 else { throw DTDError(.invalidArgument, "\(name): eps must be >= 0, got \(eps)") }
-        for (argument, buffer) in [("gamma", gamma), ("beta", beta), ("running_mean", runningMean), ("running_var", runningVar)] {
-            if let bad = buffer.firstIndex(where: { !$0.isFinite }) {
-                throw DTDError(.nonFinite, "\(name): \(argument)[\(bad)] is \(buffer[bad])")
-            }
-        }
+        try Self.checkFinite(gamma, "\(name): gamma")
+        try Self.checkFinite(beta, "\(name): beta")
+        try Self.checkFinite(runningMean, "\(name): running_mean")
+        try Self.checkFinite(runningVar, "\(name): running_var")
         var scale = [Double]()
         for c in 0..<count {
             let denominator = Double(runningVar[c]) + eps
@@ -114,9 +143,9 @@ extension Network {
         let bias = try Storage<T>(count: count)
         for c in 0..<count {
             let s = scale[c]
-            for i in 0..<fan { weight.mutablePointer[c * fan + i] = T(Double(target.weight[c * fan + i]) * s) }
+            for i in 0..<fan { weight[c * fan + i] = T(Double(target.weight[c * fan + i]) * s) }
             let b = target.bias.map { Double($0[c]) } ?? 0
-            bias.mutablePointer[c] = T((b - Double(runningMean[c])) * s + Double(beta[c]))
+            bias[c] = T((b - Double(runningMean[c])) * s + Double(beta[c]))
         }
         for i in 0..<weight.count where !weight[i].isFinite {
             throw DTDError(.nonFinite, "\(name): folding gives a non-finite weight at \(i) (gamma / sqrt(var + eps) too large)")
@@ -127,48 +156,57 @@ extension Network {
 
     // MARK: Array conveniences (Swift callers and tests)
 
+    /// `addDense(weight:outFeatures:inFeatures:bias:)` on arrays.
     public mutating func addDense(weight: [T], outFeatures: Int, inFeatures: Int, bias: [T]?) throws(DTDError) {
-        let w = try Storage(weight), b = try Self.storage(bias)
-        try addDense(weight: w.buffer, outFeatures: outFeatures, inFeatures: inFeatures, bias: b?.buffer)
+        if let bias {
+            try addDense(weight: weight.span, outFeatures: outFeatures, inFeatures: inFeatures, bias: bias.span)
+        } else {
+            try addDense(weight: weight.span, outFeatures: outFeatures, inFeatures: inFeatures, bias: nil)
+        }
     }
 
+    /// `addConv2d(weight:outChannels:inChannels:kernel:bias:stride:padding:dilation:)` on arrays.
     public mutating func addConv2d(weight: [T], outChannels: Int, inChannels: Int, kernel: (Int, Int), bias: [T]?,
                                    stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
                                    dilation: (Int, Int) = (1, 1)) throws(DTDError) {
-        let w = try Storage(weight), b = try Self.storage(bias)
-        try addConv2d(weight: w.buffer, outChannels: outChannels, inChannels: inChannels, kernel: kernel,
-                      bias: b?.buffer, stride: stride, padding: padding, dilation: dilation)
+        if let bias {
+            try addConv2d(weight: weight.span, outChannels: outChannels, inChannels: inChannels, kernel: kernel,
+                          bias: bias.span, stride: stride, padding: padding, dilation: dilation)
+        } else {
+            try addConv2d(weight: weight.span, outChannels: outChannels, inChannels: inChannels, kernel: kernel,
+                          bias: nil, stride: stride, padding: padding, dilation: dilation)
+        }
     }
 
+    /// `addBatchNorm(gamma:beta:runningMean:runningVar:eps:)` on arrays.
     public mutating func addBatchNorm(gamma: [T], beta: [T], runningMean: [T], runningVar: [T], eps: Double) throws(DTDError) {
-        let g = try Storage(gamma), b = try Storage(beta), m = try Storage(runningMean), v = try Storage(runningVar)
-        try addBatchNorm(gamma: g.buffer, beta: b.buffer, runningMean: m.buffer, runningVar: v.buffer, eps: eps)
-    }
-
-    private static func storage(_ values: [T]?) throws(DTDError) -> Storage<T>? {
-        guard let values else { return nil }
-        return try Storage(values)
+        try addBatchNorm(gamma: gamma.span, beta: beta.span, runningMean: runningMean.span, runningVar: runningVar.span,
+                         eps: eps)
     }
 
     // MARK: Shared validation
 
-    private static func makeLinear(geometry: LinearLayer<T>.Geometry, name: String, weight: UnsafeBufferPointer<T>,
-                                   weightCount: Int, weightShape: String, bias: UnsafeBufferPointer<T>?,
+    /// Throws `.nonFinite` naming the first non-finite value of `values`.
+    private static func checkFinite(_ values: borrowing Span<T>, _ name: String) throws(DTDError) {
+        for i in values.indices where !values[i].isFinite {
+            throw DTDError(.nonFinite, "\(name)[\(i)] is \(values[i])")
+        }
+    }
+
+    private static func makeLinear(geometry: LinearLayer<T>.Geometry, name: String, weight: Span<T>,
+                                   weightCount: Int, weightShape: String, bias: Span<T>?,
                                    outChannels: Int) throws(DTDError) -> LinearLayer<T> {
         guard weight.count == weightCount else {
             throw DTDError(.shapeMismatch, "\(name): weight has \(weight.count) elements, the shape \(weightShape) needs \(weightCount)")
         }
-        if let bias, bias.count != outChannels {
-            throw DTDError(.shapeMismatch, "\(name): bias has \(bias.count) elements, the layer has \(outChannels) outputs")
+        if let count = bias?.count, count != outChannels {
+            throw DTDError(.shapeMismatch, "\(name): bias has \(count) elements, the layer has \(outChannels) outputs")
         }
-        if let bad = weight.firstIndex(where: { !$0.isFinite }) {
-            throw DTDError(.nonFinite, "\(name): weight[\(bad)] is \(weight[bad])")
-        }
-        if let bias, let bad = bias.firstIndex(where: { !$0.isFinite }) {
-            throw DTDError(.nonFinite, "\(name): bias[\(bad)] is \(bias[bad])")
-        }
+        try checkFinite(weight, "\(name): weight")
+        if let bias { try checkFinite(bias, "\(name): bias") }
         let w = try Storage<T>(copying: weight)
-        let b = try bias.map { (b: UnsafeBufferPointer<T>) throws(DTDError) -> Storage<T> in try Storage<T>(copying: b) }
+        var b: Storage<T>?
+        if let bias { b = try Storage<T>(copying: bias) }
         return try LinearLayer(geometry: geometry, weight: w, bias: b)
     }
 }

@@ -1,5 +1,7 @@
 /// One layer's relevance balance for one sample:
 /// `relevanceOut = relevanceIn + absorbedBias + absorbedStabilizer + dropped`, up to rounding.
+/// The layout matches the header's `dtd_ledger_entry`. A pass writes its ledger as
+/// `(batch, layer count)` entries, sample-major (a `MutableBatchView<LedgerEntry>` inside).
 public struct LedgerEntry: Equatable, Sendable {
     /// Layer index.
     public var layer: Int
@@ -14,15 +16,6 @@ public struct LedgerEntry: Equatable, Sendable {
     /// Relevance at zero denominators and at gamma's z = 0 gate.
     public var dropped: Double = 0
 
+    /// An entry for layer `layer` with every amount 0.
     public init(layer: Int) { self.layer = layer }
-}
-
-/// Where a pass writes its ledger: `(batch, layerCount)` entries, sample-major.
-struct LedgerSink {
-    let entries: UnsafeMutablePointer<LedgerEntry>
-    let layerCount: Int
-
-    /// The entry of sample `n` at `layer`.
-    @inline(__always)
-    func entry(_ n: Int, _ layer: Int) -> UnsafeMutablePointer<LedgerEntry> { entries + n * layerCount + layer }
 }

@@ -3,32 +3,36 @@
 extension Network {
     /// f(x) for a batch.
     /// - Parameters:
-    ///   - input: `(batch, inputCount)` values.
-    ///   - output: receives `(batch, outputCount)` values.
+    ///   - input: `(batch, inputCount)` values (more are ignored).
+    ///   - batch: the number of samples, > 0.
+    ///   - output: receives `(batch, outputCount)` values (it may be longer).
+    /// - Throws: `DTDError` `.emptyNetwork`, `.size`, `.overflow`, `.bufferTooSmall`, `.outOfMemory`.
     @_specialize(exported: true, where T == Float)
     @_specialize(exported: true, where T == Double)
-    public func forward(input: UnsafeBufferPointer<T>, batch: Int, output: UnsafeMutableBufferPointer<T>) throws(DTDError) {
+    public func forward(input: Span<T>, batch: Int, output: inout MutableSpan<T>) throws(DTDError) {
         try checkNotEmpty()
         try checkBatch(batch, input: input.count, inputName: "input")
         let outCount = try Limits.product(batch, outputCount, "batch x output size")
         guard output.count >= outCount else {
             throw DTDError(.bufferTooSmall, "output holds \(output.count) elements, batch \(batch) x output \(outputShape) needs \(outCount)")
         }
-        guard let x = input.baseAddress, let y = output.baseAddress else { return }
-        let trace = try trace(input: x, batch: batch, scratch: Scratch())
-        y.update(from: trace.output, count: outCount)
+        try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
+            try output.withMutableBatchView(batch: batch, count: outputCount) { (y) throws(DTDError) in
+                y.copy(from: try trace(input: x, scratch: Scratch()).output)
+            }
+        }
     }
 
     /// f(x) for a batch given as an array.
+    /// - Returns: `(batch, outputCount)` values.
+    /// - Throws: `DTDError` as `forward(input:batch:output:)`.
     public func forward(_ input: [T], batch: Int) throws(DTDError) -> [T] {
         try checkNotEmpty()
         try checkBatch(batch, input: input.count, inputName: "input")
         var result = [T](repeating: 0, count: batch * outputCount)
-        try input.withUnsafeBufferPointer { (x) throws(DTDError) in
-            try result.withUnsafeMutableBufferPointer { (y) throws(DTDError) in
-                try forward(input: x, batch: batch, output: y)
-            }
-        }
+        var output = result.mutableSpan
+        try forward(input: input.span, batch: batch, output: &output)
+        _ = consume output
         return result
     }
 

@@ -5,224 +5,205 @@
 //   2. divide       s_g = gate_g R / stab(D_g), 0 where stab(D_g) = 0
 //   3. transpose    c_t = W_t^T s_g                                 (per term t of g)
 //   4. multiply     R_in += coef_g sign_t in_t (.) c_t
-// Locals: `a` the layer input, `z` its true output, `r` the relevance at the output.
+// Locals: `a` the layer input, `z` its true output, `r` the relevance at the output. Every
+// choice that does not depend on the input (where D_g comes from, which transposes are
+// broadcasts) was made when the rule was prepared (`PreparedRule`).
 
 extension PreparedRule {
-    /// - Parameter fused: group 0's product W_d a, when the forward pass computed it (`fusedWeight`).
-    func propagate(layer: LinearLayer<T>, input a: UnsafePointer<T>, output z: UnsafePointer<T>,
-                   relevance r: UnsafePointer<T>, batch: Int, result: UnsafeMutablePointer<T>,
-                   ledger: LedgerSink?, fused: UnsafePointer<T>? = nil,
+    /// Relevance at the input of `layer` (`result`, `(batch, inputCount)`) from the relevance `r`
+    /// at its output.
+    /// - Parameters:
+    ///   - fused: group 0's product W_d a, when the forward pass computed it (`fusedWeight`).
+    ///   - signs: the signs present in `a`, when the trace has scanned them (`SignScan`).
+    ///   - ledger: if given, the `(batch, layer count)` ledger; this layer's entries are written.
+    func propagate(layer: LinearLayer<T>, input a: BatchView<T>, output z: BatchView<T>, relevance r: BatchView<T>,
+                   result: MutableBatchView<T>, ledger: MutableBatchView<LedgerEntry>?, fused: BatchView<T>? = nil,
                    signs: (positive: Bool, negative: Bool)? = nil, scratch: Scratch<T>) throws(DTDError) {
-        let inCount = layer.inputCount, outCount = layer.outputCount
-        let totalIn = batch * inCount, totalOut = batch * outCount
+        let batch = a.batch
         // Branches over a+ or a- vanish when the input has no such part (a- after a ReLU).
-        // `signs`, when given, are the input's (the trace scans each layer input once).
-        let (hasPositive, hasNegative) = usesInputSigns ? signs ?? SignScan.signs(a, count: totalIn) : (true, true)
-        func present(_ input: InputChoice) -> Bool {
-            switch input {
-            case .positive: hasPositive
-            case .negative: hasNegative
-            default: true
-            }
-        }
+        let parts = usesInputSigns ? signs ?? SignScan.signs(a) : (positive: true, negative: true)
+        let d = try scratch.view(.denominator, batch: batch, count: z.count)
+        let s = try scratch.view(.share, batch: batch, count: z.count)
+        let contribution = try scratch.view(.contribution, batch: batch, count: a.count)
+        if let ledger { openLedger(ledger, relevance: r) }
 
-        let d = try scratch.buffer(.denominator0, count: totalOut)
-        let s = try scratch.buffer(.share0, count: totalOut)
-        let contribution = try scratch.buffer(.contribution, count: totalIn)
         var written = false
-
-        if let ledger {
-            for n in 0..<batch {
-                var total = 0.0
-                for j in 0..<outCount { total += Double(r[n * outCount + j]) }
-                let entry = ledger.entry(n, layerIndex)
-                entry.pointee = LedgerEntry(layer: layerIndex)
-                entry.pointee.relevanceOut = total
-                entry.pointee.dropped = total
-            }
-        }
-
-        for (groupIndex, group) in groups.enumerated() {
-            // 1. forward (a plain product's denominator is z itself)
-            let denominator: UnsafePointer<T>
-            if group.isPlainProduct {
-                denominator = z
-            } else {
-                if groupIndex == 0, let fused {
-                    d.update(from: fused, count: totalOut)
-                } else {
-                    var accumulate = false
-                    for term in group.terms where present(term.input) {
-                        // a+ is a itself when nothing is negative (or NaN), e.g. after a ReLU.
-                        let x = term.input == .positive && !hasNegative ? a
-                            : try materialize(term.input, a, count: totalIn, scratch: scratch)
-                        try layer.apply(weight: term.weight.pointer, input: x, batch: batch, output: d,
-                                        scale: term.sign, accumulate: accumulate, scratch: scratch)
-                        accumulate = true
-                    }
-                    if !accumulate { d.update(repeating: 0, count: totalOut) }
-                }
-                for part in [group.constantPart, group.bias].compactMap({ $0 }) {
-                    Self.addToEverySample(part.pointer, d, batch: batch, count: outCount)
-                }
-                denominator = UnsafePointer(d)
-            }
-
-            // 2. divide
-            let coefficient = group.coefficient
+        for (index, group) in groups.enumerated() {
+            // 1. forward
+            let denominator = try forward(group, fused: index == 0 ? fused : nil, layer: layer, input: a, output: z,
+                                          parts: parts, into: d, scratch: scratch)
+            // 2. stabilise and divide
             if let ledger {
-                divideWithLedger(group, d: denominator, z: z, r: r, s: s, batch: batch, outCount: outCount, ledger: ledger)
+                divideWithLedger(group, denominator: denominator, output: z, relevance: r, shares: s, ledger: ledger)
             } else {
-                divide(group.gate, d: denominator, z: z, r: r, s: s, count: totalOut)
+                divide(group.gate, denominator: denominator, output: z, relevance: r, shares: s)
             }
-
-            // 3. transpose and 4. multiply (the first product assigns, the rest accumulate)
-            for term in group.terms + group.constantTerms where present(term.input) {
-                if term.onesWeight {
-                    try layer.applyOnesTransposed(gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
+            for term in group.terms + group.constantTerms where Self.present(term.input, parts) {
+                // 3. transpose
+                if term.transposeIsBroadcast {
+                    try layer.applyOnesTransposed(gradOutput: s.readOnly, gradInput: contribution, scratch: scratch)
                 } else {
-                    try layer.applyTransposed(weight: term.weight.pointer, transposedWeight: term.transposedWeight?.pointer,
-                                              gradOutput: s, batch: batch, gradInput: contribution, scratch: scratch)
+                    try layer.applyTransposed(weight: term.weight, transposedWeight: term.transposedWeight,
+                                              gradOutput: s.readOnly, gradInput: contribution, scratch: scratch)
                 }
-                let c = coefficient * term.sign
-                let assign = !written
+                // 4. multiply (the first product assigns, the rest accumulate)
+                try multiply(term, coefficient: group.coefficient, input: a, contribution: contribution.readOnly,
+                             into: result, accumulate: written)
                 written = true
-                let from = UnsafePointer(contribution)
-                switch term.input {
-                case .activation:
-                    Gemm.forEachRange(totalIn, work: totalIn) { range, _ in
-                        if assign {
-                            for i in range { result[i] = c * a[i] * from[i] }
-                        } else {
-                            for i in range { result[i] += c * a[i] * from[i] }
-                        }
-                    }
-                case .positive, .negative:
-                    let positive = term.input == .positive
-                    Gemm.forEachRange(totalIn, work: totalIn) { range, _ in
-                        if assign { (result + range.lowerBound).update(repeating: 0, count: range.count) }
-                        if positive {
-                            for i in range where !(a[i] <= 0) { result[i] += c * a[i] * from[i] }
-                        } else {
-                            for i in range where !(a[i] >= 0) { result[i] += c * a[i] * from[i] }
-                        }
-                    }
-                case .low, .high, .ones:
-                    guard let image = constantImage(term.input)?.pointer else {
-                        throw DTDError(.internal, "layer \(layerIndex): no image for \(term.input)")
-                    }
-                    if assign { result.update(repeating: 0, count: totalIn) }
-                    for n in 0..<batch {
-                        let row = result + n * inCount, part = from + n * inCount
-                        for i in 0..<inCount { row[i] += c * image[i] * part[i] }
-                    }
+            }
+        }
+
+        if !written { result.fill(0) }
+        if let ledger { closeLedger(ledger, result: result.readOnly) }
+    }
+
+    // MARK: 1. forward
+
+    /// The group's denominator D_g: the forward output z itself, or the sum of its terms'
+    /// products (or the fused one), its constant part and its bias, computed into `d`.
+    private func forward(_ group: Group, fused: BatchView<T>?, layer: LinearLayer<T>, input a: BatchView<T>,
+                         output z: BatchView<T>, parts: (positive: Bool, negative: Bool), into d: MutableBatchView<T>,
+                         scratch: Scratch<T>) throws(DTDError) -> BatchView<T> {
+        switch group.denominator {
+        case .forwardOutput:
+            return z
+        case .products:
+            if let fused {
+                d.copy(from: fused)
+            } else {
+                var accumulate = false
+                for term in group.terms where Self.present(term.input, parts) {
+                    // a+ is a itself when nothing is negative (or NaN), e.g. after a ReLU.
+                    let x = term.input == .positive && !parts.negative ? a
+                        : try termInput(term.input, a, scratch: scratch)
+                    try layer.apply(weight: term.weight, input: x, output: d, scale: term.sign, accumulate: accumulate,
+                                    scratch: scratch)
+                    accumulate = true
                 }
+                if !accumulate { d.fill(0) }
             }
-        }
-
-        if !written { result.update(repeating: 0, count: totalIn) }
-        if let ledger {
-            for n in 0..<batch {
-                var total = 0.0
-                for i in 0..<inCount { total += Double(result[n * inCount + i]) }
-                ledger.entry(n, layerIndex).pointee.relevanceIn = total
+            for part in [group.constantPart, group.bias].compactMap({ $0 }) {
+                Elementwise.addToEverySample(part.view, to: d)
             }
+            return d.readOnly
         }
     }
 
-    /// s = gate R / stab(d), 0 where the stabilised denominator is 0 (or within the drop
-    /// tolerance); a closed gate at a NaN z passes NaN on. One tight loop per gate, split over
-    /// the workers for large outputs.
-    private func divide(_ gate: Gate, d: UnsafePointer<T>, z: UnsafePointer<T>, r: UnsafePointer<T>,
-                        s: UnsafeMutablePointer<T>, count: Int) {
-        let eps = stabilizer, drop = dropTolerance
-        @inline(__always) func value(_ i: Int) -> T {
-            let denominator = drop > 0 && abs(d[i]) <= drop ? 0 : stabilize(d[i], eps)
-            return share(r[i], denominator)
-        }
-        Gemm.forEachRange(count, work: count) { range, _ in
-            switch gate {
-            case .all:
-                for i in range { s[i] = value(i) }
-            case .positiveOutput:
-                for i in range { s[i] = z[i] > 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
-            case .negativeOutput:
-                for i in range { s[i] = z[i] < 0 ? value(i) : (z[i].isNaN ? z[i] : 0) }
-            }
-        }
-    }
-
-    /// d[n, j] += part[j] for every sample n, split over the workers for large outputs.
-    private static func addToEverySample(_ part: UnsafePointer<T>, _ d: UnsafeMutablePointer<T>, batch: Int, count: Int) {
-        let total = batch * count
-        Gemm.forEachRange(total, work: total) { range, _ in
-            var i = range.lowerBound
-            while i < range.upperBound {
-                let j = i % count, end = min(range.upperBound, i - j + count)
-                let row = d + i, from = part + j
-                for k in 0..<(end - i) { row[k] += from[k] }
-                i = end
-            }
-        }
-    }
-
-    /// Whether a term reads the positive or negative part of the input (so the sign scan pays).
-    var usesInputSigns: Bool {
-        groups.contains { group in
-            (group.terms + group.constantTerms).contains { $0.input == .positive || $0.input == .negative }
-        }
-    }
-
-    /// `divide` while booking each sample's kept, bias and stabiliser parts in the ledger.
-    private func divideWithLedger(_ group: Group, d: UnsafePointer<T>, z: UnsafePointer<T>, r: UnsafePointer<T>,
-                                  s: UnsafeMutablePointer<T>, batch: Int, outCount: Int, ledger: LedgerSink) {
-        let eps = stabilizer
-        let bias = group.bias?.pointer
-        for n in 0..<batch {
-            var kept = 0.0, biasPart = 0.0, stabilizerPart = 0.0
-            for j in 0..<outCount {
-                let i = n * outCount + j
-                let open: Bool
-                switch group.gate {
-                case .all: open = true
-                case .positiveOutput: open = z[i] > 0
-                case .negativeOutput: open = z[i] < 0
-                }
-                guard open else { s[i] = z[i].isNaN ? z[i] : 0; continue }
-                let denominator = dropTolerance > 0 && abs(d[i]) <= dropTolerance ? 0 : stabilize(d[i], eps)
-                let value = share(r[i], denominator)
-                s[i] = value
-                if denominator != 0 {
-                    kept += Double(r[i])
-                    stabilizerPart += Double(value) * Double(denominator - d[i])
-                    if let bias { biasPart += Double(value) * Double(bias[j]) }
-                }
-            }
-            let entry = ledger.entry(n, layerIndex)
-            let c = Double(group.coefficient)
-            entry.pointee.dropped -= c * kept
-            entry.pointee.absorbedBias += c * biasPart
-            entry.pointee.absorbedStabilizer += c * stabilizerPart
+    /// Whether a term's input has any elements in this call (its sign part exists).
+    private static func present(_ input: InputChoice, _ parts: (positive: Bool, negative: Bool)) -> Bool {
+        switch input {
+        case .positive: parts.positive
+        case .negative: parts.negative
+        default: true
         }
     }
 
     /// The term input for the whole batch: `a` itself, or its positive or negative part.
-    private func materialize(_ input: InputChoice, _ a: UnsafePointer<T>, count: Int,
-                             scratch: Scratch<T>) throws(DTDError) -> UnsafePointer<T> {
+    private func termInput(_ input: InputChoice, _ a: BatchView<T>, scratch: Scratch<T>) throws(DTDError) -> BatchView<T> {
         switch input {
         case .activation:
             return a
         case .positive, .negative:
-            let x = try scratch.buffer(.termInput, count: count)
-            // NaN is kept in both parts, as PyTorch's clamp keeps it.
-            if input == .positive {
-                for i in 0..<count { x[i] = a[i] <= 0 ? 0 : a[i] }
-            } else {
-                for i in 0..<count { x[i] = a[i] >= 0 ? 0 : a[i] }
-            }
-            return UnsafePointer(x)
+            let x = try scratch.view(.termInput, batch: a.batch, count: a.count)
+            Elementwise.signPart(a, positive: input == .positive, into: x)
+            return x.readOnly
         case .low, .high, .ones:
             throw DTDError(.internal, "layer \(layerIndex): constant input \(input) is not materialised per call")
         }
+    }
+
+    // MARK: 2. stabilise and divide
+
+    /// One neuron's share s = gate R / stab(d) and the stabilised denominator it divided by: 0
+    /// where the stabilised denominator is 0 or |d| is within the drop tolerance (a share of 0);
+    /// a closed gate gives 0, or NaN at a NaN z, and is reported as not `open`.
+    @inline(__always)
+    private static func gatedShare(_ gate: Gate, d: T, z: T, r: T, stabilizer: T, drop: T)
+        -> (share: T, denominator: T, open: Bool) {
+        guard gate.admits(z) else { return (z.isNaN ? z : 0, 0, false) }
+        let denominator = drop > 0 && abs(d) <= drop ? 0 : stabilize(d, stabilizer)
+        return (share(r, denominator), denominator, true)
+    }
+
+    /// s = gate R / stab(d) over the batch (`gatedShare`): one tight loop per gate, split over
+    /// the workers for large outputs.
+    private func divide(_ gate: Gate, denominator d: BatchView<T>, output z: BatchView<T>, relevance r: BatchView<T>,
+                        shares s: MutableBatchView<T>) {
+        let eps = stabilizer, drop = dropTolerance, count = s.total
+        ParallelFor.forEachRange(count, work: count) { range, _ in
+            switch gate {
+            case .all:
+                for i in range { s[i] = Self.gatedShare(.all, d: d[i], z: z[i], r: r[i], stabilizer: eps, drop: drop).share }
+            case .positiveOutput:
+                for i in range {
+                    s[i] = Self.gatedShare(.positiveOutput, d: d[i], z: z[i], r: r[i], stabilizer: eps, drop: drop).share
+                }
+            case .negativeOutput:
+                for i in range {
+                    s[i] = Self.gatedShare(.negativeOutput, d: d[i], z: z[i], r: r[i], stabilizer: eps, drop: drop).share
+                }
+            }
+        }
+    }
+
+    /// `divide` while booking each sample's kept, bias and stabiliser parts in the ledger.
+    private func divideWithLedger(_ group: Group, denominator d: BatchView<T>, output z: BatchView<T>,
+                                  relevance r: BatchView<T>, shares s: MutableBatchView<T>,
+                                  ledger: MutableBatchView<LedgerEntry>) {
+        let bias = group.bias
+        for n in 0..<s.batch {
+            var kept = 0.0, biasPart = 0.0, stabilizerPart = 0.0
+            for j in 0..<s.count {
+                let (value, denominator, open) = Self.gatedShare(group.gate, d: d[n, j], z: z[n, j], r: r[n, j],
+                                                                 stabilizer: stabilizer, drop: dropTolerance)
+                s[n, j] = value
+                guard open, denominator != 0 else { continue }
+                kept += Double(r[n, j])
+                stabilizerPart += Double(value) * Double(denominator - d[n, j])
+                if let bias { biasPart += Double(value) * Double(bias[j]) }
+            }
+            let c = Double(group.coefficient)
+            ledger[n, layerIndex].dropped -= c * kept
+            ledger[n, layerIndex].absorbedBias += c * biasPart
+            ledger[n, layerIndex].absorbedStabilizer += c * stabilizerPart
+        }
+    }
+
+    // MARK: 4. multiply
+
+    /// result (+)= coef sign in (.) contribution for one term.
+    private func multiply(_ term: Term, coefficient: T, input a: BatchView<T>, contribution: BatchView<T>,
+                          into result: MutableBatchView<T>, accumulate: Bool) throws(DTDError) {
+        let c = coefficient * term.sign
+        switch term.input {
+        case .activation:
+            Elementwise.scaledProduct(c, a, contribution, part: .all, into: result, accumulate: accumulate)
+        case .positive:
+            Elementwise.scaledProduct(c, a, contribution, part: .positive, into: result, accumulate: accumulate)
+        case .negative:
+            Elementwise.scaledProduct(c, a, contribution, part: .negative, into: result, accumulate: accumulate)
+        case .low, .high, .ones:
+            guard let image = constantImage(term.input) else {
+                throw DTDError(.internal, "layer \(layerIndex): no image for \(term.input)")
+            }
+            Elementwise.scaledProduct(c, image: image.view, contribution, into: result, accumulate: accumulate)
+        }
+    }
+
+    // MARK: Ledger
+
+    /// Starts this layer's entries: all relevance arriving counts as dropped until a group keeps it.
+    private func openLedger(_ ledger: MutableBatchView<LedgerEntry>, relevance r: BatchView<T>) {
+        for (n, total) in Elementwise.sampleSums(r).enumerated() {
+            var entry = LedgerEntry(layer: layerIndex)
+            entry.relevanceOut = total
+            entry.dropped = total
+            ledger[n, layerIndex] = entry
+        }
+    }
+
+    /// Books the relevance passed to the layer's input.
+    private func closeLedger(_ ledger: MutableBatchView<LedgerEntry>, result: BatchView<T>) {
+        for (n, total) in Elementwise.sampleSums(result).enumerated() { ledger[n, layerIndex].relevanceIn = total }
     }
 }

@@ -29,12 +29,17 @@ public enum Composite: Int32, Sendable, CaseIterable, CustomStringConvertible {
 
     /// The preset's parameters (Zennit's defaults).
     public struct Parameters: Sendable {
+        /// Epsilon of the classifier layers.
         public var epsilon: Double = 1e-6
+        /// Gamma of `epsilonGammaBox`.
         public var gamma: Double = 0.25
+        /// The z^B bounds of `epsilonGammaBox`.
         public var low: Double = 0
         public var high: Double = 1
+        /// The stabiliser of the non-epsilon rules (Zennit's default).
         public var stabilizer: Double = 1e-6
 
+        /// Parameters; Zennit's defaults unless given.
         public init(epsilon: Double = 1e-6, gamma: Double = 0.25, low: Double = 0, high: Double = 1) {
             self.epsilon = epsilon
             self.gamma = gamma

@@ -1,18 +1,32 @@
 /// A rule bound to one layer, with everything that does not depend on the input computed once:
 /// the modified weights (W+, W-, W^2, W + gamma W+, ...), the modified bias expanded to the
-/// layer's output, the bound images of z^B and the forward products of constant inputs (the
-/// whole denominator of w^2 and flat, the l/h part of z^B).
+/// layer's output, the bound images of z^B, the forward products of constant inputs (the whole
+/// denominator of w^2 and flat, the l/h part of z^B), and the choices the propagation step would
+/// otherwise make per call: where each group's denominator comes from, which transposes are
+/// broadcasts, whether the input's sign parts matter, and the fused forward product.
 struct PreparedRule<T: DTDScalar>: Sendable {
+    /// One term of a group: sign * W_t in_t.
     struct Term: Sendable {
         let input: InputChoice
         let weight: Storage<T>
         let sign: T
-        /// All weights are one (flat): the transpose is a broadcast sum, no product.
-        let onesWeight: Bool
+        /// The transpose is a broadcast sum, no product: all weights are one (flat) and the
+        /// fast paths are on.
+        let transposeIsBroadcast: Bool
         /// The weights flipped for a convolution's transpose (`LinearLayer.transposedKernel`).
         let transposedWeight: Storage<T>?
     }
 
+    /// Where a group's denominator comes from.
+    enum Denominator: Sendable, Equatable {
+        /// The forward pass's z itself: the group is exactly W a + b (or W a with no bias to
+        /// drop), so no product is needed. z - b would cancel badly in float32 when |b| >> |W a|.
+        case forwardOutput
+        /// The sum of the terms' products, the constant part and the bias.
+        case products
+    }
+
+    /// Terms sharing one denominator, gate and coefficient (`GroupSpec`).
     struct Group: Sendable {
         let coefficient: T
         let gate: Gate
@@ -24,8 +38,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         let constantPart: Storage<T>?
         /// The group's bias, expanded to one sample's output, or nil.
         let bias: Storage<T>?
-        /// The denominator is the forward pass's z itself, so no product is needed.
-        let isPlainProduct: Bool
+        let denominator: Denominator
     }
 
     let rule: Rule
@@ -36,16 +49,22 @@ struct PreparedRule<T: DTDScalar>: Sendable {
     let hasBias: Bool
     /// Denominators with |d| <= this give a share of 0. Zero for LRP; the root tolerance for the
     /// root forms of the top-down pass, whose denominators are w_j^T v_j: a neuron without a root
-    /// passes nothing down (DESIGN §5).
+    /// passes nothing down (`Include/dtd.h`, section 6).
     let dropTolerance: T
     /// z^B's bounds as images of the layer input, and the all-ones image.
     let low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?
+    /// Whether a term reads the positive or negative part of the input, so the sign scan pays
+    /// (false with the fast paths off: every branch then runs).
+    let usesInputSigns: Bool
     /// For a conv layer whose first group, on a non-negative input, is the single product
     /// W_d a (z+, alpha-beta, gamma): [W; W_d] stacked, so the forward pass computes z and that
     /// product from one im2col in one GEMM (`ForwardTrace` keeps it for the propagation step).
     let fusedWeight: Storage<T>?
 
     /// Prepares `rule` for `layer` (at index `layerIndex`).
+    /// - Throws: the rule's parameter errors (`Rule.validate`), `.nonFinite` when a modified
+    ///   weight or bias overflows `T`, `.shapeMismatch` for z^B bounds of the wrong size,
+    ///   `.outOfMemory`.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     init(rule: Rule, layer: LinearLayer<T>, layerIndex: Int, scratch: Scratch<T> = Scratch()) throws(DTDError) {
@@ -56,110 +75,91 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         self.hasBias = layer.bias != nil
         self.dropTolerance = 0
         let specs = rule.groups
-        let gamma = rule.gammaValue
-
-        var weights: [WeightChoice: Storage<T>] = [.plain: layer.weight]
-        var transposed: [WeightChoice: Storage<T>] = [:]
-        if let plain = layer.transposedWeight { transposed[.plain] = plain }
-        func transposedWeight(_ choice: WeightChoice) throws(DTDError) -> Storage<T>? {
-            guard choice != .ones else { return nil }
-            if let t = transposed[choice] { return t }
-            guard let t = try LinearLayer<T>.transposedKernel(of: try weight(choice), geometry: layer.geometry) else { return nil }
-            transposed[choice] = t
-            return t
-        }
-        func weight(_ choice: WeightChoice) throws(DTDError) -> Storage<T> {
-            if let w = weights[choice] { return w }
-            let source = layer.weight
-            let w = try Storage<T>(count: source.count)
-            for i in 0..<source.count {
-                let value = T(choice.modify(Double(source[i]), gamma: gamma))
-                guard value.isFinite else {
-                    throw DTDError(.nonFinite, "layer \(layerIndex) (\(rule.kind)): the modified weight \(i) overflows \(T.elementType) (weight \(source[i]))")
-                }
-                w.mutablePointer[i] = value
-            }
-            weights[choice] = w
-            return w
-        }
-
         let inputs = Set(specs.flatMap { $0.terms.map(\.input) })
-        let onesImage = inputs.contains(.ones) ? try Storage<T>(count: layer.inputCount) { _ in 1 } : nil
-        var lowImage: Storage<T>?, highImage: Storage<T>?
+        self.ones = inputs.contains(.ones) ? try Storage<T>(count: layer.inputCount) { _ in 1 } : nil
         if case .zBox(let l, let h, _, _) = rule {
-            lowImage = try Self.image(l, layer: layer, layerIndex: layerIndex, name: "low")
-            highImage = try Self.image(h, layer: layer, layerIndex: layerIndex, name: "high")
+            self.low = try Self.image(l, layer: layer, layerIndex: layerIndex, name: "low")
+            self.high = try Self.image(h, layer: layer, layerIndex: layerIndex, name: "high")
+        } else {
+            self.low = nil
+            self.high = nil
         }
-        self.ones = onesImage
-        self.low = lowImage
-        self.high = highImage
-
+        let weights = ModifiedWeights(layer: layer, rule: rule, layerIndex: layerIndex)
         var groups: [Group] = []
         for spec in specs {
-            var terms: [Term] = [], constants: [Term] = []
-            for t in spec.terms {
-                let term = Term(input: t.input, weight: try weight(t.weight), sign: T(t.sign), onesWeight: t.weight == .ones,
-                                transposedWeight: try transposedWeight(t.weight))
-                if t.input.isConstant { constants.append(term) } else { terms.append(term) }
-            }
-            var constantPart: Storage<T>?
-            if !constants.isEmpty {
-                let part = try Storage<T>(count: layer.outputCount)
-                for (i, term) in constants.enumerated() {
-                    guard let image = Self.constantImage(term.input, low: lowImage, high: highImage, ones: onesImage) else {
-                        throw DTDError(.internal, "layer \(layerIndex): no image for constant input \(term.input)")
-                    }
-                    try layer.apply(weight: term.weight.pointer, input: image.pointer, batch: 1, output: part.mutablePointer,
-                                    scale: term.sign, accumulate: i > 0, scratch: scratch)
-                }
-                constantPart = part
-            }
-            var bias: Storage<T>?
-            if let choice = spec.bias, let layerBias = layer.bias {
-                let expanded = try Storage<T>(count: layer.outputCount)
-                let p = layer.positions
-                for c in 0..<layer.outChannels {
-                    let value = T(choice.modify(Double(layerBias[c]), gamma: gamma))
-                    guard value.isFinite else {
-                        throw DTDError(.nonFinite, "layer \(layerIndex) (\(rule.kind)): the modified bias \(c) overflows \(T.elementType) (bias \(layerBias[c]))")
-                    }
-                    for q in 0..<p { expanded.mutablePointer[c * p + q] = value }
-                }
-                bias = expanded
-            }
-            // The denominator is the forward pass's z when it is exactly W a + b (or W a with no
-            // bias to drop); z - b would cancel badly in float32 when |b| >> |W a|.
-            let plain = constants.isEmpty && terms.count == 1 && terms[0].input == .activation
-                && spec.terms[0].weight == .plain && spec.terms[0].sign == 1 && spec.gate == .all
-                && (spec.bias == .plain || layer.bias == nil)
-            groups.append(Group(coefficient: T(spec.coefficient), gate: spec.gate, terms: terms, constantTerms: constants,
-                                constantPart: constantPart, bias: bias, isPlainProduct: plain))
+            groups.append(try Self.group(spec, layer: layer, weights: weights, low: low, high: high, ones: ones,
+                                         scratch: scratch))
         }
         self.groups = groups
+        self.usesInputSigns = Environment.fastPaths && inputs.contains { $0 == .positive || $0 == .negative }
         self.fusedWeight = try Self.fusedWeight(groups, layer: layer)
     }
 
-    /// [W; W_d] when group 0 is one product with a non-negative input's a+ (or a) on a conv layer.
+    // MARK: Parts of the preparation
+
+    /// One group: its terms with their weights, the forward product of its constant terms, its
+    /// expanded bias and its denominator's source.
+    private static func group(_ spec: GroupSpec, layer: LinearLayer<T>, weights: ModifiedWeights<T>,
+                              low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?,
+                              scratch: Scratch<T>) throws(DTDError) -> Group {
+        var terms: [Term] = [], constants: [Term] = []
+        for t in spec.terms {
+            let term = Term(input: t.input, weight: try weights.weight(t.weight), sign: T(t.sign),
+                            transposeIsBroadcast: t.weight == .ones && Environment.fastPaths,
+                            transposedWeight: try weights.transposed(t.weight))
+            if t.input.isConstant { constants.append(term) } else { terms.append(term) }
+        }
+        let plain = Environment.fastPaths && constants.isEmpty && terms.count == 1 && terms[0].input == .activation
+            && spec.terms[0].weight == .plain && spec.terms[0].sign == 1 && spec.gate == .all
+            && (spec.bias == .plain || layer.bias == nil)
+        return Group(coefficient: T(spec.coefficient), gate: spec.gate, terms: terms, constantTerms: constants,
+                     constantPart: try constantPart(constants, layer: layer, low: low, high: high, ones: ones, scratch: scratch),
+                     bias: try expandedBias(spec.bias, layer: layer, weights: weights),
+                     denominator: plain ? .forwardOutput : .products)
+    }
+
+    /// Sum of sign W_t in_t over the constant terms, for one sample, or nil when there are none.
+    private static func constantPart(_ constants: [Term], layer: LinearLayer<T>, low: Storage<T>?, high: Storage<T>?,
+                                     ones: Storage<T>?, scratch: Scratch<T>) throws(DTDError) -> Storage<T>? {
+        guard !constants.isEmpty else { return nil }
+        let part = try Storage<T>(count: layer.outputCount)
+        for (i, term) in constants.enumerated() {
+            guard let image = constantImage(term.input, low: low, high: high, ones: ones) else {
+                throw DTDError(.internal, "no image for constant input \(term.input)")
+            }
+            try layer.apply(weight: term.weight, input: image.view, output: part.mutableView, scale: term.sign,
+                            accumulate: i > 0, scratch: scratch)
+        }
+        return part
+    }
+
+    /// The group's modified bias, one value per output neuron, or nil (no bias in this group or
+    /// none in the layer).
+    private static func expandedBias(_ choice: WeightChoice?, layer: LinearLayer<T>,
+                                     weights: ModifiedWeights<T>) throws(DTDError) -> Storage<T>? {
+        guard let choice, let layerBias = layer.bias else { return nil }
+        let expanded = try Storage<T>(count: layer.outputCount)
+        let p = layer.positions
+        for c in 0..<layer.outChannels {
+            let value = try weights.modified(choice, layerBias[c], parameter: "bias", index: c)
+            for q in 0..<p { expanded[c * p + q] = value }
+        }
+        return expanded
+    }
+
+    /// [W; W_d] when group 0 is one product with a non-negative input's a+ (or a) on a conv
+    /// layer, and the fast paths are on.
     private static func fusedWeight(_ groups: [Group], layer: LinearLayer<T>) throws(DTDError) -> Storage<T>? {
-        guard layer.isConv, 2 * layer.outChannels <= Limits.maxDimension, let first = groups.first,
+        guard Environment.fastPaths, layer.isConv, 2 * layer.outChannels <= Limits.maxDimension, let first = groups.first,
               first.constantTerms.isEmpty else { return nil }
         let live = first.terms.filter { $0.input != .negative }
         guard live.count == 1, live[0].sign == 1, live[0].input != .activation || live[0].weight !== layer.weight else { return nil }
         let w = layer.weight, d = live[0].weight
-        let stacked = try Storage<T>(uninitializedCount: w.count + d.count)
-        stacked.mutablePointer.update(from: w.pointer, count: w.count)
-        (stacked.mutablePointer + w.count).update(from: d.pointer, count: d.count)
-        return stacked
-    }
-
-    /// The weights of the fused denominator (group 0's single product), if any.
-    var fusedDenominatorWeight: Storage<T>? {
-        guard fusedWeight != nil else { return nil }
-        return groups.first?.terms.first { $0.input != .negative }?.weight
+        return try Storage<T>(count: w.count + d.count) { i in i < w.count ? w[i] : d[i - w.count] }
     }
 
     private init(rule: Rule, layerIndex: Int, stabilizer: T, groups: [Group], hasBias: Bool, dropTolerance: T,
-                 low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?) {
+                 low: Storage<T>?, high: Storage<T>?, ones: Storage<T>?, usesInputSigns: Bool) {
         self.hasBias = hasBias
         self.dropTolerance = dropTolerance
         self.fusedWeight = nil
@@ -170,6 +170,7 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         self.low = low
         self.high = high
         self.ones = ones
+        self.usesInputSigns = usesInputSigns
     }
 
     /// The image a constant-input term multiplies.
@@ -193,10 +194,11 @@ struct PreparedRule<T: DTDScalar>: Sendable {
         let form = try rule.rootForm(layer: layerIndex)
         let groups = groups.map {
             Group(coefficient: $0.coefficient, gate: $0.gate, terms: $0.terms, constantTerms: $0.constantTerms,
-                  constantPart: $0.constantPart, bias: nil, isPlainProduct: $0.isPlainProduct && !hasBias)
+                  constantPart: $0.constantPart, bias: nil,
+                  denominator: hasBias && $0.denominator == .forwardOutput ? .products : $0.denominator)
         }
         return PreparedRule(rule: form, layerIndex: layerIndex, stabilizer: 0, groups: groups, hasBias: hasBias,
-                            dropTolerance: T(tolerance), low: low, high: high, ones: ones)
+                            dropTolerance: T(tolerance), low: low, high: high, ones: ones, usesInputSigns: usesInputSigns)
     }
 
     /// z^B bounds as one sample's layer-input image.

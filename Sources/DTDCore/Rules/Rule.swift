@@ -38,7 +38,8 @@ public enum Bounds: Sendable {
 /// An LRP rule for one dense or conv layer. Notation: the layer maps a to z = W a + b, R arrives
 /// at its output, stab(d) = d + s sign(d) with sign(0) = +1 and the stabiliser s, W+ = max(W, 0),
 /// W- = min(W, 0), likewise a+, a-, b+, b-. A stabilised denominator of exactly 0 gives a share of 0.
-/// The formulas are Zennit 0.5.1's, including its treatment of negative inputs (References.md).
+/// The formulas are Zennit 0.5.1's, including its treatment of negative inputs (see
+/// `Documentation.docc/References.md`). Each case's terms are in `Rule+Terms.swift`.
 public enum Rule: Sendable {
     /// a (.) W^T (R / stab(z)), with epsilon as the stabiliser; epsilon = 0 is LRP-0.
     /// Default epsilon 1e-6. DTD root rule only for epsilon = 0 (direction v = a).
@@ -62,6 +63,7 @@ public enum Rule: Sendable {
     /// The same in both bias modes. Root direction v_i = a_i - l_i [w_ij > 0] - h_i [w_ij < 0].
     case zBox(low: Bounds, high: Bounds, stabilizer: Double = 1e-6, bias: BiasMode = .include)
 
+    /// The rule's kind (the header's rule code).
     public var kind: RuleKind {
         switch self {
         case .epsilon: .epsilon
@@ -83,6 +85,7 @@ public enum Rule: Sendable {
         }
     }
 
+    /// Whether the rule's denominators include the layer bias (flat: never).
     public var biasMode: BiasMode {
         switch self {
         case .epsilon(_, let b), .zPlus(_, let b), .alphaBeta(_, _, _, let b), .gamma(_, _, let b),
@@ -91,12 +94,13 @@ public enum Rule: Sendable {
         }
     }
 
-    /// Whether DTD defines a root for this rule (epsilon = 0, z+, alpha-beta, gamma, w^2, zbox).
+    /// Whether DTD defines a root for this rule (epsilon = 0, z+, alpha-beta, gamma, w^2, zbox):
+    /// every weight choice of its terms has a direction factor (flat's all-one weights have
+    /// none), and epsilon's stabiliser, which is part of the rule, is 0.
     public var hasRoots: Bool {
-        switch self {
-        case .epsilon(let e, _): e == 0
-        case .flat: false
-        default: true
+        if case .epsilon(let e, _) = self, e != 0 { return false }
+        return groups.allSatisfy { group in
+            group.terms.allSatisfy { $0.weight.directionFactor(1, gamma: gammaValue) != nil }
         }
     }
 

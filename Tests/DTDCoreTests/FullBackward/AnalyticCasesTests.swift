@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// Hand-computed cases: one dense unit with a ReLU, two inputs (DESIGN §6b worked by hand).
+/// Hand-computed cases: one dense unit with a ReLU, two inputs (`Include/dtd.h` section 8 worked by hand).
 @Suite("Full-backward DTD: hand-computed cases", .enabled(if: ClpSolver.isAvailable, "needs COIN-OR CLP (coinor-libclp1)"))
 struct AnalyticCasesTests {
     static func problem(weight: [Double], bias: Double) throws -> FullBackward {

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// DESIGN §6b's properties of the exact method, checked from the outside with plain loops
+/// `Include/dtd.h` section 8's properties of the exact method, checked from the outside with plain loops
 /// (`NaiveFullBackward`) on the study's network and on seeded random dense chains.
 @Suite("Full-backward DTD: exact properties", .enabled(if: ClpSolver.isAvailable, "needs COIN-OR CLP (coinor-libclp1)"))
 struct ExactPropertyTests {

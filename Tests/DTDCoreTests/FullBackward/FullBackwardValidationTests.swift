@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// Bad input gets a clear error naming what is wrong (DESIGN §6b: anything but a chain of dense
+/// Bad input gets a clear error naming what is wrong (`Include/dtd.h` section 8: anything but a chain of dense
 /// layers each followed by a ReLU; f_k(x) <= 0; CLP absent).
 @Suite("Full-backward DTD: bad input")
 struct FullBackwardValidationTests {

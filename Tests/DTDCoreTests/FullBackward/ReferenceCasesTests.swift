@@ -2,7 +2,7 @@ import Testing
 @testable import DTDCore
 
 /// Every case of `full_backward_cases.json` (24 inputs of the study's network, computed with
-/// HiGHS from DESIGN §6b by someone else) against the exact method, with the fixture's
+/// HiGHS from `Include/dtd.h` section 8 by someone else) against the exact method, with the fixture's
 /// tolerances: relevances and unresolved values within 1e-6 f, roots within 1e-6, skip and
 /// unbounded flags identical, region boxes within 1e-6.
 @Suite("Full-backward DTD: the reference cases", .enabled(if: ClpSolver.isAvailable, "needs COIN-OR CLP (coinor-libclp1)"))

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The study's sampled procedure (DESIGN §6b "Study protocol") on the study's network: it
+/// The study's sampled procedure (`Include/dtd.h` section 8 "Study protocol") on the study's network: it
 /// reproduces the artefacts the exact method removes.
 @Suite("Full-backward DTD: the study's sampled protocol")
 struct SampledProtocolTests {

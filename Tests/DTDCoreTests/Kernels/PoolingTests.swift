@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// Max and average pooling with PyTorch's conventions (DESIGN §3–4): max-pool pads with −∞ and
+/// Max and average pooling with PyTorch's conventions (`Include/dtd.h` sections 3–4): max-pool pads with −∞ and
 /// routes gradient and relevance to the first maximum of its window in row-major order; avg-pool
 /// counts padded cells in its divisor unless count_include_pad is false, and propagates relevance
 /// with the epsilon form, ε = 1e-6.

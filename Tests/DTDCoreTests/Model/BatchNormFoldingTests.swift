@@ -2,7 +2,7 @@ import Testing
 @testable import DTDCore
 
 /// Eval-mode batch norm y = γ (z − μ) / sqrt(σ² + eps) + β is folded into the preceding dense or
-/// conv layer at build time (DESIGN §3, "canonization"): the folded network must compute what the
+/// conv layer at build time ("canonization", `Include/dtd.h` section 3): the folded network must compute what the
 /// unfolded one would, rules go on the folded layer, and bad parameters are rejected.
 @Suite("Batch-norm folding")
 struct BatchNormFoldingTests {

@@ -4,7 +4,7 @@ import Testing
 
 /// Building a network validates every argument against the current shape and either appends the
 /// layer or throws, naming the layer index, the argument and the shapes, and leaving the network
-/// exactly as it was (DESIGN §2.4, §2.9, §3).
+/// exactly as it was (`Include/dtd.h` conventions and section 3).
 @Suite("Building a network")
 struct NetworkBuildingTests {
     // MARK: Input shape
@@ -208,8 +208,8 @@ struct NetworkBuildingTests {
         }
     }
 
-    /// A huge pooling padding is an argument error, not an arithmetic-overflow trap (DESIGN §2.4:
-    /// every product of sizes is overflow-checked; §2.9). Run in a child process (exit test).
+    /// A huge pooling padding is an argument error, not an arithmetic-overflow trap (`Include/dtd.h`
+    /// conventions: every product of sizes is overflow-checked, nothing crashes the process). Run in a child process (exit test).
     @Test(arguments: [Int.max, Int.max / 2 + 1, Int(Int32.max) + 1], [true, false])
     func poolingRejectsAHugePaddingWithoutTrapping(_ padding: Int, _ isMax: Bool) async {
         await #expect(processExitsWith: .success) { [padding, isMax] in
@@ -239,16 +239,12 @@ struct NetworkBuildingTests {
     }
 
     /// Weights are copied when a layer is added: changing the caller's buffer afterwards does
-    /// not change the network (DESIGN §2.5).
+    /// not change the network (`Include/dtd.h` conventions: weights are copied).
     @Test func copiesTheWeightsItIsGiven() throws {
         var weight: [Double] = [1, 2, 3, 4]
         var bias: [Double] = [0.5, -0.5]
         var network = try Network<Double>(inputShape: .flat(2))
-        try weight.withUnsafeBufferPointer { w in
-            try bias.withUnsafeBufferPointer { b in
-                try network.addDense(weight: w, outFeatures: 2, inFeatures: 2, bias: b)
-            }
-        }
+        try network.addDense(weight: weight.span, outFeatures: 2, inFeatures: 2, bias: bias.span)
         let before = try network.forward([1, 1], batch: 1)
         weight[0] = 100
         bias[1] = 100

@@ -4,7 +4,7 @@ import Testing
 
 /// forward, gradient, gradient × input, LRP and targetSeed validate their arguments before
 /// touching a buffer: each failure has its `DTDError.Kind` and a message that names the argument
-/// and the sizes (DESIGN §2.4, §2.9).
+/// and the sizes (`Include/dtd.h` conventions).
 @Suite("Call validation")
 struct CallValidationTests {
     /// dense(4 → 3) relu dense(3 → 2): input (4), output (2).
@@ -26,11 +26,9 @@ struct CallValidationTests {
         expectDTDError(.emptyNetwork) { _ = try empty.lrp(x, batch: 1, outputRelevance: x, rules: rules) }
         expectDTDError(.emptyNetwork) {
             var seed = [Double](repeating: 0, count: 4)
-            try x.withUnsafeBufferPointer { input in
-                try [Int64(0)].withUnsafeBufferPointer { t in
-                    try seed.withUnsafeMutableBufferPointer { try empty.targetSeed(input: input, batch: 1, targets: t, seed: $0) }
-                }
-            }
+            let targets: [Int64] = [0]
+            var out = seed.mutableSpan
+            try empty.targetSeed(input: x.span, batch: 1, targets: targets.span, seed: &out)
         }
     }
 
@@ -41,18 +39,17 @@ struct CallValidationTests {
         let rules = try RuleSet(for: network, everyLinearLayer: .zPlus())
         let x = [Double](repeating: 1, count: 8), r = [Double](repeating: 1, count: 4)
         var out = [Double](repeating: 0, count: 8)
-        x.withUnsafeBufferPointer { input in
-            r.withUnsafeBufferPointer { seed in
-                out.withUnsafeMutableBufferPointer { result in
-                    expectDTDError(.size, mentioning: ["batch"]) { try network.forward(input: input, batch: batch, output: result) }
-                    expectDTDError(.size, mentioning: ["batch"]) {
-                        try network.gradient(input: input, batch: batch, outputRelevance: seed, result: result)
-                    }
-                    expectDTDError(.size, mentioning: ["batch"]) {
-                        try network.lrp(input: input, batch: batch, outputRelevance: seed, rules: rules, result: result)
-                    }
-                }
-            }
+        expectDTDError(.size, mentioning: ["batch"]) {
+            var result = out.mutableSpan
+            try network.forward(input: x.span, batch: batch, output: &result)
+        }
+        expectDTDError(.size, mentioning: ["batch"]) {
+            var result = out.mutableSpan
+            try network.gradient(input: x.span, batch: batch, outputRelevance: r.span, result: &result)
+        }
+        expectDTDError(.size, mentioning: ["batch"]) {
+            var result = out.mutableSpan
+            try network.lrp(input: x.span, batch: batch, outputRelevance: r.span, rules: rules, result: &result)
         }
     }
 
@@ -93,8 +90,8 @@ struct CallValidationTests {
     }
 
     /// The array conveniences must validate the batch before sizing their results from it: a
-    /// negative or oversized batch is a `.size` error, not a trap (DESIGN §2.9: nothing a caller
-    /// passes may crash the process). Each call runs in a child process (an exit test), so a trap
+    /// negative or oversized batch is a `.size` error, not a trap (`Include/dtd.h`: nothing a caller
+    /// passes crashes the process). Each call runs in a child process (an exit test), so a trap
     /// fails this test only.
     @Test(arguments: ArrayCall.allCases, [-1, Int(Int32.max) + 1])
     func arrayConveniencesRejectABatchOutOfRangeWithoutTrapping(_ call: ArrayCall, _ batch: Int) async {
@@ -132,39 +129,31 @@ struct CallValidationTests {
         let x = [Double](repeating: 1, count: 8), r = [Double](repeating: 1, count: 4)
         var small = [Double](repeating: 0, count: 7)
         var entries = [LedgerEntry](repeating: LedgerEntry(layer: 0), count: 5)
-        x.withUnsafeBufferPointer { input in
-            r.withUnsafeBufferPointer { seed in
-                small.withUnsafeMutableBufferPointer { out in
-                    expectDTDError(.bufferTooSmall, mentioning: ["output holds 3 elements", "needs 4"]) {
-                        try network.forward(input: input, batch: 2, output: UnsafeMutableBufferPointer(rebasing: out[0..<3]))
-                    }
-                    expectDTDError(.bufferTooSmall, mentioning: ["relevance holds 7 elements", "needs 8"]) {
-                        try network.gradient(input: input, batch: 2, outputRelevance: seed, result: out)
-                    }
-                    expectDTDError(.bufferTooSmall, mentioning: ["relevance holds 7 elements", "needs 8"]) {
-                        try network.lrp(input: input, batch: 2, outputRelevance: seed, rules: rules, result: out)
-                    }
-                    entries.withUnsafeMutableBufferPointer { ledger in
-                        var result = [Double](repeating: 0, count: 8)
-                        result.withUnsafeMutableBufferPointer { full in
-                            expectDTDError(.bufferTooSmall, mentioning: ["ledger holds 5 entries", "3 layers", "needs 6"]) {
-                                try network.lrp(input: input, batch: 2, outputRelevance: seed, rules: rules, result: full, ledger: ledger)
-                            }
-                        }
-                    }
-                }
-            }
+        var three = [Double](repeating: 0, count: 3)
+        expectDTDError(.bufferTooSmall, mentioning: ["output holds 3 elements", "needs 4"]) {
+            var out = three.mutableSpan
+            try network.forward(input: x.span, batch: 2, output: &out)
+        }
+        expectDTDError(.bufferTooSmall, mentioning: ["relevance holds 7 elements", "needs 8"]) {
+            var out = small.mutableSpan
+            try network.gradient(input: x.span, batch: 2, outputRelevance: r.span, result: &out)
+        }
+        expectDTDError(.bufferTooSmall, mentioning: ["relevance holds 7 elements", "needs 8"]) {
+            var out = small.mutableSpan
+            try network.lrp(input: x.span, batch: 2, outputRelevance: r.span, rules: rules, result: &out)
+        }
+        var result = [Double](repeating: 0, count: 8)
+        expectDTDError(.bufferTooSmall, mentioning: ["ledger holds 5 entries", "3 layers", "needs 6"]) {
+            var full = result.mutableSpan, ledger = entries.mutableSpan
+            try network.lrp(input: x.span, batch: 2, outputRelevance: r.span, rules: rules, result: &full, ledger: &ledger)
         }
     }
 
     private func targetSeed(_ network: Network<Double>, batch: Int, targets: [Int64], seedCount: Int) throws {
         let x = [Double](repeating: 0.5, count: 4 * batch)
         var seed = [Double](repeating: 0, count: seedCount)
-        try x.withUnsafeBufferPointer { input in
-            try targets.withUnsafeBufferPointer { t in
-                try seed.withUnsafeMutableBufferPointer { try network.targetSeed(input: input, batch: batch, targets: t, seed: $0) }
-            }
-        }
+        var out = seed.mutableSpan
+        try network.targetSeed(input: x.span, batch: batch, targets: targets.span, seed: &out)
     }
 
     @Test(arguments: [Int64(-1), 2, 1 << 40])

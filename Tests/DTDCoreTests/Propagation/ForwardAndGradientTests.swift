@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// forward(x), gradient Jᵀr (ReLU′(0) = 0, max-pool to the first maximum) and x ⊙ Jᵀr (DESIGN §4).
+/// forward(x), gradient Jᵀr (ReLU′(0) = 0, max-pool to the first maximum) and x ⊙ Jᵀr (`Include/dtd.h` section 4).
 @Suite("Forward and gradient")
 struct ForwardAndGradientTests {
     @Test(arguments: RandomNetworks.all)
@@ -58,11 +58,9 @@ struct ForwardAndGradientTests {
         let outputs = try network.forward(x, batch: 3)
         let targets: [Int64] = [2, 0, 1]
         var seed = [Double](repeating: .nan, count: 9)
-        try x.withUnsafeBufferPointer { input in
-            try targets.withUnsafeBufferPointer { t in
-                try seed.withUnsafeMutableBufferPointer { try network.targetSeed(input: input, batch: 3, targets: t, seed: $0) }
-            }
-        }
+        var out = seed.mutableSpan
+        try network.targetSeed(input: x.span, batch: 3, targets: targets.span, seed: &out)
+        _ = consume out
         let expected = (0..<9).map { $0 % 3 == Int(targets[$0 / 3]) ? outputs[$0] : 0 }
         #expect(seed == expected)
     }

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The conservation ledger (DESIGN §4): per layer and sample,
+/// The conservation ledger (`Include/dtd.h` section 4, `dtd_ledger_entry`): per layer and sample,
 /// relevance_out = relevance_in + absorbed_bias + absorbed_stabilizer + dropped.
 @Suite("Conservation ledger")
 struct LedgerTests {

@@ -6,8 +6,8 @@ import Testing
 /// non-linear layers do with relevance.
 @Suite("Propagation step")
 struct PropagationStepTests {
-    /// "A stabilised denominator that is exactly 0 (possible only with ε = 0) gives a share of 0,
-    /// never NaN" (DESIGN §4). One neuron, a = [1, 1], R = 1, no bias, no stabiliser, and
+    /// "A stabilised denominator that is exactly 0 gives a share of 0, never NaN" (`Include/dtd.h`
+    /// section 5; possible only with ε = 0). One neuron, a = [1, 1], R = 1, no bias, no stabiliser, and
     /// a weight row that zeroes some rule's denominator; the expected results by hand:
     /// - epsilon, W = [1, −1]: z = 0 → [0, 0];
     /// - z+, W = [−1, −1]: W⁺a⁺ = 0 → [0, 0];
@@ -44,8 +44,8 @@ struct PropagationStepTests {
         #expect(try network.gradient(x, batch: 1, outputRelevance: seed) == [0, 4, 0])
     }
 
-    /// float32 agrees with float64 on the same random networks (DESIGN §4: "float32 within
-    /// ~1e-4 relative"), for every rule.
+    /// float32 agrees with float64 on the same random networks (float32 within about 1e-4
+    /// relative), for every rule.
     @Test(arguments: Rule.allTestCases)
     func float32AgreesWithFloat64(_ rule: Rule) throws {
         for (k, spec) in RandomNetworks.all.enumerated() {

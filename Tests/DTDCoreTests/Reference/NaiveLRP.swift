@@ -2,7 +2,7 @@
 
 // MARK: - A naive, loop-based reference for forward, gradient and every LRP rule
 //
-// Written straight from DESIGN.md §3–4 (the rule table), in Double, one sample at a time, with
+// Written straight from `Include/dtd.h` sections 3–5 (the layers and the rule table), in Double, one sample at a time, with
 // no BLAS, no im2col, no precomputed modified weights and no shortcuts. Speed does not matter;
 // every line should be checkable against the table by eye. The engine's `Rule` enum is used only
 // as a carrier of the parameters; its semantics are re-derived here.
@@ -11,7 +11,7 @@
 // neuron, the list of (input index, weight) connections it reads, plus its bias. For a conv
 // layer the list holds the in-bounds kernel taps only, which is exactly "zero padding": a padded
 // cell contributes nothing to any product, so the all-ones image of flat and w², and the bound
-// images l, h of zbox, never extend into padding (DESIGN §4).
+// images l, h of zbox, never extend into padding (`Include/dtd.h` section 5).
 
 /// An affine map z_j = Σ_i w_ij a_i + b_j, written as explicit connection lists.
 struct NaiveAffine {
@@ -113,7 +113,7 @@ struct NaiveAffine {
     }
 }
 
-// MARK: - The rules of DESIGN §4, one layer
+// MARK: - The rules of the rule table, one layer
 
 enum NaiveLRP {
     /// stab(d) = d + ε·sign(d) with sign(0) = +1.
@@ -138,7 +138,7 @@ enum NaiveLRP {
     static func positive(_ a: [Double]) -> [Double] { a.map { max($0, 0) } }
     static func negative(_ a: [Double]) -> [Double] { a.map { min($0, 0) } }
 
-    /// The relevance at a linear layer's input under `rule` (DESIGN §4's table).
+    /// The relevance at a linear layer's input under `rule` (the rule table, `Include/dtd.h` section 5).
     /// - Parameters:
     ///   - a: the layer input, one sample.
     ///   - r: the relevance at the layer output, one sample.

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The alpha-beta rule: α · (z+ part) − β · (the negative contributions' part), α − β = 1 (DESIGN §4).
+/// The alpha-beta rule: α · (z+ part) − β · (the negative contributions' part), α − β = 1 (`Include/dtd.h` section 5).
 @Suite("Alpha-beta rule")
 struct AlphaBetaRuleTests {
     /// α = 1, β = 0 leaves only the z+ part: alphabeta(1, 0) equals z+ with the same stabiliser

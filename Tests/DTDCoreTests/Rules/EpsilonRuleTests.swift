@@ -1,10 +1,10 @@
 import Testing
 @testable import DTDCore
 
-/// The epsilon rule a ⊙ Wᵀ(R / stab(z)), stab(z) = z + ε·sign(z), sign(0) = +1 (DESIGN §4).
+/// The epsilon rule a ⊙ Wᵀ(R / stab(z)), stab(z) = z + ε·sign(z), sign(0) = +1 (`Include/dtd.h` section 5).
 @Suite("Epsilon rule")
 struct EpsilonRuleTests {
-    /// DESIGN §7, T2: LRP-0 (ε = 0, bias include) equals x ⊙ ∇f(x) for any ReLU network whose
+    /// T2 (`Include/dtd.h` section 7): LRP-0 (ε = 0, bias include) equals x ⊙ ∇f(x) for any ReLU network whose
     /// pooling is max-pooling (which LRP routes exactly like the gradient). LRP is seeded with the
     /// outputs themselves, R = c ⊙ f(x) (for c = e_k the usual "explain output k" seed), and
     /// gradient × input with c, since LRP-0 divides each output's relevance by its value.
@@ -29,13 +29,10 @@ struct EpsilonRuleTests {
         let x = RandomNetworks.inputs(spec, batch: 1, seed: 3)
         for k in 0..<network.outputCount {
             var seed = [Double](repeating: 0, count: network.outputCount)
-            try x.withUnsafeBufferPointer { input in
-                try [Int64(k)].withUnsafeBufferPointer { targets in
-                    try seed.withUnsafeMutableBufferPointer { output in
-                        try network.targetSeed(input: input, batch: 1, targets: targets, seed: output)
-                    }
-                }
-            }
+            let targets = [Int64(k)]
+            var output = seed.mutableSpan
+            try network.targetSeed(input: x.span, batch: 1, targets: targets.span, seed: &output)
+            _ = consume output
             var unit = [Double](repeating: 0, count: network.outputCount)
             unit[k] = 1
             expectClose(try network.lrp(x, batch: 1, outputRelevance: seed, rules: rules),

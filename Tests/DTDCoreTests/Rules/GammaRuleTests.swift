@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The generalised gamma rule (DESIGN §4): the positive and negative contributions are boosted by
+/// The generalised gamma rule (`Include/dtd.h` section 5): the positive and negative contributions are boosted by
 /// γ, and the gate 1[z > 0] / 1[z < 0] on the true output z = Wa + b picks the branch.
 @Suite("Gamma rule")
 struct GammaRuleTests {
@@ -34,7 +34,7 @@ struct GammaRuleTests {
         #expect(ledger.first?.dropped == 1)
     }
 
-    /// As γ grows, W + γW⁺ is dominated by γW⁺ and the positive branch tends to z+ (DESIGN §4,
+    /// As γ grows, W + γW⁺ is dominated by γW⁺ and the positive branch tends to z+ (`Include/dtd.h` section 5,
     /// Rule.gamma's doc). That branch is the only one used when relevance reaches only neurons with
     /// z > 0: in a ReLU network every rule hands an inactive unit (a = 0) nothing, so seeding only
     /// the positive outputs suffices. The MLP without ReLUs is left out: its negative hidden

@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// w² and flat replace the input by ones (DESIGN §4): their relevance depends on the weights and
+/// w² and flat replace the input by ones (`Include/dtd.h` section 5): their relevance depends on the weights and
 /// the seed only. Through a network of such layers, ReLUs and flatten (no pooling, whose routing
 /// or averaging depends on the input), two different inputs with the same seed must give
 /// identical relevance — while the epsilon rule, which uses the input, does not.

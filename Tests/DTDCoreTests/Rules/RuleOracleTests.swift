@@ -2,7 +2,7 @@ import Testing
 @testable import DTDCore
 
 /// The engine against the naive loop-based oracle of Reference/NaiveLRP.swift (written from the
-/// rule table of DESIGN §4, not from the engine), in float64, to 1e-10 relative.
+/// rule table of `Include/dtd.h` section 5, not from the engine), in float64, to 1e-10 relative.
 ///
 /// Each rule — with both bias modes and several stabilisers, zero included — runs on every layer of
 /// every seeded random network: MLPs of several depths and widths with biases of both signs (one
@@ -39,8 +39,8 @@ struct RuleOracleTests {
         }
     }
 
-    /// zbox with bounds given per channel and per element (DESIGN §4: "scalars or arrays of the
-    /// layer input's shape") on the first layer of an MLP and of a CNN (where the box must not
+    /// zbox with bounds given per channel and per element (one value, one per channel or one
+    /// per element of the layer input, `dtd_rules_set_zbox_bounds_f32`) on the first layer of an MLP and of a CNN (where the box must not
     /// extend into the conv's padding).
     @Test(arguments: [RandomNetworks.mlps[0], RandomNetworks.cnns[0]])
     func zBoxArrayBoundsMatchTheOracle(_ spec: NetworkSpec) throws {

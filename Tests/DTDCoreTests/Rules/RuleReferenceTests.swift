@@ -4,8 +4,8 @@ import Testing
 /// Golden vectors from Zennit 0.5.1 (float64, PyTorch): every case of every fixture file — LRP
 /// with its per-layer rules, gradient and gradient × input — on dense MLPs and CNNs with conv,
 /// max/avg pooling (with and without padding), a bias-free conv and flatten. Both the forward
-/// output and the input relevance must agree, to 1e-9 relative in float64 (DESIGN §8) and to
-/// 1e-4 in float32 (DESIGN §4). These are the only external reference for the rules as a whole.
+/// output and the input relevance must agree, to 1e-9 relative in float64 (`Tests/Fixtures/README.md`) and to
+/// 1e-4 in float32. These are the only external reference for the rules as a whole.
 ///
 /// Float32 caveat: a case can be so ill-conditioned that rounding its data to float32 alone
 /// moves the exact answer by a good part of 1e-4 (epsilon 1e-9 with the bias excluded on

@@ -3,7 +3,8 @@ import Testing
 @testable import DTDCore
 
 /// Rules and rule sets reject bad input with the right `DTDError.Kind` and a message that names
-/// the layer and the argument (DESIGN §2.9, §4: "libdtd never guesses a rule").
+/// the layer and the argument (`Include/dtd.h`: nothing a caller passes crashes the process;
+/// a dense/conv layer without a rule is an error).
 @Suite("Rule validation")
 struct RuleValidationTests {
     /// An invalid rule, the error it must raise, and a word its message must contain.
@@ -95,7 +96,7 @@ struct RuleValidationTests {
     }
 
     /// An empty bounds array does not fit any layer: a `.shapeMismatch`, never an out-of-range
-    /// trap while the bounds are compared (DESIGN §2.9). Run in a child process (exit test).
+    /// trap while the bounds are compared (`Include/dtd.h` conventions). Run in a child process (exit test).
     @Test(arguments: EmptyBound.allCases)
     func rejectsEmptyBoundsWithoutTrapping(_ bound: EmptyBound) async {
         await #expect(processExitsWith: .success) { [bound] in
@@ -105,7 +106,7 @@ struct RuleValidationTests {
 
     /// Bounds are finite Doubles, but −1e39 does not exist in float32. A float32 network must
     /// either refuse such a bound, naming it, or still give finite relevance — never NaN
-    /// silently (DESIGN §2.9: non-finite values are rejected or propagated as documented).
+    /// silently (`Include/dtd.h` conventions: non-finite values are rejected or propagate).
     @Test(arguments: [Rule.zBox(low: .scalar(-1e39), high: .scalar(1)), .zBox(low: .scalar(0), high: .perElement([1, 1e39]))])
     func boundsBeyondFloat32AreRejectedOrGiveFiniteRelevance(_ rule: Rule) throws {
         var network = try Network<Float>(inputShape: .flat(2))

@@ -5,7 +5,7 @@ import Testing
 @Suite("zbox rule")
 struct ZBoxRuleTests {
     /// b − b⁺ − b⁻ = 0, so the bias cancels from the denominator and zbox is the same in both
-    /// bias modes (DESIGN §4).
+    /// bias modes (the rule table, `Include/dtd.h` section 5).
     @Test(arguments: RandomNetworks.all)
     func isTheSameInBothBiasModes(_ spec: NetworkSpec) throws {
         let network = try spec.build(Double.self)

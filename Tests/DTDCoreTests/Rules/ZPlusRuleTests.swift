@@ -1,7 +1,7 @@
 import Testing
 @testable import DTDCore
 
-/// The z+ rule: s = R / stab(W⁺a⁺ + b⁺ + W⁻a⁻); a⁺ ⊙ W⁺ᵀs + a⁻ ⊙ W⁻ᵀs (DESIGN §4).
+/// The z+ rule: s = R / stab(W⁺a⁺ + b⁺ + W⁻a⁻); a⁺ ⊙ W⁺ᵀs + a⁻ ⊙ W⁻ᵀs (`Include/dtd.h` section 5).
 @Suite("z+ rule")
 struct ZPlusRuleTests {
     /// With the bias excluded and no stabiliser, each layer divides R_j by exactly the sum of the
@@ -49,7 +49,7 @@ struct ZPlusRuleTests {
     }
 
     /// Negative inputs do not break it: a⁻W⁻ ≥ 0 too, so z+ stays non-negative for inputs of
-    /// both signs (the a⁻ ⊙ W⁻ᵀs branch of DESIGN §4).
+    /// both signs (the a⁻ ⊙ W⁻ᵀs branch of the rule table, `Include/dtd.h` section 5).
     @Test func isNonNegativeForMixedSignInputsAndNonNegativeSeeds() throws {
         for (k, spec) in RandomNetworks.all.enumerated() {
             let network = try spec.build(Double.self)

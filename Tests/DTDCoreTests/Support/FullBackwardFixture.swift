@@ -1,7 +1,7 @@
 import Foundation
 @testable import DTDCore
 
-/// `Tests/Fixtures/full_backward_cases.json`: the exact full-backward DTD (DESIGN §6b) of 24
+/// `Tests/Fixtures/full_backward_cases.json`: the exact full-backward DTD (`Include/dtd.h` section 8) of 24
 /// inputs of the study's network (inputs 500-505 of each block, output 0), computed in float64
 /// with scipy's HiGHS LP/QP from the spec alone (a copy of ../shared/reference).
 struct FullBackwardFixture: Sendable {

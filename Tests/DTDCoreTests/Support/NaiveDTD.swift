@@ -1,8 +1,8 @@
 @testable import DTDCore
 
-// MARK: - A naive reference for DTD roots and the root audit (DESIGN §5–6)
+// MARK: - A naive reference for DTD roots and the root audit (`Include/dtd.h` section 6)
 //
-// Written from DESIGN §5 (the direction table, the placements, the root form) and §6 (g_ℓ, the
+// Written from `Include/dtd.h` section 6 (the direction table, the placements, the root form, g_ℓ, the
 // top-down pass, the closure of the input's region), one sample at a time, on top of the naive
 // oracle of Reference/NaiveLRP.swift. The engine's `Rule` enum only carries parameters; its
 // `rootForm` and `hasRoots` are not used here, so the DTD tests compare the engine with an
@@ -33,7 +33,7 @@ extension NetworkSpec {
         return shapes
     }
 
-    /// g_ℓ of DESIGN §6 as a network of its own: the layers from `layer` on, fed layer `layer`'s input.
+    /// g_ℓ of the audit (`Include/dtd.h` section 6) as a network of its own: the layers from `layer` on, fed layer `layer`'s input.
     func tail(from layer: Int) -> NetworkSpec {
         NetworkSpec(name: "\(name) from layer \(layer)", inputShape: activationShapes[layer], layers: Array(layers[layer...]))
     }
@@ -62,7 +62,7 @@ extension NaiveNetwork {
     }
 
     /// The relevance arriving at the output of layer `layer` when `seed` is propagated down from the
-    /// output with `rules[l]` on every dense/conv layer above it (the top-down pass of DESIGN §6 when
+    /// output with `rules[l]` on every dense/conv layer above it (the top-down pass of `Include/dtd.h` section 6 when
     /// the rules are root forms). ReLU and flatten pass it, max-pool routes it to the first maximum,
     /// average pooling uses epsilon 1e-6, exactly as `lrp`.
     func relevance(_ x: [Double], seed: [Double], rules: [Int: Rule], above layer: Int) -> [Double] {
@@ -106,13 +106,13 @@ struct RegionState {
     var reluInputs: [[Double]] = []
     var pools: [(input: [Double], windows: [[Int]])] = []
 
-    /// Whether this point lies in the closure of `reference`'s linear region (DESIGN §6,
+    /// Whether this point lies in the closure of `reference`'s linear region (`Include/dtd.h` section 6,
     /// same_pattern): every ReLU is on (> 0) or off exactly where it is at the reference, except that
     /// a unit within `tolerance` (relative to its layer's largest |pre-activation| here) of its hinge
     /// matches either state; every max-pool window's winner at the reference (its first maximum) is
     /// still a maximum here, to the same relative tolerance.
     func isInClosure(of reference: RegionState, tolerance: Double = 1e-9) -> Bool {
-        // The hinge slack is relative to the layer's largest magnitude at either point (DESIGN §6).
+        // The hinge slack is relative to the layer's largest magnitude at either point (`Include/dtd.h` section 6).
         for (here, there) in zip(reluInputs, reference.reluInputs) {
             let slack = tolerance * ((here + there).map(abs).max() ?? 0)
             for (z, z0) in zip(here, there) where (z > 0) != (z0 > 0) && abs(z) > slack { return false }
@@ -153,9 +153,9 @@ struct RegionState {
     }
 }
 
-// MARK: - Roots from DESIGN §5
+// MARK: - Roots from `Include/dtd.h` section 6
 
-/// One root of DESIGN §5 computed naively: the direction v_j laid onto the layer input, w_jᵀv_j,
+/// One root of `Include/dtd.h` section 6 computed naively: the direction v_j laid onto the layer input, w_jᵀv_j,
 /// the relevance it carries and the step t_j (nil when the neuron has no root).
 struct NaiveRoot {
     let neuron: Int
@@ -177,7 +177,7 @@ struct NaiveRoot {
 }
 
 enum NaiveDTD {
-    /// Whether DESIGN §5 defines roots for `rule`: epsilon with ε = 0, zplus, alphabeta, gamma,
+    /// Whether `Include/dtd.h` section 6 defines roots for `rule`: epsilon with ε = 0, zplus, alphabeta, gamma,
     /// wsquare, zbox — not epsilon with ε > 0, not flat.
     static func isRootRule(_ rule: Rule) -> Bool {
         switch rule {
@@ -187,7 +187,7 @@ enum NaiveDTD {
         }
     }
 
-    /// The root form of DESIGN §5: the rule's propagation with bias mode exclude and no stabiliser.
+    /// The root form (`Include/dtd.h` section 6): the rule's propagation with bias mode exclude and no stabiliser.
     static func rootForm(_ rule: Rule) -> Rule {
         switch rule {
         case .epsilon: .epsilon(0, bias: .exclude)
@@ -209,7 +209,7 @@ enum NaiveDTD {
         return [(0, 1)]
     }
 
-    /// v_j of DESIGN §5's table on neuron j's connections (padding taps carry nothing), laid onto
+    /// v_j of the direction table (`Include/dtd.h` section 6) on neuron j's connections (padding taps carry nothing), laid onto
     /// the layer input, and w_jᵀv_j; nil where the rule defines no root (gamma at z_j = 0).
     static func direction(_ rule: Rule, partial: Int, a: [Double], row: [(input: Int, weight: Double)], z: Double,
                           low: [Double], high: [Double]) -> (v: [Double], wv: Double)? {
@@ -233,8 +233,8 @@ enum NaiveDTD {
         return (v, wv)
     }
 
-    /// Every root (DESIGN §5) of layer `layer` for one sample, for neurons `neurons`, with the
-    /// top-down relevance of DESIGN §6 (seed f_k(x) e_k, upper layers in root form).
+    /// Every root (`Include/dtd.h` section 6) of layer `layer` for one sample, for neurons `neurons`, with the
+    /// top-down relevance (`Include/dtd.h` section 6; seed f_k(x) e_k, upper layers in root form).
     static func roots(_ spec: NetworkSpec, _ x: [Double], layer: Int, target: Int, rules: [Int: Rule], placement: Placement,
                       tolerance: Double = 1e-5, neurons: Range<Int>? = nil) -> [NaiveRoot] {
         let naive = NaiveNetwork(spec)
@@ -270,7 +270,7 @@ enum NaiveDTD {
 
 // MARK: - g_ℓ
 
-/// g_ℓ of DESIGN §6, naively: the network from layer ℓ's input to output `target`, its gradient
+/// g_ℓ of the audit (`Include/dtd.h` section 6), naively: the network from layer ℓ's input to output `target`, its gradient
 /// (ReLU′(0) = 0, max-pool to the first maximum) and its region state.
 struct NaiveTail {
     let network: NaiveNetwork
@@ -309,7 +309,7 @@ enum DTDNetworks {
     static var conv: [NetworkSpec] { RandomNetworks.cnnsWithoutAveragePooling }
     static var all: [NetworkSpec] { dense + conv }
 
-    /// Every root rule of DESIGN §5 (with assorted stabilisers and bias modes, which the root form
+    /// Every root rule (with assorted stabilisers and bias modes, which the root form
     /// must ignore): the catalogue's rules minus epsilon > 0 and flat.
     static var rootRules: [Rule] { Rule.allTestCases.filter(NaiveDTD.isRootRule) }
 
@@ -362,7 +362,7 @@ struct DTDCase {
     /// f_k(x) for sample n, computed naively.
     func output(_ n: Int) -> Double { naive.forward(sample(n))[query.target] }
 
-    /// The naive roots of sample n (DESIGN §5).
+    /// The naive roots of sample n.
     func naiveRoots(_ n: Int) -> [NaiveRoot] {
         NaiveDTD.roots(spec, sample(n), layer: query.layer, target: query.target, rules: rules, placement: query.placement,
                        tolerance: query.tolerance, neurons: query.neurons)

@@ -1,7 +1,7 @@
 @testable import DTDCore
 
 /// Full-backward DTD's *genuine* recursive relevance, written with plain loops from the
-/// definitions (DESIGN §6b), to check the engine's decomposition from the outside.
+/// definitions (`Include/dtd.h` section 8), to check the engine's decomposition from the outside.
 ///
 /// Given a network (dense layers each followed by a ReLU), the explained output k and the
 /// engine's roots and skip decisions for one sample x, the relevance of unit j of dense layer l

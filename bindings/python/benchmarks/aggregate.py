@@ -54,12 +54,29 @@ def main(paths: list[str]) -> int:
             t = next((t for t in run["targets"] if t["target"] == name), None)
             values.append(t)
         holds = [t["holds"] for t in values if t]
-        verdict = "HOLDS" if all(holds) else ("FAILS" if not any(holds) else "MIXED")
+        # A target holds only when it holds in every run; the worst value over the runs is quoted.
+        verdict = "HOLDS" if holds and all(holds) and len(holds) == len(runs) else (
+            "FAILS" if not any(holds) else "MIXED")
         shown = ", ".join(f"{t['value']:.3g}" if t and t["value"] is not None else "-" for t in values)
-        print(f"  [{verdict}] {name}: {shown} (goal {values[0]['goal'] if values[0] else '?'})")
+        numbers = [t["value"] for t in values if t and t["value"] is not None]
+        at_most = any(t and t.get("direction") == "at_most" for t in values)
+        worst = (max(numbers) if at_most else min(numbers)) if numbers else None
+        goal = next((t["goal"] for t in values if t), "?")
+        print(f"  [{verdict}] {name}: per run {shown}; worst {worst:.3g} (goal {'<=' if at_most else '>='} {goal:.3g})"
+              if worst is not None else f"  [{verdict}] {name}: per run {shown}")
+        for i, t in enumerate(values):
+            if t and not t["holds"]:
+                print(f"      run {i + 1}: {t['detail']}")
     blas = [r["blas"].get("split_gflops") for r in runs if r.get("blas")]
     if blas:
         print(f"\nsgemm 2-thread split GFLOP/s per run: {', '.join(f'{b:.1f}' for b in blas if b)}")
+    best = [(r["blas"].get("best_gflops"), r["blas"].get("best_source")) for r in runs if r.get("blas", {}).get("best_gflops")]
+    if best:
+        print("best sgemm on the machine per run: " + ", ".join(f"{g:.1f} ({src})" for g, src in best))
+    print("CPU flags: " + "; ".join(sorted({r["meta"].get("cpu_flags", "?") for r in runs})))
+    kernels = sorted({k for r in runs for k in r["meta"].get("libdtd_kernels", [])})
+    if kernels:
+        print("libdtd's convolution kernels: " + "; ".join(kernels))
     return 0
 
 

@@ -11,7 +11,15 @@ Three ways, on square n x n float32 matrices (2 n^3 FLOP per call), median of se
   BLAS threads    one call with the BLAS's own threading (BLIS: bli_thread_set_num_threads),
                   where the library offers it; reset to 1 afterwards.
 
-Run it alone (``python3 blas_probe.py [n] [threads]``) or from bench.py, which runs it in a
+With ``--all`` it also measures the best sgemm this machine offers, the physical reference of the
+benchmark's "share of sgemm" target: every other CBLAS it finds (the ``mkl`` wheel's libmkl_rt,
+the ``scipy-openblas32`` wheel's OpenBLAS with its ``scipy_`` prefix, Debian's BLIS and OpenBLAS,
+or any given in ``$DTD_BENCH_BLAS`` as ``name=path[:prefix],...``), 1 thread and split over the
+threads as above, and ``torch.mm`` with ``torch.set_num_threads(threads)`` (PyTorch's MKL with its
+own OpenMP threads) when torch imports. ``best_gflops`` is the highest figure of all, ``best_source``
+says whose.
+
+Run it alone (``python3 blas_probe.py [n] [threads] [--all]``) or from bench.py, which runs it in a
 process of its own; it prints one JSON object.
 """
 from __future__ import annotations
@@ -58,8 +66,28 @@ def load_sgemm():
     return lib, sgemm, path
 
 
-def probe(n: int = 2048, threads: int = 2, reps: int = 5) -> dict:
-    lib, sgemm, dtd_path = load_sgemm()
+def bind_sgemm(function):
+    function.restype = None
+    function.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                         ctypes.c_float, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                         ctypes.c_float, ctypes.c_void_p, ctypes.c_int]
+    return function
+
+
+def probe(n: int = 2048, threads: int = 2, reps: int = 5, library=None) -> dict:
+    """The sgemm of libdtd's BLAS, or of `library` = (name, path, prefix) loaded on its own."""
+    if library is None:
+        lib, sgemm, dtd_path = load_sgemm()
+    else:
+        name, path, prefix = library
+        lib = ctypes.CDLL(path, mode=ctypes.RTLD_LOCAL)
+        sgemm, dtd_path = bind_sgemm(getattr(lib, prefix + "cblas_sgemm")), None
+        for setter, value in ((prefix + "openblas_set_num_threads", 1), ("MKL_Set_Threading_Layer", 1),
+                              ("bli_thread_set_num_threads", 1)):
+            fn = getattr(lib, setter, None)  # one thread inside the library: the split threads
+            if fn is not None:
+                fn.argtypes = [ctypes.c_long] if setter.startswith("bli") else [ctypes.c_int]
+                fn(value)
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
@@ -98,12 +126,14 @@ def probe(n: int = 2048, threads: int = 2, reps: int = 5) -> dict:
 
     result = {"n": n, "threads": threads, "library": _library_of(sgemm), "via": dtd_path,
               "single_gflops": timed(single)}
+    if library is not None:
+        result["name"] = library[0]
     single()
     expected = a @ b
     result["max_rel_error"] = float(np.abs(c - expected).max() / np.abs(expected).max())
     result["split_gflops"] = timed(split)
     set_threads = getattr(lib, "bli_thread_set_num_threads", None)
-    if set_threads is not None:
+    if set_threads is not None and library is None:
         set_threads.argtypes = [ctypes.c_long]
         set_threads(threads)
         result["blas_threads_gflops"] = timed(single)
@@ -111,7 +141,78 @@ def probe(n: int = 2048, threads: int = 2, reps: int = 5) -> dict:
     return result
 
 
+def other_libraries() -> list[tuple[str, str, str]]:
+    """(name, path, symbol prefix) of every other CBLAS found on this machine."""
+    found = []
+    given = os.environ.get("DTD_BENCH_BLAS", "")
+    for item in filter(None, given.split(",")):
+        name, _, rest = item.partition("=")
+        path, _, prefix = rest.partition(":")
+        found.append((name, path, prefix))
+    try:  # the mkl wheel puts libmkl_rt.so.N into <prefix>/lib
+        import glob
+        for path in sorted(glob.glob(os.path.join(sys.prefix, "lib", "libmkl_rt.so*")))[-1:]:
+            found.append(("mkl (wheel)", path, ""))
+    except OSError:
+        pass
+    try:
+        import scipy_openblas32
+        found.append(("openblas (scipy-openblas32)", os.path.join(scipy_openblas32.get_lib_dir(),
+                                                                   "libscipy_openblas.so"), "scipy_"))
+    except ImportError:
+        pass
+    for name, path in (("blis (Debian, pthreads)", "/usr/lib/x86_64-linux-gnu/blis-pthread/libblis.so.4"),
+                       ("openblas (Debian)", "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0")):
+        if os.path.exists(path):
+            found.append((name, path, ""))
+    return found
+
+
+def probe_torch(n: int, threads: int, reps: int = 5) -> dict:
+    """torch.mm on n x n float32 matrices with 1 and `threads` threads (PyTorch's own BLAS)."""
+    import torch
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = {"name": "torch.mm", "library": f"torch {torch.__version__} ({torch.backends.mkl.is_available() and 'MKL' or '?'})"}
+    for key, t in (("single_gflops", 1), ("own_threads_gflops", threads)):
+        torch.set_num_threads(t)
+        torch.mm(a, b)
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            times.append(time.perf_counter() - start)
+        out[key] = 2.0 * n ** 3 / statistics.median(times) / 1e9
+    return out
+
+
+def probe_all(n: int, threads: int) -> dict:
+    result = probe(n, threads)
+    best = max(((result["split_gflops"], f"libdtd's BLAS {result['library']}, split"),
+                (result["single_gflops"], f"libdtd's BLAS {result['library']}, 1 thread"),
+                (result.get("blas_threads_gflops", 0), f"libdtd's BLAS {result['library']}, own threads")))
+    others = []
+    for library in other_libraries():
+        try:
+            r = probe(n, threads, library=library)
+        except (OSError, AttributeError) as error:
+            r = {"name": library[0], "error": str(error)}
+        others.append(r)
+        if "split_gflops" in r:
+            best = max(best, (r["split_gflops"], f"{r['name']} {r['library']}, split"),
+                       (r["single_gflops"], f"{r['name']} {r['library']}, 1 thread"))
+    try:
+        r = probe_torch(n, threads)
+        others.append(r)
+        best = max(best, (r["own_threads_gflops"], f"{r['library']} torch.mm, {threads} threads"),
+                   (r["single_gflops"], f"{r['library']} torch.mm, 1 thread"))
+    except ImportError as error:
+        others.append({"name": "torch.mm", "error": str(error)})
+    result.update(others=others, best_gflops=best[0], best_source=best[1])
+    return result
+
+
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2048
-    threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
-    print(json.dumps(probe(n, threads)))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    n = int(args[0]) if args else 2048
+    threads = int(args[1]) if len(args) > 1 else 2
+    print(json.dumps(probe_all(n, threads) if "--all" in sys.argv else probe(n, threads)))

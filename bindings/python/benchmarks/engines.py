@@ -22,6 +22,19 @@ import models
 PY_DIR = Path(__file__).resolve().parents[1]  # bindings/python
 
 
+def loaded_kernels() -> str:
+    """The convolution kernels libdtd uses in this process: oneDNN when libdtd has loaded
+    libdnnl (it does so on its first float32 convolution; see Kernels/OneDNN.swift), else its own
+    im2col + BLAS."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return "?"
+    paths = sorted({line.split()[-1] for line in maps.splitlines() if "libdnnl" in line.split()[-1]})
+    choice = os.environ.get("DTD_KERNELS", "auto")
+    return f"oneDNN {', '.join(paths)} (DTD_KERNELS={choice})" if paths else f"im2col + BLAS (DTD_KERNELS={choice})"
+
+
 class Unavailable(RuntimeError):
     """The engine's framework does not import here."""
 
@@ -191,6 +204,7 @@ class Torch:
             return self._models[key]
         torch, nn = self.torch, self.torch.nn
         tdt = torch.float32 if dtype == "float32" else torch.float64
+        graph = any(l["type"] in ("route", "add") for l in spec["layers"])
         layers = []
         shape = spec["input_shape"]
         for l in spec["layers"]:
@@ -208,6 +222,12 @@ class Torch:
                 m = nn.MaxPool2d(l["kernel"], stride=l.get("stride"), padding=l.get("padding", 0))
             elif t == "flatten":
                 m = nn.Flatten()
+            elif t == "adaptive_avgpool2d":
+                m = nn.AdaptiveAvgPool2d(tuple(l["output_size"]))
+            elif t in ("identity", "route"):
+                m = nn.Identity()
+            elif t == "add":
+                m = self.sum_module()
             else:
                 raise NotImplementedError(t)
             if t in ("dense", "conv2d"):
@@ -216,11 +236,19 @@ class Torch:
                     if l.get("bias") is not None:
                         m.bias.copy_(torch.from_numpy(l["bias"]))
             layers.append(m)
-        model = nn.Sequential(*layers).to(tdt).eval()
+        model = (GraphNet(spec, layers, torch) if graph else nn.Sequential(*layers)).to(tdt).eval()
         for p in model.parameters():
             p.requires_grad_(False)  # only input gradients are wanted, by every method
         self._models[key] = model
         return model
+
+    def sum_module(self):
+        """The residual sum as Zennit's Sum layer (its composites give it the Norm rule, as
+        libdtd's add), or a plain sum when zennit is missing (gradient only)."""
+        if self.zennit is not None:
+            from zennit.layer import Sum
+            return Sum()
+        return _PlainSum(self.torch)
 
     def composite(self, spec, method):
         z = self.zennit
@@ -262,6 +290,44 @@ class Torch:
         """Removes the hooks of earlier cases (one composite on a model at a time)."""
         while self._attributors:
             self._attributors.pop().__exit__(None, None, None)
+
+
+def GraphNet(spec, layers, torch):
+    """A layer list with §3b route/add layers as a torch module: every layer reads the previous
+    output, a route reads (concatenates) the listed outputs, an add sums the previous output and
+    the listed ones through its Sum module (operands stacked on a last axis, as Zennit's
+    ResNet canonizer does). The modules stay in list order, so Zennit's first-layer mapping
+    (EpsilonPlusFlat) finds the same first conv as libdtd."""
+    nn = torch.nn
+
+    class _GraphNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = nn.ModuleList(layers)
+            self.kinds = [l["type"] for l in spec["layers"]]
+            self.sources = [l.get("from", []) for l in spec["layers"]]
+
+        def forward(self, x):
+            outputs, a = [], x
+            for module, kind, src in zip(self.layers, self.kinds, self.sources):
+                if kind == "route":
+                    parts = [x if i == -1 else outputs[i] for i in src]
+                    a = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+                elif kind == "add":
+                    a = module(torch.stack([a] + [x if i == -1 else outputs[i] for i in src], dim=-1))
+                else:
+                    a = module(a)
+                outputs.append(a)
+            return a
+
+    return _GraphNet()
+
+
+def _PlainSum(torch):
+    class Sum(torch.nn.Module):
+        def forward(self, x):
+            return x.sum(dim=-1)
+    return Sum()
 
 
 # ---------------------------------------------------------------------------------------------

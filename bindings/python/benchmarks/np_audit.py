@@ -1,4 +1,4 @@
-"""A straightforward numpy implementation of the root audit (DESIGN §5-6) for dense ReLU
+"""A straightforward numpy implementation of the root audit (Include/dtd.h section 6) for dense ReLU
 networks, the reference for libdtd's ``dtd_audit_roots_*`` throughput.
 
 Same definitions as the library, everything batched over samples x roots as matrix products:

@@ -6,7 +6,7 @@ conv layers as im2col (a strided window view, copied to a (K, N*P) matrix) and o
 product, the transpose by one product and a col2im scatter-add over the kernel taps. Rule-modified
 weights (W+, W-, all-ones) and the flat rule's input-independent denominator are computed once
 per network, as libdtd does per rule set; z+ skips its a- branch when the layer input has no
-negative entries. Definitions as DESIGN §4 / Zennit: stab(d) = d + eps * sign(d), sign(0) = +1;
+negative entries. Definitions as Include/dtd.h section 5 / Zennit: stab(d) = d + eps * sign(d), sign(0) = +1;
 max-pool routes to the first maximum of its window.
 """
 from __future__ import annotations

@@ -72,24 +72,29 @@ def reset_peak() -> bool:
         return False
 
 
-def measure(call, reps: int, min_sample: float, warmup: float):
+BUDGET_S = 30.0
+
+
+def measure(call, reps: int, min_sample: float, warmup: float, clock=time.perf_counter):
     """Median seconds per call: warm up (>= 2 calls and >= `warmup` s), then `reps` samples,
     each the mean of enough back-to-back calls to last >= `min_sample` s. GC is off while timing."""
     gc.collect()
     gc.disable()
     try:
-        start, calls = time.perf_counter(), 0
-        while calls < 2 or time.perf_counter() - start < warmup:
+        start, calls = clock(), 0
+        while calls < 2 or clock() - start < warmup:
             call()
             calls += 1
-        single = (time.perf_counter() - start) / calls
+        single = (clock() - start) / calls
         inner = max(1, math.ceil(min_sample / max(single, 1e-9)))
+        # Calls of seconds (VGG-16 at batch 8): at most ~BUDGET_S of samples, but never fewer than 3.
+        reps = max(3, min(reps, int(BUDGET_S / max(single * inner, 1e-9))))
         samples = []
         for _ in range(reps):
-            t = time.perf_counter()
+            t = clock()
             for _ in range(inner):
                 call()
-            samples.append((time.perf_counter() - t) / inner)
+            samples.append((clock() - t) / inner)
     finally:
         gc.enable()
     return statistics.median(samples), samples, inner
@@ -105,6 +110,13 @@ class Worker:
             self.specs[name] = models.build_spec(name)
         return self.specs[name]
 
+    def check(self, cmd: dict) -> dict:
+        """Builds the model's network (float32), to learn whether this engine supports it."""
+        spec = self.spec(cmd["model"])
+        build = getattr(self.engine, "network", None) or getattr(self.engine, "model", None)
+        build(spec, "float32")
+        return {"ok": True}
+
     def run(self, cmd: dict) -> dict:
         spec = self.spec(cmd["model"])
         data = np.load(cmd["data"])
@@ -115,7 +127,9 @@ class Worker:
         reset = reset_peak()
         rss0 = _status_kb("VmRSS")
         before = cpu_snapshot()
-        median, samples, inner = measure(case, cmd["reps"], cmd["min_sample"], cmd["warmup"])
+        # --cpu-time (one thread): the process's CPU time, which a busy machine barely disturbs.
+        clock = time.process_time if cmd.get("cpu_time") else time.perf_counter
+        median, samples, inner = measure(case, cmd["reps"], cmd["min_sample"], cmd["warmup"], clock)
         after = cpu_snapshot()
         peak = _status_kb("VmHWM")
         reply = {"ok": True, "median_s": median, "samples_s": samples, "inner": inner,
@@ -123,9 +137,11 @@ class Worker:
                  "peak_delta_mb": max(0, peak - rss0) / 1024 if reset else None, "rss_mb": rss0 / 1024}
         if hasattr(case, "roots"):
             reply["roots"] = case.roots
+        if isinstance(self.engine, engines.LibDTD):
+            reply["kernels"] = engines.loaded_kernels()
         if cmd.get("c_call") and hasattr(self.engine, "c_call"):
             direct = self.engine.c_call(spec, dtype, method, batch, x, seed)
-            reply["c_call_s"] = measure(direct, cmd["reps"], cmd["min_sample"], cmd["warmup"] / 2)[0]
+            reply["c_call_s"] = measure(direct, cmd["reps"], cmd["min_sample"], cmd["warmup"] / 2, clock)[0]
         if cmd.get("save"):
             if method == "audit":
                 records, summary = (result if isinstance(result[1], dict)
@@ -155,7 +171,7 @@ def serve(engine: str, threads: int) -> None:
         if cmd.get("op") == "quit":
             break
         try:
-            reply = worker.run(cmd)
+            reply = worker.check(cmd) if cmd.get("op") == "check" else worker.run(cmd)
         except Exception as error:  # noqa: BLE001
             reply = {"ok": False, "error": f"{type(error).__name__}: {error}",
                      "trace": traceback.format_exc(limit=4)}

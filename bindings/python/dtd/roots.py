@@ -2,7 +2,7 @@
 
 For a dense/conv layer with input ``a``, neuron ``j`` (weights ``w_j``, ``z_j = w_j^T a + b_j``),
 the relevance ``R_j`` reaching it and the direction ``v_j`` of the layer's rule, the DTD root is
-``a - t_j v_j`` (``Include/dtd.h`` section 6; DESIGN.md section 5):
+``a - t_j v_j`` (``Include/dtd.h`` section 6):
 
 - placement ``"hyperplane"``: ``t_j = z_j / (w_j^T v_j)``, so ``w_j^T root + b_j = 0`` (textbook DTD);
 - placement ``"relevance"``: ``t_j = R_j / (w_j^T v_j)`` (the "train-free DTD" of the study's code).

@@ -8,7 +8,7 @@ rule (LRP-0, z+, gamma = 1, w^2), each audited on its own block of 1000 inputs d
 |N(0, I)| with f_0(x) > 0.1. The network and the four blocks ship with this package
 (``dtd/data/dtd_study_mlp.json``).
 
-Two protocols (DESIGN.md section 6):
+Two protocols (``Include/dtd.h`` section 6):
 
 - ``"per-rule"``: the column's rule at every dense layer, as the paper describes;
 - ``"as-published"``: z+ at every dense layer for every column, which is what the study's

@@ -1,4 +1,4 @@
-"""A naive numpy re-implementation of DESIGN.md section 5-6 for dense ReLU MLPs: the test oracle
+"""A naive numpy re-implementation of Include/dtd.h section 6 for dense ReLU MLPs: the test oracle
 for roots, the top-down pass, the root form and the linear region.
 
 Written straight from the definitions, loop by loop, and never from libdtd's output. A model is
@@ -12,7 +12,7 @@ import numpy as np
 import dtd
 from dtd.rules import AlphaBeta, Epsilon, Gamma, Rule, WSquare, ZBox, ZPlus
 
-#: The root rules (DESIGN.md section 5), for parametrised tests.
+#: The root rules (Include/dtd.h section 6), for parametrised tests.
 ROOT_RULES: list[Rule] = [Epsilon(0.0), ZPlus(), Gamma(0.25), Gamma(1.0), WSquare(), ZBox(-2.0, 3.0),
                           AlphaBeta(2.0, 1.0), AlphaBeta(1.0, 0.0)]
 ROOT_RULE_IDS = ["lrp0", "zplus", "gamma0.25", "gamma1", "wsquare", "zbox", "alpha2beta1", "alpha1beta0"]
@@ -80,7 +80,7 @@ def gradient_from(layers: list[tuple], layer: int, a: np.ndarray, target: int) -
     return jacobian[target]
 
 
-# MARK: - Directions and the root form (DESIGN.md section 5)
+# MARK: - Directions and the root form (Include/dtd.h section 6)
 
 def partials(rule: Rule) -> list[float]:
     """The relevance factor of each partial root: [alpha, -beta] for alpha-beta, else [1]."""
@@ -178,7 +178,7 @@ def propagation_rule(rule: Rule) -> Rule:
     return type(rule)(stabilizer=0.0, bias=False)
 
 
-# MARK: - The audit's checks (DESIGN.md section 6), one point at a time
+# MARK: - The audit's checks (Include/dtd.h section 6), one point at a time
 
 HINGE = 1e-9  # within HINGE * (largest |pre-activation| of the layer at a or the point) of 0: either state
 

@@ -15,7 +15,7 @@ ZENNIT_FILES = sorted((FIXTURES / "zennit").glob("*.json"))
 SIGNATURES = REPO_ROOT / "Tests" / "abi" / "signatures.txt"
 HEADER = REPO_ROOT / "Include" / "dtd.h"
 
-#: Agreement with a float64 reference: 1e-9 relative in float64, 1e-4 in float32 (DESIGN.md §4).
+#: Agreement with a float64 reference: 1e-9 relative in float64, 1e-4 in float32.
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
 
 

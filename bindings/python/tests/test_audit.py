@@ -1,4 +1,4 @@
-"""The root audit (DESIGN.md section 6, Include/dtd.h section 6): every per-root check against
+"""The root audit (Include/dtd.h section 6): every per-root check against
 numpy, the invariants that tie the fields together, the exact segment walk against dense
 sampling, region-constrained roots, and the summary against the records."""
 from __future__ import annotations
@@ -186,7 +186,7 @@ def test_audit_summary_matches_the_records(rng, rule, placement):
 
 def test_audit_conserves_relevance_on_the_studys_kind_of_input(rng):
     """Positive inputs, no dropped neurons: the root-form relevance at the first layer sums to
-    f_k(x) (DESIGN.md section 6's max conservation error)."""
+    f_k(x) (the summary's max conservation error, Include/dtd.h section 6)."""
     net, _ = random_model(rng, [6, 10, 10, 2], relu_last=True)
     x = np.abs(rng.normal(size=(40, 6)))
     with net:

@@ -45,7 +45,7 @@ def assert_same_summary(actual: AuditResult, expected: AuditResult) -> None:
 
 
 def numpy_summary(res: AuditResult) -> dict:
-    """The study's aggregates recounted from the records, as DESIGN.md section 6 defines them."""
+    """The study's aggregates recounted from the records, as Include/dtd.h section 6 defines them."""
     has = res.has_root
     pairs = has.sum()
     return dict(samples=has.shape[0], pairs=pairs,

@@ -1,4 +1,4 @@
-"""Properties that hold on any ReLU network (DESIGN.md §4 and §7): LRP-0 with the bias included
+"""Properties that hold on any ReLU network (Include/dtd.h sections 5 and 7): LRP-0 with the bias included
 is gradient x input; without bias and stabiliser LRP conserves relevance; and the binding maps
 every layer's parameters (h/w order, batch-norm arguments) the way a plain numpy model does."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ TOL = {"float64": 1e-9, "float32": 1e-4}
 @pytest.mark.parametrize("sizes", [[4, 6, 3], [10, 16, 16, 8, 4], [7, 5, 5, 5, 5, 2]],
                          ids=["2-layer", "4-layer", "5-layer"])
 def test_lrp0_with_bias_equals_gradient_x_input_on_random_mlps(rng, dtype, sizes):
-    """Explaining output k: LRP-0 seeded with f_k(x) e_k is x * grad f_k(x) (DESIGN.md §7, T2)."""
+    """Explaining output k: LRP-0 seeded with f_k(x) e_k is x * grad f_k(x) (Include/dtd.h section 7, T2)."""
     with random_mlp(rng, sizes, dtype=dtype) as net:
         x = rng.normal(size=(6, sizes[0]))
         targets = rng.integers(0, sizes[-1], size=6)

@@ -1,4 +1,4 @@
-"""DTD root points (DESIGN.md section 5, Include/dtd.h section 6) against the definitions:
+"""DTD root points (Include/dtd.h section 6) against the definitions:
 every field of every root from a numpy oracle, roots on their hyperplane, and the equivalence
 lemma (the root form equals the rule's propagation without bias and stabiliser)."""
 from __future__ import annotations
@@ -25,7 +25,7 @@ def every_dense(layers, rule):
 @pytest.mark.parametrize("rule", ROOT_RULES, ids=ROOT_RULE_IDS)
 def test_roots_match_the_definitions(rng, rule, placement):
     """neuron, partial, flags, relevance, z, w^T v, t and the points, from a loop-by-loop
-    numpy implementation of DESIGN.md section 5 and the study's top-down pass."""
+    numpy implementation of Include/dtd.h section 6 and the study's top-down pass."""
     net, layers = random_model(rng, SIZES)
     x = rng.normal(size=(5, SIZES[0]))
     rules = every_dense(layers, rule)

@@ -1,4 +1,4 @@
-"""dtd.study (the study's protocol as a module, DESIGN.md section 6) and the flagship demo
+"""dtd.study (the study's protocol as a module, Include/dtd.h section 6) and the flagship demo
 examples/dtd_study.py."""
 from __future__ import annotations
 

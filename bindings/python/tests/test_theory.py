@@ -1,4 +1,4 @@
-"""The study's theory as checks (DESIGN.md section 7, Include/dtd.h section 7): T2 (constant
+"""The study's theory as checks (Include/dtd.h section 7): T2 (constant
 roots give gradient x input), T3 (constructed roots reproduce any explanation) and rank-1
 convergence of z+, each against numpy or against another libdtd path."""
 from __future__ import annotations
