@@ -5,7 +5,8 @@
  * itself (0). The Swift runtime's locks cache each thread's kernel id, so in a child the thread
  * that called fork() holds a stale id, and a lock it shares with another thread can deadlock
  * (a priority-inheritance futex owned by a thread of the parent). The worker pool asks this and
- * keeps a child's work on its calling thread. */
-int dtd_fork_is_child(void);
+ * keeps a child's work on its calling thread. Hidden: libdtd's own, not part of its C ABI
+ * (Tests/abi/check_abi.py wants exactly the header's functions exported). */
+__attribute__((visibility("hidden"))) int dtd_fork_is_child(void);
 
 #endif
