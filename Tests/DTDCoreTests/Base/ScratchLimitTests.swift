@@ -43,7 +43,8 @@ struct ScratchLimitTests {
             return
         }
         // The pool may be busy with another test's call (then the caller runs every iteration
-        // itself); try until a worker took part.
+        // itself), and a worker that wakes after the caller has claimed the last iteration skips
+        // the job; so the caller's iterations wait 0.5 ms each, and we try until a worker took part.
         let caller = pthread_self()
         var workerTookPart = false
         for _ in 0..<100 where !workerTookPart {
@@ -54,6 +55,7 @@ struct ScratchLimitTests {
                     let budget = ScratchBudget.current
                     let worker = pthread_equal(pthread_self(), caller) == 0
                     seen.withLock { $0[i] = (budget != nil && budget === mine, worker) }
+                    if !worker { usleep(500) }
                 }
             }
             let results = seen.withLock { $0 }

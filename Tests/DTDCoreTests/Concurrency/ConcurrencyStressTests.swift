@@ -43,7 +43,7 @@ struct ConcurrencyStressTests {
         #expect(mismatches.isEmpty, "\(mismatches.count) concurrent calls differ from serial: \(mismatches.prefix(5))")
         let pooled = WorkerPool.pooledJobs.load(ordering: .relaxed) - pooledBefore
         let fallbacks = WorkerPool.busyFallbacks.load(ordering: .relaxed) - fallbacksBefore
-        if Gemm.threads > 1 {
+        if ParallelFor.threads > 1 {
             // Jobs ran on the pool while other calls ran, and calls found it busy: overlap happened.
             #expect(pooled > 0, "no job ran on the worker pool during the concurrent phase")
             #expect(fallbacks > 0, "no call found the pool busy: the calls did not overlap in the pool")
@@ -134,14 +134,10 @@ private struct CallFactory<T: DTDScalar> {
         let points = rng.uniform(batch * perSample * inCount, in: -0.5...1).map { T($0) }
         return StressCall(name: "\(label) audit points at layer \(layer)") {
             var records = [AuditRecord](repeating: AuditRecord(root: RootInfo(neuron: 0)), count: batch * perSample)
-            let summary = try x.withUnsafeBufferPointer { xs in
-                try points.withUnsafeBufferPointer { ps in
-                    try records.withUnsafeMutableBufferPointer { rs in
-                        try network.auditPoints(input: xs, batch: batch, layer: layer, target: 0, pointsPerSample: perSample,
-                                                points: ps, records: rs)
-                    }
-                }
-            }
+            var rs = records.mutableSpan
+            let summary = try network.auditPoints(input: x.span, batch: batch, layer: layer, target: 0, pointsPerSample: perSample,
+                                                   points: points.span, records: &rs)
+            _ = consume rs
             return records.flatMap(bits) + bits(summary)
         }
     }
@@ -154,37 +150,23 @@ private struct CallFactory<T: DTDScalar> {
         return [
             StressCall(name: "\(label) T2 gradient x input distance") {
                 var distances = [Double](repeating: 0, count: batch)
-                try x.withUnsafeBufferPointer { xs in
-                    try r.withUnsafeBufferPointer { rs in
-                        try distances.withUnsafeMutableBufferPointer { ds in
-                            try network.gradientTimesInputDistance(input: xs, batch: batch, outputRelevance: rs, rules: rules, distances: ds)
-                        }
-                    }
-                }
+                var ds = distances.mutableSpan
+                try network.gradientTimesInputDistance(input: x.span, batch: batch, outputRelevance: r.span, rules: rules, distances: &ds)
+                _ = consume ds
                 return distances.map(\.bitPattern)
             },
             StressCall(name: "\(label) T2 constant root") {
                 var result = [T](repeating: 0, count: x.count)
-                try x.withUnsafeBufferPointer { xs in
-                    try root.withUnsafeBufferPointer { roots in
-                        try r.withUnsafeBufferPointer { rs in
-                            try result.withUnsafeMutableBufferPointer { out in
-                                try network.constantRootExplanation(input: xs, batch: batch, root: roots, outputRelevance: rs, result: out)
-                            }
-                        }
-                    }
-                }
+                var out = result.mutableSpan
+                try network.constantRootExplanation(input: x.span, batch: batch, root: root.span, outputRelevance: r.span, result: &out)
+                _ = consume out
                 return bits(result)
             },
             StressCall(name: "\(label) rank-1 similarity") {
                 var csc = [Double](repeating: 0, count: network.layers.count + 1)
-                try x.withUnsafeBufferPointer { xs in
-                    try seeds.withUnsafeBufferPointer { ss in
-                        try csc.withUnsafeMutableBufferPointer { out in
-                            try network.rankOneSimilarity(input: xs, batch: batch, rules: rules, seedsPerSample: 2, seeds: ss, csc: out)
-                        }
-                    }
-                }
+                var out = csc.mutableSpan
+                try network.rankOneSimilarity(input: x.span, batch: batch, rules: rules, seedsPerSample: 2, seeds: seeds.span, csc: &out)
+                _ = consume out
                 return csc.map(\.bitPattern)
             },
         ]
@@ -200,16 +182,11 @@ private struct CallFactory<T: DTDScalar> {
             let perSample = try network.rootCount(rules: rules, query: query)
             var points = [T](repeating: 0, count: batch * perSample * inCount)
             var info = [RootInfo](repeating: RootInfo(neuron: 0), count: batch * perSample)
-            try x.withUnsafeBufferPointer { xs in
-                try explanation.withUnsafeBufferPointer { es in
-                    try points.withUnsafeMutableBufferPointer { ps in
-                        try info.withUnsafeMutableBufferPointer { fs in
-                            try network.constructRoots(input: xs, batch: batch, rules: rules, query: query, explanation: es,
-                                                       points: ps, info: fs)
-                        }
-                    }
-                }
-            }
+            var ps = points.mutableSpan, fs = info.mutableSpan
+            try network.constructRoots(input: x.span, batch: batch, rules: rules, query: query, explanation: explanation.span,
+                                       points: &ps, info: &fs)
+            _ = consume ps
+            _ = consume fs
             return bits(points) + info.flatMap(bits)
         }
     }
