@@ -2,7 +2,7 @@
 # Builds and runs the libFuzzer target Tests/fuzz/fuzz_api.c against an AddressSanitizer build of
 # libdtd whose Swift code carries libFuzzer's coverage instrumentation (see README.md).
 #
-#   bash Tests/fuzz/run.sh build            # .build-asan/release/libdtd.so (if absent) and the fuzzer
+#   bash Tests/fuzz/run.sh build            # .build-asan/release/libdtd.so (incremental) and the fuzzer
 #   bash Tests/fuzz/run.sh regress          # every corpus and regression input once (CI)
 #   bash Tests/fuzz/run.sh short [SECONDS]  # fuzz from a copy of the corpus for SECONDS (60; CI)
 #   bash Tests/fuzz/run.sh long [RUNS]      # RUNS executions (1000000); the corpus becomes a set cover of old + new
@@ -30,14 +30,19 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export SWIFT_BACKTRACE=enable=no
 
 build() {
-    if [ ! -f "$lib/libdtd.so" ]; then
-        echo "fuzz: building libdtd with -sanitize=address,fuzzer into $scratch (a few minutes)"
-        # One -sanitize= option: given SwiftPM's --sanitize=address --sanitize=fuzzer, the Swift
-        # driver passes only one of them to the frontend. For a library, -sanitize=fuzzer adds
-        # libFuzzer's coverage instrumentation (the fuzzer's executable brings libFuzzer itself;
-        # any other ASan program gets the ASan runtime's no-op coverage hooks).
-        swift build -c release -Xswiftc -sanitize=address,fuzzer --scratch-path "$scratch" --product dtd
+    # Always through SwiftPM (a no-op when up to date), so a checkout that moved on never fuzzes
+    # a stale library; the first build takes a few minutes.
+    # One -sanitize= option: given SwiftPM's --sanitize=address --sanitize=fuzzer, the Swift
+    # driver passes only one of them to the frontend. For a library, -sanitize=fuzzer adds
+    # libFuzzer's coverage instrumentation (the fuzzer's executable brings libFuzzer itself;
+    # any other ASan program gets the ASan runtime's no-op coverage hooks).
+    mkdir -p "$out"
+    if ! swift build -c release -Xswiftc -sanitize=address,fuzzer --scratch-path "$scratch" --product dtd >"$out/build.log" 2>&1; then
+        tail -n 40 "$out/build.log" >&2
+        echo "fuzz: building libdtd in $scratch failed (log: $out/build.log)" >&2
+        exit 1
     fi
+    tail -n 1 "$out/build.log"
     undefined=$(nm -D --undefined-only "$lib/libdtd.so")
     for symbol in __asan_init __sanitizer_cov_8bit_counters_init; do
         if ! grep -q "$symbol" <<<"$undefined"; then
@@ -60,7 +65,11 @@ build)
 regress)
     build
     # Each file once: with -runs=0 libFuzzer only loads (runs) the given corpora.
-    "$fuzzer" -runs=0 "$corpus" "$regressions" 2>&1 | tail -n 3
+    if ! "$fuzzer" -runs=0 -artifact_prefix="$out/" "$corpus" "$regressions" >"$out/regress.log" 2>&1; then
+        grep -v '^INFO:' "$out/regress.log" | tail -n 60 >&2
+        echo "fuzz: an input broke the contract (log: $out/regress.log; replay it with FUZZ_API_TRACE=1)" >&2
+        exit 1
+    fi
     echo "fuzz: $(ls "$corpus" | wc -l) corpus and $(ls "$regressions" | wc -l) regression inputs passed"
     ;;
 short)
@@ -73,7 +82,8 @@ short)
     "$fuzzer" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$out/" "$work" "$regressions" 2>&1 |
         grep -E '^(stat::|INFO: Seed|#[0-9]+ +DONE)|ERROR|SUMMARY|contract broken|Test unit written' || true
     # grep swallowed the fuzzer's status; a crash leaves an artifact.
-    if ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* >/dev/null 2>&1; then
+    # (find, not ls: ls fails when any one of the patterns matches nothing.)
+    if [ -n "$(find "$out" -maxdepth 1 \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) -print -quit)" ]; then
         echo "fuzz: the fuzzer found a failing input (artifacts in $out); see Tests/fuzz/README.md" >&2
         exit 1
     fi
