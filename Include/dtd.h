@@ -28,12 +28,19 @@
  *   statistics, zbox bounds) must hold exactly the documented count, since another count means
  *   the caller's shapes are wrong (::DTD_ERROR_SHAPE_MISMATCH). Products of sizes are
  *   overflow-checked (::DTD_ERROR_OVERFLOW).
- * - Handles: a handle argument that is not live (already destroyed, or not made by libdtd) is
- *   ::DTD_ERROR_INVALID_ARGUMENT; libdtd keeps a registry of live handles, so such a pointer is
- *   reported, never dereferenced. These two statuses are not repeated in every Returns list.
+ * - Handles: a handle argument that is NULL is ::DTD_ERROR_NULL_POINTER; one that is not a live
+ *   handle of the expected type (already destroyed, a handle of the other type, or not made by
+ *   libdtd) is ::DTD_ERROR_INVALID_ARGUMENT, and the message says which. A handle is an opaque
+ *   value, not an address: libdtd looks every handle up in a registry of generation-tagged slots
+ *   and never dereferences a caller's pointer, and a destroyed handle stays rejected for the life
+ *   of the process, even when later handles reuse its slot. At most 2^24 handles are live at
+ *   once (::DTD_ERROR_OUT_OF_MEMORY beyond). These statuses are not repeated in every Returns list.
  * - Ownership: weights are copied when a layer is added; libdtd never keeps a caller's pointer
  *   after a call returns. Outputs go to caller-allocated buffers. Handles are freed with their
- *   `_destroy` function, for which NULL is a harmless no-op.
+ *   `_destroy` function, for which NULL is a harmless no-op. A `_destroy` returns no status, so
+ *   a pointer it cannot free (destroyed already, the other handle type, not from libdtd) leaves
+ *   everything unchanged and records why for dtd_last_error_message(); after a destroy that
+ *   freed its handle, or of NULL, the message is empty.
  * - Threads: a fully built network and a fully set rule set are immutable and may be used from
  *   any number of threads at once. Building (`dtd_network_add_*`, `dtd_rules_set_*`) and
  *   destroying must not overlap any other use of the same handle. Compute calls use libdtd's
@@ -72,10 +79,12 @@
  *   im2col + the BLAS libdtd links. oneDNN runs on libdtd's own threads, one OpenMP thread
  *   each. float64 always uses the BLAS.
  * - Nothing a caller passes crashes the process: every argument is validated, and scratch memory
- *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY.
+ *   is allocated up front so that exhaustion is reported as ::DTD_ERROR_OUT_OF_MEMORY; with a
+ *   scratch cap (dtd_set_max_scratch_bytes(), `DTD_MAX_SCRATCH_MB`) a call that would need more
+ *   is refused with that status before it allocates past the cap.
  * - Environment variables, each read once per process on first use (unset or invalid means the
  *   default; large values are capped). They change speed and memory use, never a result beyond
- *   rounding:
+ *   rounding (a scratch cap can refuse a call, with a status):
  *     DTD_NUM_THREADS  threads per call, the caller included, at most 64 (default: the online
  *                      cores, at most 16; 1 starts no worker threads)
  *     DTD_SPIN_US      microseconds a worker spins after a step before it sleeps, at most 10^6
@@ -89,6 +98,9 @@
  *     DTD_KERNELS      float32 convolutions: auto (default: oneDNN when it loads and the CPU has
  *                      AVX-512), onednn (whenever it loads), blas (im2col + BLAS only)
  *     DTD_ONEDNN_LIBRARY  the file to load oneDNN 2.x from instead of libdnnl.so.2
+ *     DTD_MAX_SCRATCH_MB  MiB one compute call may allocate for itself (default 0: no cap); a
+ *                      call that needs more gets ::DTD_ERROR_OUT_OF_MEMORY
+ *                      (dtd_set_max_scratch_bytes())
  *
  * ## Example (float64; error checks elided)
  * @code
@@ -212,12 +224,30 @@ DTD_API const char *dtd_status_string(dtd_status status);
 /**
  * dtd_last_error_message() : the detailed message of the most recent libdtd call on this thread.
  * Every fallible call sets it: to the failure's message (naming the argument, layer index and
- * shapes) or, on success, to the empty string. Other threads never see it.
+ * shapes) or, on success, to the empty string; so do the `_destroy` functions (see the
+ * conventions). Other threads never see it.
  * Returns: a NUL-terminated string owned by the library; its text is valid until the next libdtd
  *          call on the same thread. Never NULL.
  * Threads: safe; the message is thread-local.  Since: ABI 1
  */
 DTD_API const char *dtd_last_error_message(void);
+
+/**
+ * dtd_set_max_scratch_bytes() : caps the memory one compute call (forward, the relevance
+ * methods, roots, the audits, the theory checks) may allocate for itself: activations, im2col
+ * columns, relevance and root buffers. A call that would need more fails with
+ * ::DTD_ERROR_OUT_OF_MEMORY before the allocation that would pass the cap, naming the cap, so a
+ * request too large for the machine is a status, not an out-of-memory kill. The cap bounds the
+ * call's peak (memory it frees counts no more); the caller's own buffers and the network's
+ * weights are not counted, and building calls are not capped; full-backward DTD (section 8)
+ * bounds its own sizes instead (::DTD_ERROR_SIZE) and is not capped. Process-wide; the environment
+ * variable `DTD_MAX_SCRATCH_MB` (read once, on first use) sets the initial cap in MiB.
+ * @param max_bytes     in, >= 0: the cap in bytes; 0 removes it (the default).
+ * @param out_previous  out, may be NULL: the cap before this call.
+ * Returns: ::DTD_OK, ::DTD_ERROR_SIZE (negative `max_bytes`).
+ * Threads: safe; calls already running keep the cap they started with.  Since: ABI 1
+ */
+DTD_API dtd_status dtd_set_max_scratch_bytes(int64_t max_bytes, int64_t *out_previous);
 
 /* =============================================================================================
  * 3. Network handle
@@ -264,6 +294,9 @@ DTD_API dtd_status dtd_network_create(dtd_dtype dtype, const int64_t *input_shap
 /**
  * dtd_network_destroy() : frees a network. NULL is a harmless no-op. Rule sets made for it stay
  * valid handles but return ::DTD_ERROR_NETWORK_MISMATCH when used with another network.
+ * @param network  in, consumed: a live network handle. Anything else (a destroyed handle, a
+ *                 ::dtd_rules handle, a pointer not from libdtd) is a no-op that frees nothing
+ *                 and sets dtd_last_error_message() to the reason.
  * Threads: must not overlap any other use of `network`.  Since: ABI 1
  */
 DTD_API void dtd_network_destroy(dtd_network *network);
@@ -779,6 +812,9 @@ DTD_API dtd_status dtd_rules_create(const dtd_network *network, dtd_rules **out_
 
 /**
  * dtd_rules_destroy() : frees a rule set. NULL is a harmless no-op.
+ * @param rules  in, consumed: a live rule-set handle. Anything else (a destroyed handle, a
+ *               ::dtd_network handle, a pointer not from libdtd) is a no-op that frees nothing
+ *               and sets dtd_last_error_message() to the reason.
  * Threads: must not overlap any other use of `rules`.  Since: ABI 1
  */
 DTD_API void dtd_rules_destroy(dtd_rules *rules);

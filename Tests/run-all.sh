@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds libdtd and runs every test suite: the Swift engine tests, the ABI cross-check, the
 # libffi harness, the C examples (with valgrind), the Python package's tests, the
-# self-contained (static Swift runtime) flavour, and libdtd used from outside the repository
-# (install, pkg-config, CMake, Go, a Swift package, the release archive). Stops at the first
-# failing suite.
+# self-contained (static Swift runtime) flavour, libdtd used from outside the repository
+# (install, pkg-config, CMake, Go, a Swift package, the release archive), and the sanitizer and
+# fuzzing jobs. Stops at the first failing suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,5 +87,16 @@ DTD_LIBRARY="$PWD/.build/release/libdtd.so" DTD_EXPECT_LIBRARY="$PWD/.build/rele
 # make uninstall must leave the prefix byte for byte as it was. About 1-2 minutes.
 step "install, pkg-config, CMake, Go, Swift package, release archive (Tests/install/check.sh)"
 bash Tests/install/check.sh
+
+# --- Reliability (issue 13): sanitizers and the fuzzer ------------------------------------------
+# Each job builds libdtd once with its sanitizer (.build-asan, .build-tsan); see
+# Tests/sanitizers/README.md and Tests/fuzz/README.md. The ASan+UBSan job runs the harness, the C
+# examples, the Python suite and the fuzzer (its corpus and regressions, then 60 s of fuzzing);
+# the TSan job runs the Swift concurrency stress test, threads.c and registry_threads.c.
+step "AddressSanitizer + UBSan: harness, C examples, Python, fuzzer"
+bash Tests/sanitizers/asan.sh 60
+
+step "ThreadSanitizer: concurrency stress test, threads.c, registry_threads.c"
+bash Tests/sanitizers/tsan.sh
 
 step "all suites passed"

@@ -31,14 +31,15 @@ public func dtd_network_create(_ dtype: dtd_dtype, _ input_shape: UnsafePointer<
         case .float32: handle = NetworkHandle(.float32(try Network<Float>(inputShape: shape)))
         case .float64: handle = NetworkHandle(.float64(try Network<Double>(inputShape: shape)))
         }
-        out.pointee = HandleRegistry.register(handle)
+        out.pointee = try HandleRegistry.register(handle)
     }
 }
 
-/// Frees a network; NULL and unknown pointers are ignored.
+/// Frees a network; NULL is a no-op, and any other pointer that is not a live network is left
+/// alone with the reason in the error message.
 @c @implementation
 public func dtd_network_destroy(_ network: OpaquePointer?) {
-    HandleRegistry.unregister(network)
+    destroyHandle(network, as: NetworkHandle.self, "dtd_network_destroy", "network")
 }
 
 // MARK: Dense
@@ -308,11 +309,11 @@ func forward<T: BoundaryScalar>(_ network: OpaquePointer?, _ batch: Int64, _ inp
 @c @implementation
 public func dtd_network_forward_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                     _ output: UnsafeMutablePointer<Float>?, _ output_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
+    computing { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
 }
 
 @c @implementation
 public func dtd_network_forward_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                     _ output: UnsafeMutablePointer<Double>?, _ output_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
+    computing { () throws(DTDError) in try forward(network, batch, input, input_count, output, output_count) }
 }

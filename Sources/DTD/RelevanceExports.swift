@@ -38,14 +38,14 @@ func targetSeed<T: BoundaryScalar>(_ network: OpaquePointer?, _ batch: Int64, _ 
 public func dtd_relevance_target_seed_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                           _ targets: UnsafePointer<Int64>?, _ target_count: Int64,
                                           _ output_seed: UnsafeMutablePointer<Float>?, _ output_seed_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try targetSeed(network, batch, input, input_count, targets, target_count, output_seed, output_seed_count) }
+    computing { () throws(DTDError) in try targetSeed(network, batch, input, input_count, targets, target_count, output_seed, output_seed_count) }
 }
 
 @c @implementation
 public func dtd_relevance_target_seed_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                           _ targets: UnsafePointer<Int64>?, _ target_count: Int64,
                                           _ output_seed: UnsafeMutablePointer<Double>?, _ output_seed_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try targetSeed(network, batch, input, input_count, targets, target_count, output_seed, output_seed_count) }
+    computing { () throws(DTDError) in try targetSeed(network, batch, input, input_count, targets, target_count, output_seed, output_seed_count) }
 }
 
 /// J(x)^T r. The corresponding Swift API is `Network.gradient(input:batch:outputRelevance:result:)`.
@@ -53,7 +53,7 @@ public func dtd_relevance_target_seed_f64(_ network: OpaquePointer?, _ batch: In
 public func dtd_relevance_gradient_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                        _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
                                        _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
         var result = a.result.mutableSpan
         try a.network.gradient(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
@@ -64,7 +64,7 @@ public func dtd_relevance_gradient_f32(_ network: OpaquePointer?, _ batch: Int64
 public func dtd_relevance_gradient_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                        _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
                                        _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
         var result = a.result.mutableSpan
         try a.network.gradient(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
@@ -76,7 +76,7 @@ public func dtd_relevance_gradient_f64(_ network: OpaquePointer?, _ batch: Int64
 public func dtd_relevance_gradient_x_input_f32(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                                _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
                                                _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
         var result = a.result.mutableSpan
         try a.network.gradientTimesInput(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
@@ -87,7 +87,7 @@ public func dtd_relevance_gradient_x_input_f32(_ network: OpaquePointer?, _ batc
 public func dtd_relevance_gradient_x_input_f64(_ network: OpaquePointer?, _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                                _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
                                                _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         let a = try BackwardArguments(network, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count)
         var result = a.result.mutableSpan
         try a.network.gradientTimesInput(input: a.input.span, batch: a.batch, outputRelevance: a.seed.span, result: &result)
@@ -136,7 +136,7 @@ public func dtd_relevance_lrp_f32(_ network: OpaquePointer?, _ rules: OpaquePoin
                                   _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
                                   _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64,
                                   _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledger_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try lrp(network, rules, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count, ledger, ledger_count)
     }
 }
@@ -147,7 +147,7 @@ public func dtd_relevance_lrp_f64(_ network: OpaquePointer?, _ rules: OpaquePoin
                                   _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
                                   _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64,
                                   _ ledger: UnsafeMutablePointer<dtd_ledger_entry>?, _ ledger_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try lrp(network, rules, batch, input, input_count, output_relevance, output_relevance_count, relevance, relevance_count, ledger, ledger_count)
     }
 }

@@ -64,7 +64,7 @@ func store(_ s: AuditSummary, in out: UnsafeMutablePointer<dtd_audit_summary>?) 
 @c @implementation
 public func dtd_roots_count(_ network: OpaquePointer?, _ rules: OpaquePointer?, _ query: UnsafePointer<dtd_root_query>?,
                             _ out_roots_per_sample: UnsafeMutablePointer<Int64>?) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         let handle = try Argument.network(network)
         let out = try Argument.output(out_roots_per_sample, "out_roots_per_sample")
         let q = try rootQuery(query)
@@ -104,7 +104,7 @@ public func dtd_roots_compute_f32(_ network: OpaquePointer?, _ rules: OpaquePoin
                                   _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                   _ points: UnsafeMutablePointer<Float>?, _ points_count: Int64,
                                   _ info: UnsafeMutablePointer<dtd_root_info>?, _ info_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try computeRoots(network, rules, query, batch, input, input_count, points, points_count, info, info_count) }
+    computing { () throws(DTDError) in try computeRoots(network, rules, query, batch, input, input_count, points, points_count, info, info_count) }
 }
 
 @c @implementation
@@ -112,7 +112,7 @@ public func dtd_roots_compute_f64(_ network: OpaquePointer?, _ rules: OpaquePoin
                                   _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                   _ points: UnsafeMutablePointer<Double>?, _ points_count: Int64,
                                   _ info: UnsafeMutablePointer<dtd_root_info>?, _ info_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try computeRoots(network, rules, query, batch, input, input_count, points, points_count, info, info_count) }
+    computing { () throws(DTDError) in try computeRoots(network, rules, query, batch, input, input_count, points, points_count, info, info_count) }
 }
 
 func auditRoots<T: BoundaryScalar>(_ network: OpaquePointer?, _ rulesPointer: OpaquePointer?, _ query: UnsafePointer<dtd_root_query>?,
@@ -137,7 +137,7 @@ public func dtd_audit_roots_f32(_ network: OpaquePointer?, _ rules: OpaquePointe
                                 _ batch: Int64, _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                 _ records: UnsafeMutablePointer<dtd_audit_record>?, _ records_count: Int64,
                                 _ summary: UnsafeMutablePointer<dtd_audit_summary>?) -> dtd_status {
-    guarded { () throws(DTDError) in try auditRoots(network, rules, query, batch, input, input_count, records, records_count, summary) }
+    computing { () throws(DTDError) in try auditRoots(network, rules, query, batch, input, input_count, records, records_count, summary) }
 }
 
 @c @implementation
@@ -145,7 +145,7 @@ public func dtd_audit_roots_f64(_ network: OpaquePointer?, _ rules: OpaquePointe
                                 _ batch: Int64, _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                 _ records: UnsafeMutablePointer<dtd_audit_record>?, _ records_count: Int64,
                                 _ summary: UnsafeMutablePointer<dtd_audit_summary>?) -> dtd_status {
-    guarded { () throws(DTDError) in try auditRoots(network, rules, query, batch, input, input_count, records, records_count, summary) }
+    computing { () throws(DTDError) in try auditRoots(network, rules, query, batch, input, input_count, records, records_count, summary) }
 }
 
 func auditPoints<T: BoundaryScalar>(_ network: OpaquePointer?, _ layer: Int64, _ target: Int64, _ batch: Int64,
@@ -179,7 +179,7 @@ public func dtd_audit_points_f32(_ network: OpaquePointer?, _ layer: Int64, _ ta
                                  _ points: UnsafePointer<Float>?, _ points_count: Int64,
                                  _ records: UnsafeMutablePointer<dtd_audit_record>?, _ records_count: Int64,
                                  _ summary: UnsafeMutablePointer<dtd_audit_summary>?) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try auditPoints(network, layer, target, batch, input, input_count, points_per_sample, points, points_count, records, records_count, summary)
     }
 }
@@ -190,7 +190,7 @@ public func dtd_audit_points_f64(_ network: OpaquePointer?, _ layer: Int64, _ ta
                                  _ points: UnsafePointer<Double>?, _ points_count: Int64,
                                  _ records: UnsafeMutablePointer<dtd_audit_record>?, _ records_count: Int64,
                                  _ summary: UnsafeMutablePointer<dtd_audit_summary>?) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try auditPoints(network, layer, target, batch, input, input_count, points_per_sample, points, points_count, records, records_count, summary)
     }
 }

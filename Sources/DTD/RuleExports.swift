@@ -15,14 +15,15 @@ public func dtd_rules_create(_ network: OpaquePointer?, _ out_rules: UnsafeMutab
         case .float32(let n): rules = RulesHandle(.float32(try RuleSet(for: n), n))
         case .float64(let n): rules = RulesHandle(.float64(try RuleSet(for: n), n))
         }
-        out.pointee = HandleRegistry.register(rules)
+        out.pointee = try HandleRegistry.register(rules)
     }
 }
 
-/// Frees a rule set; NULL and unknown pointers are ignored.
+/// Frees a rule set; NULL is a no-op, and any other pointer that is not a live rule set is left
+/// alone with the reason in the error message.
 @c @implementation
 public func dtd_rules_destroy(_ rules: OpaquePointer?) {
-    HandleRegistry.unregister(rules)
+    destroyHandle(rules, as: RulesHandle.self, "dtd_rules_destroy", "rules")
 }
 
 /// Validates the layer and assigns `rule`. The corresponding Swift API is `RuleSet.set(_:layer:in:)`.

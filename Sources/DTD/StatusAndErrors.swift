@@ -1,4 +1,5 @@
 import CDTD
+import DTDCore
 
 // MARK: - 2. Status codes and errors
 
@@ -35,4 +36,14 @@ public func dtd_status_string(_ status: dtd_status) -> UnsafePointer<CChar>? {
 public func dtd_last_error_message() -> UnsafePointer<CChar>? {
     if let buffer = LastError.buffer { return UnsafePointer(buffer) }
     return staticCString("(no memory for the error message)")
+}
+
+/// Caps the memory one compute call may allocate. The corresponding Swift API is `ScratchLimit.set(_:)`.
+@c @implementation
+public func dtd_set_max_scratch_bytes(_ max_bytes: Int64, _ out_previous: UnsafeMutablePointer<Int64>?) -> dtd_status {
+    guarded { () throws(DTDError) in
+        let limit = try Argument.count(max_bytes, "max_bytes")
+        let previous = ScratchLimit.set(limit)
+        out_previous?.pointee = Int64(previous)
+    }
 }

@@ -21,7 +21,7 @@ public func dtd_theory_gxi_distance_f32(_ network: OpaquePointer?, _ rules: Opaq
                                         _ input: UnsafePointer<Float>?, _ input_count: Int64,
                                         _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
                                         _ distances: UnsafeMutablePointer<Double>?, _ distances_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try gxiDistance(network, rules, batch, input, input_count, output_relevance, output_relevance_count, distances, distances_count)
     }
 }
@@ -31,7 +31,7 @@ public func dtd_theory_gxi_distance_f64(_ network: OpaquePointer?, _ rules: Opaq
                                         _ input: UnsafePointer<Double>?, _ input_count: Int64,
                                         _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
                                         _ distances: UnsafeMutablePointer<Double>?, _ distances_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try gxiDistance(network, rules, batch, input, input_count, output_relevance, output_relevance_count, distances, distances_count)
     }
 }
@@ -52,7 +52,7 @@ public func dtd_theory_constant_root_f32(_ network: OpaquePointer?, _ batch: Int
                                          _ root: UnsafePointer<Float>?, _ root_count: Int64,
                                          _ output_relevance: UnsafePointer<Float>?, _ output_relevance_count: Int64,
                                          _ relevance: UnsafeMutablePointer<Float>?, _ relevance_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try constantRoot(network, batch, input, input_count, root, root_count, output_relevance, output_relevance_count, relevance, relevance_count)
     }
 }
@@ -62,7 +62,7 @@ public func dtd_theory_constant_root_f64(_ network: OpaquePointer?, _ batch: Int
                                          _ root: UnsafePointer<Double>?, _ root_count: Int64,
                                          _ output_relevance: UnsafePointer<Double>?, _ output_relevance_count: Int64,
                                          _ relevance: UnsafeMutablePointer<Double>?, _ relevance_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try constantRoot(network, batch, input, input_count, root, root_count, output_relevance, output_relevance_count, relevance, relevance_count)
     }
 }
@@ -96,7 +96,7 @@ public func dtd_theory_construct_roots_f32(_ network: OpaquePointer?, _ rules: O
                                            _ explanation: UnsafePointer<Float>?, _ explanation_count: Int64,
                                            _ points: UnsafeMutablePointer<Float>?, _ points_count: Int64,
                                            _ info: UnsafeMutablePointer<dtd_root_info>?, _ info_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try constructRoots(network, rules, query, batch, input, input_count, explanation, explanation_count, points, points_count, info, info_count)
     }
 }
@@ -107,7 +107,7 @@ public func dtd_theory_construct_roots_f64(_ network: OpaquePointer?, _ rules: O
                                            _ explanation: UnsafePointer<Double>?, _ explanation_count: Int64,
                                            _ points: UnsafeMutablePointer<Double>?, _ points_count: Int64,
                                            _ info: UnsafeMutablePointer<dtd_root_info>?, _ info_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in
+    computing { () throws(DTDError) in
         try constructRoots(network, rules, query, batch, input, input_count, explanation, explanation_count, points, points_count, info, info_count)
     }
 }
@@ -132,7 +132,7 @@ public func dtd_theory_rank1_csc_f32(_ network: OpaquePointer?, _ rules: OpaqueP
                                      _ input: UnsafePointer<Float>?, _ input_count: Int64, _ seeds_per_sample: Int64,
                                      _ seeds: UnsafePointer<Float>?, _ seeds_count: Int64,
                                      _ csc: UnsafeMutablePointer<Double>?, _ csc_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try rankOne(network, rules, batch, input, input_count, seeds_per_sample, seeds, seeds_count, csc, csc_count) }
+    computing { () throws(DTDError) in try rankOne(network, rules, batch, input, input_count, seeds_per_sample, seeds, seeds_count, csc, csc_count) }
 }
 
 @c @implementation
@@ -140,5 +140,5 @@ public func dtd_theory_rank1_csc_f64(_ network: OpaquePointer?, _ rules: OpaqueP
                                      _ input: UnsafePointer<Double>?, _ input_count: Int64, _ seeds_per_sample: Int64,
                                      _ seeds: UnsafePointer<Double>?, _ seeds_count: Int64,
                                      _ csc: UnsafeMutablePointer<Double>?, _ csc_count: Int64) -> dtd_status {
-    guarded { () throws(DTDError) in try rankOne(network, rules, batch, input, input_count, seeds_per_sample, seeds, seeds_count, csc, csc_count) }
+    computing { () throws(DTDError) in try rankOne(network, rules, batch, input, input_count, seeds_per_sample, seeds, seeds_count, csc, csc_count) }
 }

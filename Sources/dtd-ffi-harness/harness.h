@@ -20,6 +20,8 @@
  *   nonfinite.c  which outputs a NaN or infinity in an input or seed reaches, and which it does not
  *   winograd.c   wide CNNs with and without Winograd (DTD_WINOGRAD=0 in a second child)
  *   specific.c   version, status strings, the bad-input list with exact status codes
+ *   handles.c    stale, mistyped and forged handles are rejected (registry generations)
+ *   catalogue.c  bad API arguments: the specific status and the argument named in the message
  *   fullbackward.c  full-backward DTD (section 8): hand cases, bookkeeping, CLP absent, bad input
  *   zennit.c     every Zennit reference case of Tests/Fixtures/zennit{,_graph} (JSON via cJSON)
  *   main.c       command line, order of the phases, summary
@@ -179,6 +181,8 @@ void run_theory_checks(void);
 void run_nonfinite_checks(void);
 void run_winograd_checks(void);
 void run_specific_checks(void);
+void run_handle_checks(void);
+void run_catalogue_checks(void);
 /* fullbackward.c: called from the values and specific phases */
 void run_full_backward_values(void);
 void run_full_backward_specific(void);

@@ -1,12 +1,14 @@
 /**
  * dtd-ffi-harness : calls every function of Tests/abi/signatures.txt in libdtd.so through libffi.
  *
- *   dtd-ffi-harness [libdtd.so [signatures.txt]] [--phases=specific,null,recipes,values,zennit]
+ *   dtd-ffi-harness [libdtd.so [signatures.txt]] [--phases=specific,handles,catalogue,null,recipes,values,zennit]
  *
  * Defaults: .build/release/libdtd.so and Tests/abi/signatures.txt (run from the repository root).
  * Phases, in order:
  *   specific  version, status strings, error messages, the bad-input list with exact codes,
  *             failed builds leave the network unchanged, NaN propagation, out-of-memory
+ *   handles   stale handles are rejected forever (the address-reuse patterns), wrong-type destroys
+ *   catalogue bad API arguments, each with its status and a message naming the argument
  *   null      every function with NULL pointers and 0 / -1 / largest / smallest scalars
  *   recipes   every fallible function: its valid call, then each argument perturbed by its role
  *   values    forward, gradient, gradient x input and every LRP rule against a naive reference;
@@ -39,7 +41,7 @@ int main(int argc, char **argv) {
         if (strncmp(argv[i], "--phases=", 9) == 0) {
             phases = argv[i] + 9;
         } else if (argv[i][0] == '-') {
-            fprintf(stderr, "usage: %s [libdtd.so [signatures.txt]] [--phases=specific,null,recipes,values,zennit]\n", argv[0]);
+            fprintf(stderr, "usage: %s [libdtd.so [signatures.txt]] [--phases=specific,handles,catalogue,null,recipes,values,zennit]\n", argv[0]);
             return 2;
         } else if (positional == 0) {
             library_path = argv[i], positional++;
@@ -65,6 +67,8 @@ int main(int argc, char **argv) {
     table_resolve(library);
 
     if (phase_enabled(phases, "specific")) run_specific_checks();
+    if (phase_enabled(phases, "handles")) run_handle_checks();
+    if (phase_enabled(phases, "catalogue")) run_catalogue_checks();
     if (phase_enabled(phases, "null")) sweep_null_arguments();
     if (phase_enabled(phases, "recipes")) sweep_recipes();
     if (phase_enabled(phases, "values")) {

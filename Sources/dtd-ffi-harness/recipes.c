@@ -485,6 +485,14 @@ static void r_rank1_csc(Call *c, Fixture *fx, int d) {
     buffer(c, "double *", fx->csc, FX_LAYERS + 1, 0, DTD_ERROR_BUFFER_TOO_SMALL);
 }
 
+/* ---- limits ------------------------------------------------------------------------------------ */
+
+static void r_set_max_scratch(Call *c, Fixture *fx, int d) {
+    (void)d;
+    add(c, ROLE_BYTES, "int64_t", AI64((int64_t)1 << 30));
+    add(c, ROLE_OPTIONAL_OUT, "int64_t *", AP(&fx->out_i64));
+}
+
 /* ---- 8. Full-backward DTD ------------------------------------------------------------------------ */
 
 static void fb_query(Call *c, Fixture *fx, unsigned flags) {
@@ -530,6 +538,7 @@ typedef struct {
 } Recipe;
 
 static const Recipe recipes[] = {
+    {"dtd_set_max_scratch_bytes", 0, r_set_max_scratch},
     {"dtd_network_create", 0, r_network_create},
     {"dtd_network_destroy", 0, r_network_destroy},
     {"dtd_network_add_dense", 1, r_add_dense},

@@ -99,6 +99,8 @@ typedef enum {
     ROLE_ENUM,           /* one of `valid` */
     ROLE_FLAG,           /* any int32 (nonzero = true) */
     ROLE_PARAM,          /* a double parameter; PARAM_* flags give its domain */
+    ROLE_BYTES,          /* a byte count >= 0 where every such value is valid (a cap; 0 = none) */
+    ROLE_OPTIONAL_OUT,   /* an out-pointer that may be NULL */
     ROLE_FB_QUERY,       /* const dtd_full_backward_query * (FBQ_* flags) */
     ROLE_LIST_COUNT,     /* entries of the preceding list (route/add sources, records, masks): >= `min`;
                             not a capacity, so a count above the list's length is never probed */

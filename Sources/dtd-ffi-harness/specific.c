@@ -18,6 +18,8 @@
  *    conv as a source, add and concatenation shape errors, adaptive/padded pool arguments, layer
  *    kinds and sources, rules on pools and adds, roots refused at a bypassed layer; bad records
  *    and masks of dtd_relevance_lrp_layers_*.
+ *  - the scratch cap (dtd_set_max_scratch_bytes(), DTD_MAX_SCRATCH_MB) refuses a call before it
+ *    allocates past the cap, and lets it through under a higher cap or none.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -788,6 +790,84 @@ static void oom_job(void *ctx) {
           "returned %s: %s", status_name(s), last_message());
 }
 
+/* ---- the scratch cap: a status before the allocation ------------------------------------------- */
+
+/** (1, 512, 512) input, conv 1 -> 1 with a 31 x 31 kernel and padding 15 (float32): the forward
+ *  pass needs an im2col scratch of 961 x 262144 floats (1 GiB). Returns the network or NULL. */
+static void *gigabyte_network(float **x, float **y) {
+    int64_t shape[3] = {1, 512, 512};
+    void *net = NULL;
+    float *weight = calloc(961, sizeof(float));
+    *x = calloc(512 * 512, sizeof(float)), *y = calloc(512 * 512, sizeof(float));
+    if (!weight || !*x || !*y) abort();
+    for (int i = 0; i < 961; i++) weight[i] = 0.001f;
+    set_setup_mode(1);
+    DCALL("dtd_network_create", AI32(DTD_DTYPE_FLOAT32), AP(shape), AI64(3), AP(&net));
+    dtd_status s = DCALL("dtd_network_add_conv2d_f32", AP(net), AP(weight), AI64(961), AI64(1), AI64(1), AI64(31), AI64(31), AP(NULL),
+                         AI64(0), AI64(1), AI64(1), AI64(15), AI64(15), AI64(1), AI64(1));
+    set_setup_mode(0);
+    free(weight);
+    return s == DTD_OK ? net : NULL;
+}
+
+static void scratch_cap_job(void *ctx) {
+    (void)ctx;
+    const char *fn = "dtd_set_max_scratch_bytes";
+    float *x = NULL, *y = NULL;
+    void *net = gigabyte_network(&x, &y);
+    if (!net) {
+        check(0, fn, "the scratch cap", "could not build the test network: %s", last_message());
+        return;
+    }
+    int64_t previous = -1;
+    expect(fn, "no cap by default: the previous cap is 0", DCALL(fn, AI64((int64_t)128 << 20), AP(&previous)), DTD_OK);
+    check(previous == 0, fn, "no cap by default (DTD_MAX_SCRATCH_MB unset)", "previous cap %lld", (long long)previous);
+    /* The message names the cap: the call was refused by it, before malloc was asked for 1 GiB. */
+    dtd_status s = DCALL("dtd_network_forward_f32", AP(net), AI64(1), AP(x), AI64(512 * 512), AP(y), AI64(512 * 512));
+    check(s == DTD_ERROR_OUT_OF_MEMORY && strstr(last_message(), "scratch limit of 128 MiB") != NULL, "dtd_network_forward_f32",
+          "a 1 GiB scratch under a 128 MiB cap is DTD_ERROR_OUT_OF_MEMORY naming the cap", "%s: %s", status_name(s), last_message());
+    /* A cap above the need lets the same call through; 0 removes the cap. */
+    expect(fn, "raise the cap to 4 GiB", DCALL(fn, AI64((int64_t)4 << 30), AP(&previous)), DTD_OK);
+    check(previous == (int64_t)128 << 20, fn, "out_previous reports the cap it replaces", "%lld", (long long)previous);
+    s = DCALL("dtd_network_forward_f32", AP(net), AI64(1), AP(x), AI64(512 * 512), AP(y), AI64(512 * 512));
+    check(s == DTD_OK, "dtd_network_forward_f32", "the same call under a 4 GiB cap succeeds", "%s: %s", status_name(s), last_message());
+    expect(fn, "remove the cap", DCALL(fn, AI64(0), AP(NULL)), DTD_OK);
+    expect(fn, "a negative cap", DCALL(fn, AI64(-1), AP(&previous)), DTD_ERROR_SIZE);
+    expect_mentions(fn, "the negative-cap message names the argument", "max_bytes");
+    /* A small cap refuses an ordinary call, which then works again without it. */
+    Fixture *fx = fixture_build(1);
+    DCALL(fn, AI64(4096), AP(NULL));
+    if (fx) {
+        const int64_t nx = FX_BATCH * FX_IN, ny = FX_BATCH * FX_OUT;
+        s = DCALL("dtd_relevance_lrp_f64", AP(fx->net[1]), AP(fx->rules[1]), AI64(FX_BATCH), AP(fx->x[1]), AI64(nx), AP(fx->seed[1]),
+                  AI64(ny), AP(fx->relevance[1]), AI64(nx), AP(NULL), AI64(0));
+        check(s == DTD_ERROR_OUT_OF_MEMORY, "dtd_relevance_lrp_f64", "LRP on the fixture under a 4 KiB cap is DTD_ERROR_OUT_OF_MEMORY",
+              "%s: %s", status_name(s), last_message());
+        DCALL(fn, AI64(0), AP(NULL));
+        s = DCALL("dtd_relevance_lrp_f64", AP(fx->net[1]), AP(fx->rules[1]), AI64(FX_BATCH), AP(fx->x[1]), AI64(nx), AP(fx->seed[1]),
+                  AI64(ny), AP(fx->relevance[1]), AI64(nx), AP(NULL), AI64(0));
+        check(s == DTD_OK, "dtd_relevance_lrp_f64", "and succeeds once the cap is removed", "%s: %s", status_name(s), last_message());
+        fixture_free(fx);
+    }
+    free(x), free(y);
+}
+
+static void scratch_environment_job(void *ctx) {
+    (void)ctx;
+    /* A fresh child: libdtd reads DTD_MAX_SCRATCH_MB on first use. */
+    setenv("DTD_MAX_SCRATCH_MB", "64", 1);
+    float *x = NULL, *y = NULL;
+    void *net = gigabyte_network(&x, &y);
+    dtd_status s = net ? DCALL("dtd_network_forward_f32", AP(net), AI64(1), AP(x), AI64(512 * 512), AP(y), AI64(512 * 512)) : NO_CALL;
+    check(s == DTD_ERROR_OUT_OF_MEMORY && strstr(last_message(), "scratch limit of 64 MiB") != NULL, "dtd_network_forward_f32",
+          "DTD_MAX_SCRATCH_MB=64 caps a 1 GiB call before it allocates", "%s: %s", status_name(s), last_message());
+    int64_t previous = -1;
+    DCALL("dtd_set_max_scratch_bytes", AI64(0), AP(&previous));
+    check(previous == (int64_t)64 << 20, "dtd_set_max_scratch_bytes", "the environment's cap is the initial one", "%lld",
+          (long long)previous);
+    free(x), free(y);
+}
+
 void run_specific_checks(void) {
     isolated("specific", "version and status strings", version_job, NULL);
     isolated("specific", "the bad-input list", bad_input_job, NULL);
@@ -801,5 +881,7 @@ void run_specific_checks(void) {
         isolated("specific", d ? "lrp_layers: bad records and masks (float64)" : "lrp_layers: bad records and masks (float32)",
                  lrp_layers_bad_input_job, &d);
     isolated("specific", "out of memory", oom_job, NULL);
+    isolated("specific", "the scratch cap", scratch_cap_job, NULL);
+    isolated("specific", "the scratch cap from DTD_MAX_SCRATCH_MB", scratch_environment_job, NULL);
     run_full_backward_specific();
 }

@@ -51,3 +51,11 @@ func guarded(_ function: StaticString = #function, _ body: () throws(DTDError) -
         return DTDStatus(error.kind).rawValue
     }
 }
+
+/// `guarded` for a compute call (forward, the relevance methods, roots, the audit, the theory
+/// checks): the memory it allocates for itself counts against the scratch cap
+/// (`ScratchLimit`, `dtd_set_max_scratch_bytes`). Building calls are not capped: what they
+/// allocate is the model the caller asked for.
+func computing(_ function: StaticString = #function, _ body: () throws(DTDError) -> Void) -> dtd_status {
+    guarded(function) { () throws(DTDError) in try ScratchLimit.withBudget(body) }
+}

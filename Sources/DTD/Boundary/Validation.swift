@@ -5,18 +5,21 @@ import DTDCore
 enum Argument {
     /// The live network behind `pointer`.
     static func network(_ pointer: OpaquePointer?, _ name: String = "network") throws(DTDError) -> NetworkHandle {
-        guard let pointer else { throw DTDError(.nullPointer, "\(name) is NULL") }
-        guard let handle = HandleRegistry.lookup(pointer, as: NetworkHandle.self) else {
-            throw DTDError(.invalidArgument, "\(name) is not a live dtd_network handle (destroyed, or not from dtd_network_create)")
-        }
-        return handle
+        try handle(pointer, NetworkHandle.self, name)
     }
 
     /// The live rule set behind `pointer`.
     static func rules(_ pointer: OpaquePointer?, _ name: String = "rules") throws(DTDError) -> RulesHandle {
+        try handle(pointer, RulesHandle.self, name)
+    }
+
+    /// The live handle of type `H` behind `pointer`; a destroyed, mistyped or foreign pointer is
+    /// `.invalidArgument` naming what it is.
+    static func handle<H: Handle>(_ pointer: OpaquePointer?, _ type: H.Type, _ name: String) throws(DTDError) -> H {
         guard let pointer else { throw DTDError(.nullPointer, "\(name) is NULL") }
-        guard let handle = HandleRegistry.lookup(pointer, as: RulesHandle.self) else {
-            throw DTDError(.invalidArgument, "\(name) is not a live dtd_rules handle (destroyed, or not from dtd_rules_create)")
+        let resolution = HandleRegistry.resolve(pointer, as: type)
+        guard case .live(let handle) = resolution else {
+            throw DTDError(.invalidArgument, resolution.problem(name) ?? "\(name) is not a live \(H.typeName) handle")
         }
         return handle
     }

@@ -17,6 +17,9 @@ enum BufferPool {
     struct Block {
         let pointer: UnsafeMutableRawPointer
         let bytes: Int
+        /// The call budget (`ScratchLimit`) this block is charged to while in use, and the bytes
+        /// charged: those asked for (a reused block may be larger; its pages exist already).
+        var charge: (budget: ScratchBudget, bytes: Int)? = nil
     }
 
     final class Cache {
@@ -45,8 +48,26 @@ enum BufferPool {
         return fresh
     }
 
-    /// A block of at least `bytes` bytes (its actual size is returned), or nil when memory is exhausted.
-    static func acquire(_ bytes: Int) -> Block? {
+    /// A block of at least `bytes` bytes (its actual size is returned), charged to the calling
+    /// thread's call budget if it has one.
+    /// - Throws: `.outOfMemory` when the block would exceed the budget (checked before anything
+    ///   is allocated) or memory is exhausted.
+    static func acquire(_ bytes: Int) throws(DTDError) -> Block {
+        guard let budget = ScratchBudget.current else {
+            guard let block = take(bytes) else { throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes") }
+            return block
+        }
+        try budget.charge(bytes)
+        guard var block = take(bytes) else {
+            budget.uncharge(bytes)
+            throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes")
+        }
+        block.charge = (budget, bytes)
+        return block
+    }
+
+    /// A block from this thread's cache or from malloc, or nil when memory is exhausted.
+    private static func take(_ bytes: Int) -> Block? {
         if limit > 0 {
             let c = cache
             var best = -1
@@ -64,7 +85,12 @@ enum BufferPool {
     }
 
     /// Returns a block to this thread's cache, or frees it when the cache is full.
-    static func release(_ block: Block) {
+    static func release(_ charged: Block) {
+        var block = charged
+        if let (budget, bytes) = block.charge {
+            budget.uncharge(bytes)
+            block.charge = nil
+        }
         guard limit > 0, block.bytes <= limit else { free(block.pointer); return }
         let c = cache
         while c.bytes + block.bytes > limit, !c.blocks.isEmpty {
@@ -74,5 +100,26 @@ enum BufferPool {
         }
         c.blocks.append(block)
         c.bytes += block.bytes
+    }
+}
+
+extension ScratchBudget {
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The budget of the call this thread is running (or running steps of), if it has one; the
+    /// one `BufferPool.acquire` charges. The slot holds an unretained reference; `withBudget` and
+    /// the worker pool keep it alive. Here, beside the pool's own thread slot, because it is raw.
+    static var current: ScratchBudget? {
+        get {
+            guard let raw = pthread_getspecific(key) else { return nil }
+            return Unmanaged<ScratchBudget>.fromOpaque(raw).takeUnretainedValue()
+        }
+        set {
+            pthread_setspecific(key, newValue.map { Unmanaged.passUnretained($0).toOpaque() })
+        }
     }
 }

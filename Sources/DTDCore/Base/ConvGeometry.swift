@@ -67,6 +67,13 @@ public struct ConvGeometry: Equatable, Sendable {
         guard patch <= Limits.maxDimension, outputCount <= Limits.maxDimension else {
             throw DTDError(.size, "layer \(layer) (conv2d): patch size \(patch) or output size \(outputCount) exceeds the limit \(Limits.maxDimension)")
         }
+        // im2col copies each channel into a zero-bordered plane: a large stride can keep the
+        // output small while the padding makes that plane overflow (found by Tests/fuzz).
+        let plane = try Limits.product(input.height + 2 * padding.0, input.width + 2 * padding.1,
+                                       "layer \(layer) (conv2d): padded input plane")
+        guard plane <= Limits.maxDimension else {
+            throw DTDError(.size, "layer \(layer) (conv2d): the padded input plane (\(input.height) + 2 x \(padding.0)) x (\(input.width) + 2 x \(padding.1)) = \(plane) exceeds the limit \(Limits.maxDimension)")
+        }
         inChannels = input.channels; height = input.height; width = input.width
         self.outChannels = outChannels
         kernelHeight = kernel.0; kernelWidth = kernel.1

@@ -9,7 +9,8 @@ import Darwin
 /// `Include/dtd.h` (conventions, "Environment variables"): `DTD_NUM_THREADS` (`threads`),
 /// `DTD_SPIN_US` (`spinNanoseconds`), `DTD_CACHE_MB` (`cacheBytes`), `DTD_WINOGRAD`
 /// (`winograd`), `DTD_FAST_PATHS` (`fastPaths`), `DTD_CLP_LIBRARY` (`clpLibrary`), `DTD_KERNELS`
-/// (`kernels`) and `DTD_ONEDNN_LIBRARY` (`oneDNNLibrary`). An unset or invalid value means the
+/// (`kernels`), `DTD_ONEDNN_LIBRARY` (`oneDNNLibrary`) and `DTD_MAX_SCRATCH_MB`
+/// (`maxScratchBytes`). An unset or invalid value means the
 /// default; large values are capped.
 enum Environment {
     /// `DTD_NUM_THREADS`, else the online cores (at most 16).
@@ -28,6 +29,13 @@ enum Environment {
     static let cacheBytes: Int = {
         if let value = integer("DTD_CACHE_MB"), value >= 0 { return min(value, 1 << 20) << 20 }
         return 128 << 20
+    }()
+
+    /// `DTD_MAX_SCRATCH_MB` in bytes, the initial scratch cap of one call (`ScratchLimit`);
+    /// 0 (unset, 0 or invalid) means no cap.
+    static let maxScratchBytes: Int = {
+        if let value = integer("DTD_MAX_SCRATCH_MB"), value > 0 { return min(value, 1 << 40) << 20 }
+        return 0
     }()
 
     /// `DTD_WINOGRAD`: anything but "0" leaves Winograd on.

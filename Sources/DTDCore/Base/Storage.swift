@@ -36,9 +36,7 @@ public final class Storage<Element: BitwiseCopyable>: @unchecked Sendable {
         guard count >= 0 else { throw DTDError(.size, "internal: negative storage size \(count)") }
         let (bytes, overflow) = Swift.max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Element>.stride)
         guard !overflow else { throw DTDError(.overflow, "\(count) elements do not fit in memory addresses") }
-        guard let block = BufferPool.acquire(bytes) else {
-            throw DTDError(.outOfMemory, "could not allocate \(bytes) bytes")
-        }
+        let block = try BufferPool.acquire(bytes)
         self.count = count
         self.block = block
         self.base = block.pointer.bindMemory(to: Element.self, capacity: Swift.max(count, 1))

@@ -59,6 +59,12 @@ final class WorkerPool: @unchecked Sendable {
         }
     }
 
+    /// Jobs the pool ran, and jobs a caller ran alone because the pool was busy (another call's
+    /// job, or a nested one). Relaxed counters, for tests that must know concurrent calls
+    /// really overlapped in the pool.
+    static let pooledJobs = Atomic<Int>(0)
+    static let busyFallbacks = Atomic<Int>(0)
+
     /// Threads started (the caller is the extra participant of every job).
     private(set) var workerCount = 0
     private let busy = Atomic<Bool>(false)
@@ -71,6 +77,8 @@ final class WorkerPool: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private var iterations = 0
     private var body: ((Int) -> Void)?
+    /// The submitting call's scratch budget, which the workers charge while they run its job.
+    private var budget: ScratchBudget?
     private let parkLock: UnsafeMutablePointer<pthread_mutex_t>
     private let parkSignal: UnsafeMutablePointer<pthread_cond_t>
 
@@ -96,11 +104,14 @@ final class WorkerPool: @unchecked Sendable {
     /// when all have finished. Iterations are claimed one at a time, so uneven ones balance.
     func run(_ count: Int, _ body: (Int) -> Void) {
         guard count > 1, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            if count > 1 { Self.busyFallbacks.add(1, ordering: .relaxed) }
             for i in 0..<count { body(i) }
             return
         }
+        Self.pooledJobs.add(1, ordering: .relaxed)
         withoutActuallyEscaping(body) { body in
             self.body = body
+            budget = ScratchBudget.current
             iterations = count
             nextIteration.store(0, ordering: .relaxed)
             let job = generation.load(ordering: .relaxed) &+ 1
@@ -127,6 +138,7 @@ final class WorkerPool: @unchecked Sendable {
                 if spins & 1023 == 0 { sched_yield() }
             }
             self.body = nil
+            budget = nil
         }
         busy.store(false, ordering: .releasing)
     }
@@ -144,7 +156,10 @@ final class WorkerPool: @unchecked Sendable {
     /// `body` is released before it acknowledges the job (`run`'s escape check counts it).
     @inline(never)
     private func runJob() {
-        if let body { claim(body, iterations) }
+        guard let body else { return }
+        ScratchBudget.current = budget
+        claim(body, iterations)
+        ScratchBudget.current = nil
     }
 
     private func work() -> Never {

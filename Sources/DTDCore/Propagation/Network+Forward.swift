@@ -18,7 +18,10 @@ extension Network {
         }
         try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
             try output.withMutableBatchView(batch: batch, count: outputCount) { (y) throws(DTDError) in
-                y.copy(from: try trace(input: x, scratch: Scratch()).output)
+                // The trace owns the output's storage: keep it to the copy's end.
+                let traced = try trace(input: x, scratch: Scratch())
+                y.copy(from: traced.output)
+                withExtendedLifetime(traced) {}
             }
         }
     }

@@ -415,12 +415,14 @@ extension Network {
         }
         try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
             try seed.withMutableBatchView(batch: batch, count: outputCount) { (out) throws(DTDError) in
-                let f = try trace(input: x, scratch: Scratch()).output
+                let traced = try trace(input: x, scratch: Scratch())
+                let f = traced.output
                 out.fill(0)
                 for n in 0..<batch {
                     let k = Int(targets[n])
                     out[n, k] = f[n, k]
                 }
+                withExtendedLifetime(traced) {}  // owns f's storage
             }
         }
     }

@@ -36,10 +36,12 @@ extension Network {
         try input.withBatchView(batch: batch, count: inputCount) { (x) throws(DTDError) in
             try outputRelevance.withBatchView(batch: batch, count: outputCount) { (r) throws(DTDError) in
                 try lrp(x, seed: r, rules: rules, into: lrpResult)
-                let outputs = try trace(input: x, scratch: Scratch()).output
+                let traced = try trace(input: x, scratch: Scratch())
+                let outputs = traced.output
                 for i in 0..<(batch * outputCount) {
                     normalised[i] = outputs[i] == 0 ? 0 : r[i] / outputs[i]
                 }
+                withExtendedLifetime(traced) {}  // owns the outputs' storage
                 try gradient(x, seed: normalised.readOnly, into: gxi, timesInput: true)
             }
         }

@@ -117,7 +117,7 @@ extension Network {
                 records.append(record)
             }
         }
-        withExtendedLifetime(relevanceStorage) {}
+        withExtendedLifetime((trace, relevanceStorage)) {}  // they own a, z and relevance
         return records
     }
 }

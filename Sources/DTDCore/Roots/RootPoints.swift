@@ -312,6 +312,7 @@ extension Network {
                         sums[chunk.firstSample + n, e] += c * row[e] * (ai - Double(points[i, e]))
                     }
                 }
+                withExtendedLifetime(trace) {}  // owns layerInput's storage
             }
         }
         withExtendedLifetime(rowStorage) {}

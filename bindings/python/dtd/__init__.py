@@ -27,6 +27,7 @@ from . import composites, full_backward, roots, rules, study
 from . import image, plot  # numpy only; plot imports matplotlib when it draws
 from ._loader import library as _library
 from .errors import DTDABIError, DTDError, DTDLoadError, UnsupportedModelError
+from .limits import set_max_scratch_bytes
 from .network import LEDGER_DTYPE, Network
 from .full_backward import FullBackwardResult
 from .roots import AuditResult, Roots
@@ -35,6 +36,7 @@ __all__ = [
     "Network", "Roots", "AuditResult", "FullBackwardResult", "DTDError", "DTDLoadError", "DTDABIError",
     "LEDGER_DTYPE", "UnsupportedModelError", "rules", "composites", "roots", "full_backward", "study",
     "version", "abi_version", "library_path", "image", "plot", "from_torch", "from_onnx", "from_sklearn",
+    "set_max_scratch_bytes",
 ]
 
 

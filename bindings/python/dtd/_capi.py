@@ -452,6 +452,10 @@ def dtd_status_string(status, /) -> bytes: ...
 @c_function([], const_char_p)
 def dtd_last_error_message() -> bytes: ...
 
+# dtd_status dtd_set_max_scratch_bytes(int64_t, int64_t *)
+@c_function([int64_t, int64_p], dtd_status)
+def dtd_set_max_scratch_bytes(max_bytes, out_previous, /) -> int: ...
+
 
 # ================================================================================================
 # 3. Network handle

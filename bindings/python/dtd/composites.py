@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from . import _capi
+from ._model_format import real_number
 from .errors import _check
 from .rules import (AlphaBeta, Bound, DEFAULT_STABILIZER, Epsilon, Flat, Gamma, Rule, ZBox, ZPlus,
                     _bound, _bound_key, _flag, rule_from_dict)
@@ -123,8 +124,8 @@ class Preset:
 
     def __init__(self, *, epsilon: float = 1e-6, stabilizer: float = DEFAULT_STABILIZER,
                  bias: bool = True) -> None:
-        self.epsilon = float(epsilon)
-        self.stabilizer = float(stabilizer)
+        self.epsilon = real_number(epsilon, "epsilon")
+        self.stabilizer = real_number(stabilizer, "stabilizer")
         self.bias = _flag(bias, "bias")
         self.overrides: tuple[tuple[LayerKey, Rule], ...] = ()
 
@@ -236,7 +237,7 @@ class EpsilonGammaBox(Preset):
         super().__init__(epsilon=epsilon, stabilizer=stabilizer, bias=bias)
         self.low = _bound(low, "low")
         self.high = _bound(high, "high")
-        self.gamma = float(gamma)
+        self.gamma = real_number(gamma, "gamma")
 
     def _conv_rule(self) -> Rule:
         return Gamma(self.gamma, self.stabilizer, bias=self.bias)
@@ -320,13 +321,14 @@ class Composite:
 def mlp_epsilon_plus(epsilon: float = 1e-6) -> Composite:
     """z+ on feature layers (conv layers, or an MLP's hidden dense layers), epsilon on the
     other dense layers."""
-    return Composite("mlp_epsilon_plus", _capi.DTD_COMPOSITE_EPSILON_PLUS, epsilon=float(epsilon))
+    return Composite("mlp_epsilon_plus", _capi.DTD_COMPOSITE_EPSILON_PLUS,
+                     epsilon=real_number(epsilon, "epsilon"))
 
 
 def mlp_epsilon_plus_flat(epsilon: float = 1e-6) -> Composite:
     """As :func:`mlp_epsilon_plus`, with flat on the first dense/conv layer."""
     return Composite("mlp_epsilon_plus_flat", _capi.DTD_COMPOSITE_EPSILON_PLUS_FLAT,
-                     epsilon=float(epsilon))
+                     epsilon=real_number(epsilon, "epsilon"))
 
 
 def mlp_epsilon_gamma_box(low: float, high: float, epsilon: float = 1e-6,
@@ -335,19 +337,20 @@ def mlp_epsilon_gamma_box(low: float, high: float, epsilon: float = 1e-6,
     epsilon on the other dense layers. ``low``/``high`` are scalars here; for per-channel
     bounds, override the first layer with :class:`dtd.rules.ZBox`."""
     return Composite("mlp_epsilon_gamma_box", _capi.DTD_COMPOSITE_EPSILON_GAMMA_BOX,
-                     epsilon=float(epsilon), gamma=float(gamma), low=float(low), high=float(high))
+                     epsilon=real_number(epsilon, "epsilon"), gamma=real_number(gamma, "gamma"),
+                     low=real_number(low, "low"), high=real_number(high, "high"))
 
 
 def mlp_epsilon_alpha2_beta1(epsilon: float = 1e-6) -> Composite:
     """alpha-beta(2, 1) on feature layers, epsilon on the other dense layers."""
     return Composite("mlp_epsilon_alpha2_beta1", _capi.DTD_COMPOSITE_EPSILON_ALPHA2_BETA1,
-                     epsilon=float(epsilon))
+                     epsilon=real_number(epsilon, "epsilon"))
 
 
 def mlp_epsilon_alpha2_beta1_flat(epsilon: float = 1e-6) -> Composite:
     """As :func:`mlp_epsilon_alpha2_beta1`, with flat on the first dense/conv layer."""
     return Composite("mlp_epsilon_alpha2_beta1_flat",
-                     _capi.DTD_COMPOSITE_EPSILON_ALPHA2_BETA1_FLAT, epsilon=float(epsilon))
+                     _capi.DTD_COMPOSITE_EPSILON_ALPHA2_BETA1_FLAT, epsilon=real_number(epsilon, "epsilon"))
 
 
 _MLP_PRESETS = {function.__name__: function for function in (

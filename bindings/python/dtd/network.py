@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import operator
 import os
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
@@ -23,7 +22,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _batching, _capi
+from . import _batching, _capi, _model_format
 from ._batching import REQUIRED
 from .composites import Composite, Preset, _layer_key
 from .errors import DTDError, _check
@@ -82,7 +81,7 @@ NeuronsArgument = Union[None, range, slice, Sequence[int]]
 
 def _int64(value: Any, name: str) -> int:
     """An int that fits int64_t; ctypes would silently wrap a larger one."""
-    number = operator.index(value)
+    number = _model_format.integer(value, name)
     if not _INT64_MIN <= number <= _INT64_MAX:
         raise DTDError(_capi.DTD_ERROR_OVERFLOW, f"{name} = {number} does not fit in int64")
     return number
@@ -90,7 +89,7 @@ def _int64(value: Any, name: str) -> int:
 
 def _index(value: Any, name: str, status: int) -> int:
     """An index that fits int64_t (one that does not is out of range: ``status``)."""
-    number = operator.index(value)
+    number = _model_format.integer(value, name)
     if not _INT64_MIN <= number <= _INT64_MAX:
         raise DTDError(status, f"{name} = {number} does not fit in int64")
     return number
@@ -350,8 +349,10 @@ class Network:
 
     # MARK: - Building
 
-    def _array(self, value: Any) -> np.ndarray:
-        return np.ascontiguousarray(value, dtype=self._dtype)
+    def _array(self, value: Any, name: str) -> np.ndarray:
+        """``value`` as a contiguous array of the network's dtype; complex, object and string
+        arrays are errors naming the argument (``_model_format.real_array``)."""
+        return _model_format.real_array(value, self._dtype, name)
 
     def _ptr(self, array: np.ndarray | None) -> Any:
         return None if array is None else array.ctypes.data_as(self._c.pointer)
@@ -382,11 +383,11 @@ class Network:
         name it.
         """
         name = _layer_name(name)
-        w = self._array(weight)
+        w = self._array(weight, "weight")
         if w.ndim != 2:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
                            f"dense weight must be 2-D (out_features, in_features), got shape {w.shape}")
-        b = None if bias is None else self._array(bias).reshape(-1)
+        b = None if bias is None else self._array(bias, "bias").reshape(-1)
         _check(self._c.add_dense(self._h(), self._ptr(w), w.size, w.shape[0], w.shape[1],
                                  self._ptr(b), 0 if b is None else b.size))
         return self._built({"type": "dense", "weight": self._kept(w, weight),
@@ -400,12 +401,12 @@ class Network:
         or (h, w) pairs; ``padding`` an int, (h, w) or (top, bottom, left, right) (ONNX's pads).
         """
         name = _layer_name(name)
-        w = self._array(weight)
+        w = self._array(weight, "weight")
         if w.ndim != 4:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
                            f"conv2d weight must be 4-D (out_channels, in_channels, kH, kW), "
                            f"got shape {w.shape}")
-        b = None if bias is None else self._array(bias).reshape(-1)
+        b = None if bias is None else self._array(bias, "bias").reshape(-1)
         sh, sw = _pair(stride, "stride")
         sides = _padding(padding)
         dh, dw = _pair(dilation, "dilation")
@@ -454,14 +455,13 @@ class Network:
         kh, kw = _pair(kernel, "kernel")
         sh, sw = (kh, kw) if stride is None else _pair(stride, "stride")
         sides = _padding(padding)
-        include = 1 if count_include_pad else 0
+        include = _model_format.boolean(count_include_pad, "count_include_pad")
         if _symmetric(sides):
-            _check(_capi.dtd_network_add_avgpool2d(self._h(), kh, kw, sh, sw, sides[0], sides[2], include))
+            _check(_capi.dtd_network_add_avgpool2d(self._h(), kh, kw, sh, sw, sides[0], sides[2], int(include)))
         else:
-            _check(_capi.dtd_network_add_avgpool2d_padded(self._h(), kh, kw, sh, sw, *sides, include))
+            _check(_capi.dtd_network_add_avgpool2d_padded(self._h(), kh, kw, sh, sw, *sides, int(include)))
         return self._built({"type": "avgpool2d", "kernel": [kh, kw], "stride": [sh, sw],
-                            "padding": _padding_spec(sides),
-                            "count_include_pad": bool(count_include_pad)}, name)
+                            "padding": _padding_spec(sides), "count_include_pad": include}, name)
 
     def add_route(self, sources: Any, *, name: str | None = None) -> Network:
         """Appends a layer whose output is the output of layer ``sources[0]`` (one source: a
@@ -524,14 +524,16 @@ class Network:
         on the layer it was folded into.
         """
         name = _layer_name(name)
-        arrays = [self._array(a).reshape(-1) for a in (gamma, beta, running_mean, running_var)]
+        arrays = [self._array(a, what).reshape(-1) for a, what in
+                  ((gamma, "gamma"), (beta, "beta"), (running_mean, "running_mean"),
+                   (running_var, "running_var"))]
         sizes = [a.size for a in arrays]
         if len(set(sizes)) != 1:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
                            "batchnorm gamma, beta, running_mean and running_var must have the "
                            f"same size, got {sizes}")
         _check(self._c.add_batchnorm(self._h(), *(self._ptr(a) for a in arrays), sizes[0],
-                                     float(eps)))
+                                     _model_format.real_number(eps, "eps")))
         gamma_, beta_, mean_, var_ = (self._kept(a, given) for a, given in
                                       zip(arrays, (gamma, beta, running_mean, running_var)))
         return self._built({"type": "batchnorm", "gamma": gamma_, "beta": beta_,
@@ -551,9 +553,14 @@ class Network:
         ``stride``, ``padding`` (avgpool2d also ``count_include_pad``); batchnorm ``gamma``,
         ``beta``, ``running_mean``, ``running_var`` and ``eps``. Every layer may carry a
         ``"name"`` (a string, e.g. the PyTorch module it came from; see :attr:`layer_names`).
-        Other keys are ignored. :meth:`to_json` writes this format.
+        :meth:`to_json` writes this format. The schema is ``bindings/python/MODEL_FORMAT.md``:
+        the whole model is checked against it first, and any deviation (a missing or unknown
+        field, ``"false"`` for a boolean, ``2.0`` for a dimension, a count that does not match its
+        shape, ...) raises :class:`dtd._model_format.ModelFormatError` (a ``DTDError`` and
+        ``ValueError``) naming the layer index, the field and what was expected.
         """
-        spec = source if isinstance(source, Mapping) else json.loads(Path(source).read_text())
+        spec = _model_format.load(source)
+        _model_format.validate(spec)
         network = cls(spec["input_shape"], dtype=dtype)
         try:
             for index, layer in enumerate(spec["layers"]):
@@ -648,7 +655,7 @@ class Network:
 
     def _samples(self, x: Any, name: str, sample_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
         """``x`` as a contiguous batch, and whether it was a single sample."""
-        array = self._array(x)
+        array = self._array(x, name)
         if array.shape == sample_shape:
             return array.reshape((1, *sample_shape)), True
         if array.ndim == len(sample_shape) + 1 and array.shape[1:] == sample_shape:
@@ -660,7 +667,7 @@ class Network:
     def _seeds(self, r: Any, batch: int, single: bool) -> np.ndarray:
         """The output relevance as (N, *output_shape), matching the samples' batch."""
         shape = self.output_shape
-        array = self._array(r)
+        array = self._array(r, "output_relevance")
         expected = shape if single else (batch, *shape)
         if array.shape != expected:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
@@ -995,7 +1002,7 @@ class Network:
         work = _batching.groups(targets, batch)
         layer_index = _index(layer, "layer", _capi.DTD_ERROR_LAYER_INDEX)
         work = [(_index(t, "target", _capi.DTD_ERROR_OUT_OF_RANGE), samples) for t, samples in work]
-        pts = self._array(points)
+        pts = self._array(points, "points")
         shape = self._layer_input_shape(layer_index) if self._valid_layer(layer_index) else None
         if shape is not None:
             expected = (len(shape) + 1) if single else (len(shape) + 2)
@@ -1044,7 +1051,8 @@ class Network:
         begin, end = self._neuron_range(neurons, layer_index)
         query = _capi.dtd_root_query(
             layer=layer_index, target=target_index, placement=PLACEMENTS[placement],
-            flags=_capi.DTD_QUERY_CONSTRAIN_TO_REGION if constrain else 0, tol=float(tol),
+            flags=_capi.DTD_QUERY_CONSTRAIN_TO_REGION if constrain else 0,
+            tol=_model_format.real_number(tol, "tol"),
             neuron_begin=begin, neuron_end=end)
         return self._rule_set(rules_argument), query, rules_argument
 
@@ -1140,7 +1148,7 @@ class Network:
             seeds = self._seeds(output_relevance, xs.shape[0], single)
         else:
             seeds = self._unit_seeds(xs.shape[0], target)
-        x0 = self._array(root)
+        x0 = self._array(root, "root")
         if x0.shape != self.input_shape and x0.shape != xs.shape:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
                            f"root has shape {x0.shape}; expected {self.input_shape} (one point "
@@ -1179,7 +1187,7 @@ class Network:
                                               constrain=False)
         self._roots_per_sample(rule_set, query)  # validates the query with libdtd's messages
         shape = self._layer_input_shape(query.layer)
-        e = self._array(explanation)
+        e = self._array(explanation, "explanation")
         expected = shape if single else (xs.shape[0], *shape)
         if e.shape != expected:
             raise DTDError(_capi.DTD_ERROR_SHAPE_MISMATCH,
@@ -1213,7 +1221,7 @@ class Network:
         """
         xs, single = self._samples(x, "x", self.input_shape)
         out_shape = self.output_shape
-        s = self._array(seeds)
+        s = self._array(seeds, "seeds")
         lead = 1 if single else 2
         if (s.ndim != lead + len(out_shape) or s.shape[lead:] != out_shape
                 or (not single and s.shape[0] != xs.shape[0])):
@@ -1261,12 +1269,14 @@ class Network:
         if method not in METHODS:
             raise DTDError(_capi.DTD_ERROR_INVALID_ARGUMENT,
                            f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
-        if not 1 <= int(directions) <= 2**20:
+        directions = _model_format.integer(directions, "directions")
+        if not 1 <= directions <= 2**20:
             raise DTDError(_capi.DTD_ERROR_OUT_OF_RANGE, f"directions must be in [1, 2**20], got {directions}")
         xs, single = self._samples(x, "x", self.input_shape)
         query = _capi.dtd_full_backward_query(
             target=_index(target, "target", _capi.DTD_ERROR_OUT_OF_RANGE), method=METHODS[method],
-            directions=int(directions), seed=int(seed) % 2**64, input_lower=float(input_lower))
+            directions=directions, seed=_model_format.integer(seed, "seed") % 2**64,
+            input_lower=_model_format.real_number(input_lower, "input_lower"))
         sizes = _capi.dtd_full_backward_sizes()
         _check(_capi.dtd_full_backward_count(self._h(), ctypes.byref(query), ctypes.byref(sizes)))
         batch, width = xs.shape[0], xs[0].size

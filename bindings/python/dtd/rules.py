@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Union
 import numpy as np
 
 from . import _capi
+from ._model_format import check_rule_dict, real_array, real_number
 from .errors import _check
 
 __all__ = [
@@ -63,7 +64,7 @@ class Rule:
 
 
 def _real(value: Any, name: str) -> float:
-    return float(value)
+    return real_number(value, name)  # "0.25", True and 1j are errors, not 0.25, 1.0 and 0.0
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,8 @@ Bound = Union[float, np.ndarray]
 def _bound(value: Any, name: str) -> Bound:
     """A scalar stays a float; anything else becomes a read-only float64 array (hashable key)."""
     if np.ndim(value) == 0:
-        return float(value)
-    array = np.array(value, dtype=np.float64)  # a private copy the caller cannot mutate
+        return real_number(value, name)
+    array = real_array(value, np.float64, name).copy()  # a private copy the caller cannot mutate
     array.setflags(write=False)
     return array
 
@@ -257,6 +258,7 @@ def rule_from_dict(spec: Mapping[str, Any]) -> Rule:
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"a rule dict must be a mapping, got {type(spec).__name__}")
+    check_rule_dict(spec)  # strict: names the key and what was expected (_model_format.py)
     if "rule" not in spec:
         raise ValueError(f'rule dict {dict(spec)!r} has no "rule" key')
     name = spec["rule"]

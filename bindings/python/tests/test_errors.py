@@ -731,9 +731,8 @@ def test_network_destroy_then_use_reports_an_error():
     for status in (C.dtd_network_layer_count(handle, byref(count)), C.dtd_network_add_relu(handle),
                    C.dtd_network_forward_f64(handle, 1, dptr(X), 3, dptr(np.ones(3)), 3)):
         message = C.dtd_last_error_message().decode()
-        # The header does not name the status for a stale handle; the engine says INVALID_ARGUMENT.
-        assert status == C.DTD_ERROR_INVALID_ARGUMENT, message
-        assert "not a live dtd_network handle" in message
+        assert status == C.DTD_ERROR_INVALID_ARGUMENT, message  # header, conventions: Handles
+        assert "network is a dtd_network handle that was already destroyed" in message
 
 
 def test_network_destroy_twice_and_null_are_harmless():
@@ -744,21 +743,75 @@ def test_network_destroy_twice_and_null_are_harmless():
 
 
 def test_network_handle_that_was_never_a_network():
-    check(C.dtd_network_add_relu(0x1234_5678), C.DTD_ERROR_INVALID_ARGUMENT, "not a live dtd_network handle")
+    check(C.dtd_network_add_relu(0x1234_5678), C.DTD_ERROR_INVALID_ARGUMENT,
+          "not a live dtd_network handle (not made by libdtd)")
     with mlp() as net:
         rules = raw_rules(net, RULES)
         try:  # a rule-set handle where a network handle belongs
-            check(C.dtd_network_add_relu(rules), C.DTD_ERROR_INVALID_ARGUMENT, "not a live dtd_network handle")
+            check(C.dtd_network_add_relu(rules), C.DTD_ERROR_INVALID_ARGUMENT,
+                  "network is a dtd_rules handle, not a dtd_network")
         finally:
             C.dtd_rules_destroy(rules)
+
+
+def test_network_destroy_of_a_rule_set_frees_nothing_and_says_why(net):
+    rules = raw_rules(net, RULES)
+    kind = c_int32()
+    try:
+        C.dtd_network_destroy(rules)
+        message = C.dtd_last_error_message().decode()
+        assert message == ("dtd_network_destroy: network is a dtd_rules handle, not a dtd_network; "
+                           "nothing was freed")
+        check(C.dtd_rules_kind(rules, 0, byref(kind)), C.DTD_OK)
+        assert kind.value == C.DTD_RULE_EPSILON
+    finally:
+        C.dtd_rules_destroy(rules)
+    assert C.dtd_last_error_message() == b""  # a destroy that freed its handle
+
+
+def test_rules_destroy_of_a_network_frees_nothing_and_says_why(net):
+    C.dtd_rules_destroy(net._handle)
+    message = C.dtd_last_error_message().decode()
+    assert message == ("dtd_rules_destroy: rules is a dtd_network handle, not a dtd_rules; "
+                       "nothing was freed")
+    assert net.layer_count == 3
+    np.testing.assert_array_equal(net.forward(X), net.forward(X))
+
+
+def test_network_destroy_of_a_destroyed_handle_says_so():
+    handle = raw_network()
+    C.dtd_network_destroy(handle)
+    assert C.dtd_last_error_message() == b""
+    C.dtd_network_destroy(handle)
+    assert b"already destroyed; nothing was freed" in C.dtd_last_error_message()
+
+
+def test_destroyed_handles_stay_rejected_after_new_creations():
+    """Issue 13's reproducer: with an address-keyed registry, 206 of 500 destroyed handles were
+    accepted (and acted on a new network) after 500 new creations."""
+    old = [raw_network() for _ in range(500)]
+    for handle in old:
+        C.dtd_network_destroy(handle)
+    fresh = [raw_network() for _ in range(500)]
+    count = c_int64()
+    try:
+        accepted = sum(C.dtd_network_layer_count(h, byref(count)) == C.DTD_OK for h in old)
+        assert accepted == 0
+        for handle in old:  # destroying the stale handles again frees none of the new ones
+            C.dtd_network_destroy(handle)
+        assert all(C.dtd_network_layer_count(h, byref(count)) == C.DTD_OK for h in fresh)
+    finally:
+        for handle in fresh:
+            C.dtd_network_destroy(handle)
 
 
 def test_rules_destroy_then_use_reports_an_error(net):
     rules = raw_rules(net, RULES)
     C.dtd_rules_destroy(rules)
     kind = c_int32()
-    check(C.dtd_rules_kind(rules, 0, byref(kind)), C.DTD_ERROR_INVALID_ARGUMENT, "not a live dtd_rules handle")
-    check(lrp_status(net, rules), C.DTD_ERROR_INVALID_ARGUMENT, "not a live dtd_rules handle")
+    check(C.dtd_rules_kind(rules, 0, byref(kind)), C.DTD_ERROR_INVALID_ARGUMENT,
+          "rules is a dtd_rules handle that was already destroyed")
+    check(lrp_status(net, rules), C.DTD_ERROR_INVALID_ARGUMENT, "already destroyed")
     C.dtd_rules_destroy(rules)  # twice: harmless
     C.dtd_rules_destroy(None)
 

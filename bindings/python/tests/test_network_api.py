@@ -117,7 +117,7 @@ def test_from_json_bias_forms_null_list_and_tensor():
     forms = [None, [1.0, -1.0], {"shape": [2], "data": [1.0, -1.0]}]
     results = []
     for bias in forms:
-        spec = dict(base, layers=[{"type": "dense", "weight": weight, "bias": bias, "note": "ignored"}])
+        spec = dict(base, layers=[{"type": "dense", "weight": weight, "bias": bias, "name": "fc"}])
         with dtd.Network.from_json(spec) as net:
             results.append(net.forward(x))
     np.testing.assert_array_equal(results[0], np.array(weight) @ x)

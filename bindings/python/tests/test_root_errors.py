@@ -245,7 +245,7 @@ def test_roots_count_destroyed_rules(net):
     handle = zplus(net)
     net._drop_rules_cache()  # destroys the cached rule set behind `handle`
     check(C.dtd_roots_count(net._handle, handle, byref(query()), byref(c_int64())),
-          C.DTD_ERROR_INVALID_ARGUMENT, "not a live dtd_rules handle")
+          C.DTD_ERROR_INVALID_ARGUMENT, "rules is a dtd_rules handle that was already destroyed")
 
 
 def roots_compute(net, q, *, batch=2, x=X, input_count=None, points=None, points_count=None,

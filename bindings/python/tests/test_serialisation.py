@@ -136,7 +136,7 @@ def test_layer_name_must_be_a_string(name):
     with dtd.Network((3,)) as net, pytest.raises(TypeError, match="name must be a string"):
         net.add_relu(name=name)
     model = {"input_shape": [3], "layers": [{"type": "relu", "name": name}]}
-    with pytest.raises(ValueError, match="layer 0: name must be a string"):
+    with pytest.raises(ValueError, match='layer 0 \\(relu\\): "name" expected a string'):
         dtd.Network.from_json(model)
 
 
