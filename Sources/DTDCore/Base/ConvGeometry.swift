@@ -69,10 +69,11 @@ public struct ConvGeometry: Equatable, Sendable {
         }
         // im2col copies each channel into a zero-bordered plane: a large stride can keep the
         // output small while the padding makes that plane overflow (found by Tests/fuzz).
-        let plane = try Limits.product(input.height + 2 * padding.0, input.width + 2 * padding.1,
-                                       "layer \(layer) (conv2d): padded input plane")
+        let planeHeight = try Limits.sum(input.height, padding.height, "layer \(layer) (conv2d): padded input height")
+        let planeWidth = try Limits.sum(input.width, padding.width, "layer \(layer) (conv2d): padded input width")
+        let plane = try Limits.product(planeHeight, planeWidth, "layer \(layer) (conv2d): padded input plane")
         guard plane <= Limits.maxDimension else {
-            throw DTDError(.size, "layer \(layer) (conv2d): the padded input plane (\(input.height) + 2 x \(padding.0)) x (\(input.width) + 2 x \(padding.1)) = \(plane) exceeds the limit \(Limits.maxDimension)")
+            throw DTDError(.size, "layer \(layer) (conv2d): the padded input plane \(planeHeight) x \(planeWidth) (input \(input.height) x \(input.width), padding \(padding)) = \(plane) exceeds the limit \(Limits.maxDimension)")
         }
         inChannels = input.channels; height = input.height; width = input.width
         self.outChannels = outChannels
