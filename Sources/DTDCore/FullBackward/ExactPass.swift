@@ -66,8 +66,9 @@ struct ExactPass {
                     let alpha = functions.alpha[position], beta = functions.beta[position]
                     calls += 1
                     let minimum: Double
+                    var lpPoint: [Double]? = nil
                     switch solver.minimize(alpha, over: constraints) {
-                    case .optimal(let value, _): minimum = value + beta
+                    case .optimal(let value, let point): minimum = value + beta; lpPoint = point
                     case .unbounded: minimum = -.infinity
                     case let outcome:
                         throw unsolved("LP (smallest relevance)", outcome, sample: sample, layer: layer.index, unit: j)
@@ -78,8 +79,8 @@ struct ExactPass {
                     if unresolved > 0 { record.flags.insert(.unresolved) }
                     let bound = unresolved > 0 ? unresolved + 1e-9 * max(1, unresolved) : max(0, minimum)
                     if r > bound {
-                        root = try nearestRoot(to: a, in: constraints, alpha: alpha, bound: bound - beta, calls: &calls,
-                                               sample: sample, layer: layer.index, unit: j)
+                        root = try nearestRoot(to: a, in: constraints, alpha: alpha, bound: bound - beta, feasible: lpPoint,
+                                               calls: &calls, sample: sample, layer: layer.index, unit: j)
                     }
                 }
                 let alpha = functions.alpha[position]
@@ -107,18 +108,37 @@ struct ExactPass {
     }
 
     /// The QP root: the point of `constraints` with alpha . a' <= bound nearest to `a`. Should the
-    /// solver find the set empty (a bound at the LP minimum, within its tolerance), the bound is
-    /// relaxed by 1e-9 max(1, |bound|) once.
+    /// solver find the set empty (a bound at the LP minimum, within its tolerance), or return a
+    /// point that fails the check (the set is then a sliver, e.g. a hyperplane when the bound is
+    /// the LP minimum), the bound is relaxed by 1e-9 max(1, |bound|) once.
+    ///
+    /// `feasible`, a point of the set (the LP's minimiser), bounds the answer: it lies within
+    /// |feasible - a| of `a`, so that box is added as column bounds. It changes no answer and
+    /// keeps CLP's primal QP, which returned far-off points as "optimal" on free columns, on a
+    /// bounded problem.
     private func nearestRoot(to a: [Double], in constraints: LinearConstraints, alpha: [Double], bound: Double,
-                             calls: inout Int, sample: Int, layer: Int, unit: Int) throws(DTDError) -> [Double] {
+                             feasible: [Double]?, calls: inout Int, sample: Int, layer: Int,
+                             unit: Int) throws(DTDError) -> [Double] {
+        var boxed = constraints
+        if let feasible {
+            var squares = 0.0
+            for i in 0..<a.count { squares += (feasible[i] - a[i]) * (feasible[i] - a[i]) }
+            let radius = squares.squareRoot() * (1 + 1e-9) + 1e-9 * max(1, a.reduce(0) { max($0, abs($1)) })
+            if radius.isFinite {
+                boxed = LinearConstraints(matrix: constraints.matrix, rows: constraints.rows, columns: constraints.columns,
+                                          rowLower: constraints.rowLower, rowUpper: constraints.rowUpper,
+                                          columnLower: (0..<a.count).map { max(constraints.columnLower[$0], a[$0] - radius) },
+                                          columnUpper: (0..<a.count).map { min(constraints.columnUpper[$0], a[$0] + radius) })
+            }
+        }
         var last = SolverOutcome.infeasible
         for relax in [0.0, 1e-9 * max(1, abs(bound))] {
             calls += 1
-            let set = constraints.adding(row: alpha, lower: -.infinity, upper: bound + relax)
+            let set = boxed.adding(row: alpha, lower: -.infinity, upper: bound + relax)
             last = solver.nearestPoint(to: a, over: set)
             switch last {
             case .optimal(_, let point): return RootPolish.refine(point, toward: a, in: set)
-            case .infeasible: continue
+            case .infeasible, .failed(status: 0): continue
             case .unbounded, .failed: break
             }
             break

@@ -5,20 +5,24 @@
 /// states: z_u(a') = M_u a' + c_u, composed through the input's on/off pattern. With s_u = +1
 /// iff z_u(a) > 0 (else -1), P_l = {a' >= lo : s_u (M_u a' + c_u) >= 0 for every u}. Rows whose
 /// coefficients are all 0 are dropped (their sign never changes). `rows` are stored already
-/// signed: row u is s_u M_u, `offsets[u]` is s_u c_u.
+/// signed and divided by their largest coefficient m_u: row u is s_u M_u / m_u, `offsets[u]` is
+/// s_u c_u / m_u.
 struct RegionConstraints {
     /// Number of rows (hinges that bound the region).
     let rows: Int
     /// Input size of the layer.
     let columns: Int
-    /// s_u M_u, row-major.
+    /// s_u M_u / m_u, row-major.
     let matrix: [Double]
-    /// s_u c_u.
+    /// s_u c_u / m_u.
     let offsets: [Double]
     /// |z_u(a)| / ||M_u|| per row.
     let hingeDistances: [Double]
     /// Lower bound of every coordinate of a'.
     let lowerBound: Double
+
+    /// Coefficients below this fraction of their row's largest are 0 (see `init`).
+    static var negligible: Double { 1e-200 }
 
     /// - Parameters:
     ///   - position: the dense layer's position in `chain` (0 = first).
@@ -50,14 +54,27 @@ struct RegionConstraints {
             let units = q == layers.count - 1 ? target..<(target + 1) : 0..<layer.outputs
             for u in units {
                 let row = m[(u * n)..<(u * n + n)]
-                var norm = 0.0
-                for v in row { norm += v * v }
-                if norm == 0 { continue }
+                // Each row is stored divided by its largest coefficient (the same half-space), so
+                // the solver never sees denormal coefficients, which made CLP call a feasible
+                // region infeasible (Tests/fuzz/regressions/full-backward-unbounded-box).
+                var scale = 0.0
+                for v in row { scale = max(scale, abs(v)) }
+                guard scale > 0, scale.isFinite else { continue }
                 let z = preactivations[q][u]
                 let sign: Double = z > 0 ? 1 : -1
-                matrix.append(contentsOf: row.map { sign * $0 })
-                offsets.append(sign * c[u])
-                distances.append(abs(z) / norm.squareRoot())
+                let offset = sign * c[u] / scale
+                // |c| / scale beyond the double range: the row keeps its sign at every representable point.
+                if offset == .infinity { continue }
+                var squares = 0.0
+                for v in row {
+                    // A coefficient below 1e-200 of the row's largest moves the hinge by more than
+                    // 1e200 along its coordinate: reported as unbounded.
+                    let normalized = abs(v) < Self.negligible * scale ? 0 : sign * v / scale
+                    matrix.append(normalized)
+                    squares += normalized * normalized
+                }
+                offsets.append(offset)
+                distances.append(abs(z) / (scale * squares.squareRoot()))
             }
         }
         self.rows = offsets.count

@@ -43,8 +43,16 @@ extension RegionSize {
         let clipped = region.linear(low: a.map { max(lower, $0 - 1) }, high: a.map { $0 + 1 })
         var boxes = [[Double]](repeating: [Double](repeating: 0, count: n), count: 4)
         var calls = 0
+        // A coordinate no row constrains spans its column bounds (no LP: CLP's dual simplex called
+        // such a free, empty column "infeasible").
+        let constrained = (0..<n).map { i in (0..<region.rows).contains { whole.row($0)[whole.row($0).startIndex + i] != 0 } }
         for (b, constraints) in [whole, clipped].enumerated() {
             for i in 0..<n {
+                if !constrained[i] {
+                    boxes[2 * b][i] = constraints.columnLower[i]
+                    boxes[2 * b + 1][i] = constraints.columnUpper[i]
+                    continue
+                }
                 for (side, sign) in [(0, 1.0), (1, -1.0)] {
                     var objective = [Double](repeating: 0, count: n)
                     objective[i] = sign

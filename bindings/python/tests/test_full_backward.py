@@ -438,3 +438,42 @@ with study.load_network() as net:
     assert "status DTD_ERROR_UNSUPPORTED" in result.stdout and "install coinor-libclp" in result.stdout
     assert "/nonexistent/libClp.so.1" in result.stdout
     assert "sampled ok (8, 10)" in result.stdout and "bisect ok (8, 10)" in result.stdout
+
+
+# MARK: - Numerically degenerate regions (found by the fuzzer; Tests/fuzz/regressions/full-backward-*)
+
+@needs_clp
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_full_backward_on_a_hyperplane_with_free_inputs(dtype):
+    """A 5 -> 1 ReLU unit with no lower input bound: the root set {w . x + b = 0} is a hyperplane
+    in free coordinates (CLP's QP answered far-off points there) and one input has weight 0 (its
+    box LP is unbounded; CLP called it infeasible). The root must be the projection of x onto
+    the hyperplane, and the untouched coordinate's box (-inf, inf)."""
+    w, b = np.array([2.325, -3.1, 0.0, -1.425, -0.4]), -1.425
+    x = np.array([[-1.425] * 5, [-1.425, -1.425, -1.425, -1.2954545021057129, -2.2022726535797119]])
+    with dtd.Network(5, dtype=dtype) as net:
+        net.add_dense(w[None, :], [b]).add_relu()
+        res = net.full_backward(x, roots=True, input_lower=-np.inf)
+        xs = x.astype(dtype).astype(float)
+        wq, bq = np.float64(w.astype(dtype)), float(np.float32(b)) if dtype == "float32" else b
+        for n in range(2):
+            z = wq @ xs[n] + bq
+            projection = xs[n] - z * wq / (wq @ wq)
+            np.testing.assert_allclose(res.roots[0][n, 0], projection, rtol=0, atol=1e-6 * np.abs(xs[n]).max())
+        assert np.all(np.isneginf(res.box_low[0][:, 2])) and np.all(np.isposinf(res.box_high[0][:, 2]))
+
+
+@needs_clp
+def test_full_backward_regions_with_denormal_weights():
+    """Weights of 1e-310 (denormal) into a unit: the unit's hinge is beyond the double range, so
+    coordinate 1, which only such weights touch, is unbounded above; coordinate 0 keeps the
+    finite bound of the other unit, 0.5546... (computed from the batch-norm-folded row)."""
+    with dtd.Network(2) as net:
+        net.add_dense(np.array([[1e-310, 1e-310], [-1.6, 1e-310]]))
+        net.add_batchnorm([-1.45, -1.45], [-1.45, -1.45], [-3.025, -0.275], [3.175, 0.375])
+        net.add_relu()
+        res = net.full_backward(np.array([[2.975, 2.975]]), target=1, regions=True)
+    scale = -1.45 / np.sqrt(0.375 + 1e-5)
+    hinge = (-1.45 + 0.275 * scale) / (1.6 * scale)   # -1.6 s x0 + (beta - mean s) = 0
+    np.testing.assert_allclose(res.box_low[0][0], [hinge, 0.0], rtol=1e-9)
+    assert np.isposinf(res.box_high[0][0]).all()
