@@ -37,7 +37,7 @@ echo "built in $((SECONDS - start)) s"
 step "libffi harness, ASan+UBSan"
 # shellcheck disable=SC2086
 "$clang" -std=c11 -O1 -g $san -fuse-ld=lld -o .build-fuzz/dtd-ffi-harness Sources/dtd-ffi-harness/*.c \
-    $(pkg-config --cflags --libs libffi) -ldl
+    $(pkg-config --cflags --libs libffi libcjson) -ldl
 .build-fuzz/dtd-ffi-harness "$lib/libdtd.so" Tests/abi/signatures.txt | tail -n 2
 
 step "C examples, ASan+UBSan"
