@@ -311,8 +311,8 @@ static void bad_source_list(void *net, const char *fn, const char *what, const i
 static void graph_bad_input_job(void *ctx) {
     (void)ctx;
     const int64_t image[3] = {2, 4, 4}, flat[1] = {6};
-    double w[64], ones[8], bn_var[8];
-    for (int i = 0; i < 64; i++) w[i] = 0.05 * (double)((i * 7) % 11) - 0.2;
+    double w[96], ones[8], bn_var[8]; /* the largest weight below: 3 x 3 x 3 x 3 = 81 */
+    for (int i = 0; i < 96; i++) w[i] = 0.05 * (double)((i * 7) % 11) - 0.2;
     for (int i = 0; i < 8; i++) ones[i] = 1.0, bn_var[i] = 0.5 + 0.1 * i;
     set_setup_mode(1);
     /* g: 0 conv 2->3 (pad 1) -> 1 relu -> 2 conv 3->3 (pad 1) -> 3 batch-norm (folded into 2) -> 4 relu
